@@ -1,0 +1,94 @@
+"""``probe``: a weight-free method that exercises the whole job path.
+
+It steps through stages, reports progress, log events and previews, and returns
+a small mesh (arrays + GLB) plus an optional payload of a chosen size. The
+benchmarks use it to time event delivery and result transfer; it is registered
+only when this module is named in ``$DISTILL3D_PLUGINS``, so artists never see it.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from protocol.schema import Record, param
+
+from ..methods import MethodEntry, register
+from ..methods.base import JobContext, JobInputs, JobResult, ResultFile
+
+
+@dataclass(frozen=True)
+class ProbeConfig(Record):
+    steps: int = param(20, doc="Steps per stage.", ge=1, le=1_000_000)
+    stages: int = param(1, doc="Number of stages.", ge=1, le=8)
+    step_seconds: float = param(0.01, doc="Seconds each step sleeps.", ge=0.0, le=60.0)
+    preview_every: int = param(5, doc="Send a preview every N steps (0: never).", ge=0)
+    preview_size: int = param(64, doc="Preview side, pixels.", ge=8, le=1024)
+    log_every: int = param(0, doc="Send a log event every N steps (0: never); not rate-limited.", ge=0)
+    payload_mib: float = param(0.0, doc="Size of an extra uint8 array 'payload' in the result, MiB.", ge=0.0, le=1024.0)
+
+
+def preview_image(size: int, fraction: float) -> Any:
+    """A (size, size, 3) uint8 gradient whose red channel follows ``fraction``: visibly changes as the job runs."""
+    import numpy as np
+
+    ramp = np.linspace(0, 255, size, dtype=np.float32)
+    image = np.empty((size, size, 3), dtype=np.uint8)
+    image[..., 0] = int(255 * fraction)
+    image[..., 1] = ramp[None, :]
+    image[..., 2] = ramp[:, None]
+    return image
+
+
+def tetrahedron() -> tuple[Any, Any]:
+    """``(positions (4, 3) float32, faces (4, 3) int32)`` of a regular tetrahedron, outward-facing."""
+    import numpy as np
+
+    positions = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], dtype=np.float32) * 0.5
+    faces = np.array([[0, 1, 2], [0, 3, 1], [0, 2, 3], [1, 3, 2]], dtype=np.int32)
+    return positions, faces
+
+
+class ProbeMethod:
+    def run(self, inputs: JobInputs, config: ProbeConfig, context: JobContext) -> JobResult:
+        import numpy as np
+        import trimesh
+
+        reporter = context.reporter
+        names = [f"stage{i + 1}" for i in range(config.stages)]
+        reporter.plan([(name, config.steps) for name in names])
+        for index, stage in enumerate(names):
+            for step in range(1, config.steps + 1):
+                if config.step_seconds:
+                    time.sleep(config.step_seconds)
+                reporter.progress(stage, step, config.steps)
+                if config.log_every and step % config.log_every == 0:
+                    reporter.log(f"{stage} step {step}")
+                if config.preview_every and step % config.preview_every == 0:
+                    done = (index * config.steps + step) / (config.stages * config.steps)
+                    reporter.preview(preview_image(config.preview_size, done), force=True)
+        positions, faces = tetrahedron()
+        glb = io.BytesIO()
+        trimesh.Trimesh(positions, faces, process=False).export(glb, file_type="glb")
+        arrays: dict[str, Any] = {"positions": positions, "faces": faces}
+        if config.payload_mib:
+            rng = np.random.default_rng(inputs.seed)
+            arrays["payload"] = rng.integers(0, 256, int(config.payload_mib * (1 << 20)), dtype=np.uint8)
+        return JobResult(
+            arrays=arrays,
+            files={"mesh.glb": ResultFile(glb.getvalue(), "model/gltf-binary")},
+            metadata={"steps": config.steps * config.stages, "seed": inputs.seed, "prompt": inputs.prompt},
+        )
+
+
+register(
+    MethodEntry(
+        name="probe",
+        description="Diagnostic: steps, previews and a tetrahedron, no weights; for benchmarks and smoke tests.",
+        config_class=ProbeConfig,
+        factory="backend.bench.probe:ProbeMethod",
+        presets={"default": {}, "quick": {"steps": 3, "step_seconds": 0.0, "preview_every": 1}},
+    )
+)

@@ -1,0 +1,233 @@
+"""``distill3d bench protocol``: result transfer, event latency, broker memory under bad frames.
+
+Everything runs on loopback against a real backend started for the run (its
+own temporary data dir, the ``probe`` method, CPU worker). Transfer speed is
+compared with raw pyzmq moving the same bytes in the same chunks with the same
+window in the same run, so the ratio holds on any machine.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+import zmq
+
+from protocol.client import Client
+from protocol.connection import ConnectionInfo, read_connection_file
+from protocol.download import download
+from protocol.framing import Framer
+from protocol.messages import Events, GetJob, GetStats, JobInfo, JobSpec, Ping, Submit
+
+WINDOW = 4
+REPEATS = 3
+
+
+def _start_backend(data_dir: Path) -> tuple[subprocess.Popen, ConnectionInfo]:
+    env = dict(os.environ, DISTILL3D_PLUGINS="backend.bench.probe")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "--log-level", "ERROR", "serve", "--data-dir", str(data_dir),
+         "--bind", "tcp://127.0.0.1:0", "--device", "cpu"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    path = data_dir / "connection.json"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"backend exited with {proc.returncode}")
+        if path.exists():
+            info = read_connection_file(path)
+            if info.pid == proc.pid:
+                return proc, info
+        time.sleep(0.05)
+    proc.kill()
+    raise TimeoutError("backend did not start")
+
+
+def _run_job(client: Client, **params: Any) -> JobInfo:
+    job = client.request(Submit(job=JobSpec(method="probe", params=params), follow=False)).job  # type: ignore[attr-defined]
+    while not job.state.finished:
+        time.sleep(0.02)
+        job = client.request(GetJob(job_id=job.job_id)).job  # type: ignore[attr-defined]
+    if job.result is None:
+        raise RuntimeError(f"probe job {job.job_id} {job.state.value}: {job.error}")
+    return job
+
+
+def _best_rate(nbytes: int, transfer: Callable[[], None]) -> float:
+    best = float("inf")
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        transfer()
+        best = min(best, time.perf_counter() - started)
+    return nbytes / best / 1e6
+
+
+# ------------------------------------------------------------ raw baseline
+
+
+def _raw_server(url_queue: Any, nbytes: int, chunk: int) -> None:
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.ROUTER)
+    port = sock.bind_to_random_port("tcp://127.0.0.1")
+    url_queue.put(f"tcp://127.0.0.1:{port}")
+    data = memoryview(os.urandom(nbytes))
+    while True:
+        peer, request = sock.recv_multipart()
+        if request == b"stop":
+            break
+        index = int(request)
+        sock.send_multipart([peer, request, data[index * chunk : (index + 1) * chunk]], copy=False)
+    ctx.destroy(linger=0)
+
+
+def _raw_rate(nbytes: int, chunk: int) -> float:
+    """MB/s of plain pyzmq moving ``nbytes`` in ``chunk``-byte frames, ``WINDOW`` requests in flight, into one buffer."""
+    spawn = multiprocessing.get_context("spawn")
+    urls = spawn.Queue()
+    server = spawn.Process(target=_raw_server, args=(urls, nbytes, chunk), daemon=True)
+    server.start()
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.connect(urls.get(timeout=30))
+    nchunks = -(-nbytes // chunk)
+
+    def transfer() -> None:
+        buffer = bytearray(nbytes)
+        sent = received = 0
+        while sent < min(WINDOW, nchunks):
+            sock.send(str(sent).encode())
+            sent += 1
+        while received < nchunks:
+            index, data = sock.recv_multipart(copy=False)
+            start = int(index.bytes) * chunk
+            buffer[start : start + len(data)] = data.buffer
+            received += 1
+            if sent < nchunks:
+                sock.send(str(sent).encode())
+                sent += 1
+
+    try:
+        return _best_rate(nbytes, transfer)
+    finally:
+        sock.send(b"stop")
+        server.join(10)
+        ctx.destroy(linger=0)
+
+
+# ----------------------------------------------------------------- measures
+
+
+def _transfer_rows(client: Client, sizes_mib: list[int]) -> list[tuple[str, ...]]:
+    rows = []
+    for size in sizes_mib:
+        job = _run_job(client, steps=1, step_seconds=0.0, preview_every=0, payload_mib=size)
+        manifest = job.result
+        assert manifest is not None
+        item = manifest.item("payload")
+        ours = _best_rate(item.nbytes, lambda: download(client.request_async, job.job_id, manifest, items=["payload"], window=WINDOW))
+        raw = _raw_rate(item.nbytes, manifest.chunk_bytes)
+        rows.append((f"{size} MiB", f"{ours:,.0f}", f"{raw:,.0f}", f"{ours / raw:.2f}"))
+    return rows
+
+
+def _event_latency(client: Client, events: int) -> list[float]:
+    """Seconds from the worker emitting each log event to this client taking it from its inbox."""
+    job = client.request(Submit(job=JobSpec(method="probe", params={
+        "steps": events, "step_seconds": 0.002, "log_every": 1, "preview_every": 0}), follow=True)).job  # type: ignore[attr-defined]
+    latencies: list[float] = []
+    finished = False
+    while not finished:
+        item = client.inbox.get(timeout=60)
+        now = time.time()
+        message = item.message
+        if isinstance(message, Events) and message.job_id == job.job_id:
+            latencies += [now - e.time for e in message.events if e.kind == "log"]
+            finished = message.job is not None and message.job.state.finished
+    return latencies
+
+
+def _bad_frames(info: ConnectionInfo, count: int) -> tuple[int, int, dict[str, int]]:
+    """Broker RSS before and after ``count`` bad frames, and what it counted as dropped."""
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(info.url)
+    framer = Framer(info.key)
+
+    def stats() -> Any:
+        from protocol.messages import ServerStats
+
+        msg_id, frames = framer.encode(GetStats())
+        sock.send_multipart(frames)
+        while True:
+            reply = sock.recv_multipart()
+            try:
+                envelope = framer.decode(reply)
+            except Exception:
+                continue
+            if envelope.header.re == msg_id and isinstance(envelope.message, ServerStats):
+                return envelope.message
+
+    good = framer.encode(Ping())[1]
+    kinds = [
+        lambda: [os.urandom(64)],
+        lambda: [good[0], os.urandom(32), *good[2:]],
+        lambda: [b"D3DP\x07\x00", b"", b"", b""],
+        lambda: [good[0], b"", os.urandom(4096), os.urandom(4096)],
+    ]
+    for i in range(1000):  # warm-up: let allocator pools settle
+        sock.send_multipart(kinds[i % len(kinds)]())
+    before = stats()
+    for i in range(count):
+        sock.send_multipart(kinds[i % len(kinds)]())
+        while sock.poll(0):
+            sock.recv_multipart()
+    after = stats()
+    ctx.destroy(linger=0)
+    dropped = {k: after.dropped.get(k, 0) - before.dropped.get(k, 0) for k in after.dropped}
+    return before.rss_bytes, after.rss_bytes, dropped
+
+
+def _table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]], out: TextIO) -> None:
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
+    print(f"\n{title}", file=out)
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    print(line, file=out)
+    print("-" * len(line), file=out)
+    for row in rows:
+        print("  ".join(str(c).rjust(w) for c, w in zip(row, widths)), file=out)
+
+
+def run_protocol_bench(sizes_mib: list[int], events: int, bad_frames: int, out: TextIO = sys.stdout) -> None:
+    with tempfile.TemporaryDirectory(prefix="distill3d-bench-") as tmp:
+        proc, info = _start_backend(Path(tmp) / "data")
+        try:
+            with Client(info, name="distill3d-bench") as client:
+                client.wait_connected(30)
+                _run_job(client, steps=1, step_seconds=0.0, preview_every=0)  # warm the worker
+                transfer = _transfer_rows(client, sizes_mib)
+                latencies = sorted(_event_latency(client, events))
+            rss_before, rss_after, dropped = _bad_frames(info, bad_frames)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    cpus = os.cpu_count()
+    print(f"distill3d bench protocol — loopback, {cpus} CPU cores, best of {REPEATS}, window {WINDOW}", file=out)
+    _table("Result transfer (signed, verified, reassembled) vs raw pyzmq (same chunks, same window)",
+           ("result", "distill3d MB/s", "raw pyzmq MB/s", "ratio"), transfer, out)
+    p50 = statistics.median(latencies) * 1e3
+    p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1e3
+    _table("Event latency (worker emits → client inbox)", ("events", "p50 ms", "p99 ms", "max ms"),
+           [(str(len(latencies)), f"{p50:.2f}", f"{p99:.2f}", f"{latencies[-1] * 1e3:.2f}")], out)
+    _table("Broker memory under bad frames", ("bad frames", "RSS before MiB", "RSS after MiB", "change MiB", "counted as dropped"),
+           [(str(bad_frames), f"{rss_before / 2**20:.1f}", f"{rss_after / 2**20:.1f}", f"{(rss_after - rss_before) / 2**20:+.1f}",
+             str(sum(dropped.values())))], out)
+    print("dropped by reason: " + ", ".join(f"{k}={v}" for k, v in sorted(dropped.items()) if v), file=out)

@@ -1,0 +1,354 @@
+"""The ``distill3d`` command."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from protocol import __version__
+from protocol.buffers import Blob
+from protocol.client import Client
+from protocol.connection import ConnectionFileError, ConnectionInfo, default_connection_file, default_data_dir, read_connection_file
+from protocol.errors import ProtocolError
+from protocol.messages import (
+    Camera,
+    Cancel,
+    Hello,
+    ImageInput,
+    JobSpec,
+    JobState,
+    ListJobs,
+    MethodInfo,
+    Submit,
+    Welcome,
+)
+from protocol.schema import SchemaError
+
+log = logging.getLogger("distill3d")
+
+EXIT_OK, EXIT_JOB_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad command-line input or an unreachable backend: printed without a traceback, exit code 2."""
+
+
+# ------------------------------------------------------------------ commands
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .server.server import Server, ServerConfig
+
+    data_dir = Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
+    _log_to_file(data_dir / "logs" / "server.log")
+    config = ServerConfig(
+        data_dir=data_dir, bind=args.bind, device=args.device, workers=args.workers, curve=args.curve,
+        advertise_host=args.advertise_host, new_key=args.new_key, cancel_grace_s=args.cancel_grace,
+        log_level=logging.getLogger().level,
+    )
+    server = Server(config)
+    try:
+        server.start()
+    except RuntimeError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"listening on {server.connection.url}; connection file: {server.connection_file}", file=sys.stderr, flush=True)
+    server.serve_forever()
+    return EXIT_OK
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from .methods import entries
+    from .methods.configs import describe
+
+    found = entries()
+    if args.json:
+        from protocol.schema import to_plain
+
+        print(json.dumps([{"name": e.name, "description": e.description, "presets": sorted(e.presets),
+                           "default_preset": e.default_preset, "params": to_plain(describe(e.config_class))} for e in found], indent=2))
+        return EXIT_OK
+    if not found:
+        print("no methods are installed in this backend")
+    for entry in found:
+        print(f"{entry.name}: {entry.description}")
+        print(f"  presets: {', '.join(sorted(entry.presets))} (default {entry.default_preset})")
+        for info in describe(entry.config_class):
+            bounds = ""
+            if info.minimum is not None or info.maximum is not None:
+                bounds = f" [{'' if info.minimum is None else info.minimum}..{'' if info.maximum is None else info.maximum}]"
+            print(f"  --set {info.name}={json.dumps(info.default)}  ({info.type}{bounds}) {info.doc}")
+    return EXIT_OK
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    with _connected(args) as (client, welcome):
+        print(f"backend {welcome.server_version} at {client.info.url}, protocol {'.'.join(map(str, welcome.protocol_version))}")
+        for device in welcome.devices:
+            memory = f", {device.memory_bytes / 2**30:.0f} GiB" if device.memory_bytes else ""
+            print(f"  device: {device.kind} {device.name}{memory} {device.detail}".rstrip())
+        names = ", ".join(m.name for m in welcome.methods) or "none installed"
+        print(f"  methods: {names}")
+    return EXIT_OK
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    with _connected(args) as (client, _):
+        reply = client.request(ListJobs(limit=args.limit, states=tuple(JobState(s) for s in args.state or ())))
+        for job in reply.jobs:  # type: ignore[attr-defined]
+            created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.created_at))
+            progress = ""
+            if job.state is JobState.RUNNING and job.progress is not None:
+                progress = f" {job.progress.stage} {job.progress.step}/{job.progress.total}"
+            error = f" — {job.error.message}" if job.error else ""
+            print(f"{job.job_id}  {created}  {job.method:<8} {job.preset:<8} {job.state.value:<9}{progress}{error}")
+        print(f"{len(reply.jobs)} of {reply.total} job(s)", file=sys.stderr)  # type: ignore[attr-defined]
+    return EXIT_OK
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    with _connected(args) as (client, _):
+        job = client.request(Cancel(job_id=args.job_id)).job  # type: ignore[attr-defined]
+        note = " (cancel requested; it stops at its next step)" if job.state is JobState.RUNNING else ""
+        print(f"{job.job_id}: {job.state.value}{note}")
+    return EXIT_OK
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    from .follow import follow_job
+
+    with _connected(args) as (client, _):
+        out = Path(args.out) if args.out else None
+        job = follow_job(client, args.job_id, out=out, cancel_on_interrupt=False)
+        return _report(job)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .follow import follow_job
+
+    out = Path(args.out)
+    with contextlib.ExitStack() as stack:
+        if args.local:
+            args.connect = stack.enter_context(_local_server(args))
+        client, welcome = stack.enter_context(_connected(args))
+        spec = _job_spec(args, _method_info(welcome, args.method))
+        reply = client.request(Submit(job=spec, follow=False))
+        job = reply.job  # type: ignore[attr-defined]
+        verb = "submitted" if reply.created else "already known (same client key)"  # type: ignore[attr-defined]
+        print(f"job {job.job_id} {verb}: {job.method}/{job.preset}, seed {job.seed}", file=sys.stderr)
+        job = follow_job(client, job.job_id, out=out, save_previews=not args.no_previews)
+        return _report(job)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench.protocol_bench import run_protocol_bench
+
+    run_protocol_bench(sizes_mib=args.sizes, events=args.events, bad_frames=args.bad_frames)
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------- helpers
+
+
+def _report(job: Any) -> int:
+    if job.state is JobState.SUCCEEDED:
+        print(f"job {job.job_id} succeeded", file=sys.stderr)
+        return EXIT_OK
+    reason = f": {job.error.message}" if job.error else ""
+    print(f"job {job.job_id} {job.state.value}{reason}", file=sys.stderr)
+    return EXIT_JOB_FAILED
+
+
+def _connection(args: argparse.Namespace) -> ConnectionInfo:
+    path = Path(args.connect) if args.connect else default_connection_file()
+    try:
+        return read_connection_file(path)
+    except ConnectionFileError as exc:
+        raise UsageError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _connected(args: argparse.Namespace) -> Iterator[tuple[Client, Welcome]]:
+    client = Client(_connection(args), name=f"distill3d-cli/{__version__}").start()
+    try:
+        try:
+            status = client.wait_connected(args.timeout)
+        except ProtocolError as exc:
+            raise UsageError(exc.message) from None
+        assert status.welcome is not None
+        yield client, status.welcome
+    finally:
+        client.close()
+
+
+@contextlib.contextmanager
+def _local_server(args: argparse.Namespace) -> Iterator[str]:
+    """Run a server in this process for one job; yields its connection file."""
+    from .server.server import Server, ServerConfig
+
+    with contextlib.ExitStack() as stack:
+        data_dir = Path(args.data_dir) if args.data_dir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="distill3d-")))
+        server = Server(ServerConfig(data_dir=data_dir, bind="tcp://127.0.0.1:0", device=args.device))
+        try:
+            server.start()
+        except RuntimeError as exc:
+            raise UsageError(str(exc)) from None
+        thread = threading.Thread(target=server.run, name="distill3d-local-server", daemon=True)
+        thread.start()
+        try:
+            yield str(server.connection_file)
+        finally:
+            server.stop()
+            thread.join(timeout=30)
+
+
+def _method_info(welcome: Welcome, name: str) -> MethodInfo | None:
+    return next((m for m in welcome.methods if m.name == name), None)
+
+
+def _job_spec(args: argparse.Namespace, method: MethodInfo | None) -> JobSpec:
+    from .methods.configs import parse_cli_value
+
+    types = {p.name: p.type for p in method.params} if method else {}
+    params: dict[str, Any] = {}
+    for item in args.set or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set takes key=value, got {item!r}")
+        params[key.strip()] = parse_cli_value(value, types.get(key.strip()))
+    image = None
+    if args.image:
+        path = Path(args.image)
+        try:
+            image = ImageInput(data=Blob(path.read_bytes()), name=path.name[:256])
+        except OSError as exc:
+            raise UsageError(f"cannot read --image {path}: {exc.strerror}") from None
+    camera_args = {
+        key: value
+        for key, value in {"elevation_deg": args.camera_elevation, "azimuth_deg": args.camera_azimuth,
+                           "distance": args.camera_distance, "fov_deg": args.camera_fov}.items()
+        if value is not None
+    }
+    try:
+        camera = Camera(**camera_args) if camera_args else None
+        return JobSpec(
+            method=args.method, preset=args.preset, params=params, prompt=args.prompt or "",
+            negative_prompt=args.negative_prompt or "", seed=args.seed, camera=camera, image=image,
+            client_key=args.client_key,
+        )
+    except SchemaError as exc:
+        raise UsageError(f"invalid job: {exc}") from None
+
+
+def _log_to_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+
+
+# -------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="distill3d", description="Image, camera and prompt to a textured mesh.")
+    parser.add_argument("--version", action="version", version=f"distill3d {__version__}")
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="default: INFO for serve, WARNING for client commands")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def client_command(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("--connect", metavar="CONNECTION_FILE",
+                       help=f"the backend's connection file (default: {default_connection_file()})")
+        p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the backend (default 10)")
+        return p
+
+    p = sub.add_parser("serve", help="run the backend", description="Run the backend: broker + worker processes.")
+    p.add_argument("--bind", default="tcp://127.0.0.1:5757", metavar="ADDR", help="endpoint to listen on (host:port or tcp://host:port; port 0 = any)")
+    p.add_argument("--data-dir", metavar="DIR", help=f"job store and connection file (default: {default_data_dir()})")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--workers", type=int, default=1, help="worker processes (one per GPU)")
+    p.add_argument("--curve", action="store_true", help="encrypt traffic (CURVE) for remote clients")
+    p.add_argument("--advertise-host", metavar="HOST", help="host written to the connection file when binding 0.0.0.0")
+    p.add_argument("--new-key", action="store_true", help="make a new signing key (clients must re-read the connection file)")
+    p.add_argument("--cancel-grace", type=float, default=10.0, metavar="SECONDS", help="kill a worker that ignores a cancel this long")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("methods", help="list methods, presets and parameters (no server needed)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_methods)
+
+    p = client_command("info", "show the backend's version, devices and methods")
+    p.set_defaults(func=cmd_info)
+
+    p = client_command("generate", "submit a job, show its progress, save previews and the result")
+    p.add_argument("--method", required=True)
+    p.add_argument("--image", metavar="PATH", help="input image (PNG, JPEG or WebP)")
+    p.add_argument("--prompt", metavar="TEXT")
+    p.add_argument("--negative-prompt", metavar="TEXT")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--camera-elevation", type=float, metavar="DEG")
+    p.add_argument("--camera-azimuth", type=float, metavar="DEG")
+    p.add_argument("--camera-distance", type=float, metavar="R")
+    p.add_argument("--camera-fov", type=float, metavar="DEG")
+    p.add_argument("--preset", metavar="NAME")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config parameter (repeatable)")
+    p.add_argument("--client-key", metavar="KEY", help="idempotency key: re-running with it returns the same job")
+    p.add_argument("--out", required=True, metavar="OUT.glb")
+    p.add_argument("--no-previews", action="store_true", help="do not save previews beside the output")
+    p.add_argument("--local", action="store_true", help="start a backend in this process for this job")
+    p.add_argument("--data-dir", metavar="DIR", help="with --local: job store (default: a temporary folder)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="with --local: device")
+    p.set_defaults(func=cmd_generate)
+
+    p = client_command("jobs", "list jobs, newest first")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--state", action="append", choices=[s.value for s in JobState])
+    p.set_defaults(func=cmd_jobs)
+
+    p = client_command("attach", "follow a job (events it missed, then live) and fetch its result")
+    p.add_argument("job_id")
+    p.add_argument("--out", metavar="OUT.glb", help="where to save the result")
+    p.set_defaults(func=cmd_attach)
+
+    p = client_command("cancel", "cancel a job")
+    p.add_argument("job_id")
+    p.set_defaults(func=cmd_cancel)
+
+    p = sub.add_parser("bench", help="benchmarks that print a table")
+    bench = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    b = bench.add_parser("protocol", help="result transfer, event latency, broker memory under bad frames")
+    b.add_argument("--sizes", type=int, nargs="+", default=[1, 16, 64], metavar="MIB")
+    b.add_argument("--events", type=int, default=2000, help="progress events to time")
+    b.add_argument("--bad-frames", type=int, default=10_000)
+    b.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = args.log_level or ("INFO" if args.command == "serve" else "WARNING")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"distill3d: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ProtocolError as exc:
+        print(f"distill3d: {exc.code.value}: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("distill3d: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""The method registry: name → config class, lazy factory, description, presets.
+
+Listing methods imports only config modules (typed dataclasses, no torch); a
+method's model code is imported by :func:`create` when a worker runs its job.
+Methods are listed here explicitly; extra modules named in ``$DISTILL3D_PLUGINS``
+(comma-separated, e.g. ``backend.bench.probe``) are imported first and may call
+:func:`register` (tests and benchmarks use this; artists never see them unless set).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.schema import Record
+
+PLUGINS_ENV = "DISTILL3D_PLUGINS"
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    """One registered method."""
+
+    name: str
+    """Wire name, e.g. ``dtc123``."""
+    description: str
+    """One paragraph for people: what goes in, what comes out, what it costs."""
+    config_class: type[Record]
+    """Typed config dataclass with the paper's defaults."""
+    factory: str
+    """``module:callable`` returning a :class:`backend.methods.base.Method`; imported lazily."""
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: {"default": {}})
+    """Preset name → dotted config overrides applied over the defaults."""
+    default_preset: str = "default"
+    """Preset used when a job names none."""
+    needs_image: bool = False
+    """Jobs must carry an input image."""
+    needs_prompt: bool = False
+    """Jobs must carry a non-empty prompt."""
+
+    def __post_init__(self) -> None:
+        if self.default_preset not in self.presets:
+            raise ValueError(f"method {self.name}: default preset {self.default_preset!r} is not among its presets")
+
+
+_registry: dict[str, MethodEntry] = {}
+_plugins_loaded = False
+
+
+def register(entry: MethodEntry) -> None:
+    """Add a method (a second entry with the same name replaces the first)."""
+    _registry[entry.name] = entry
+
+
+def _load_plugins() -> None:
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
+        importlib.import_module(module)
+
+
+def entries() -> list[MethodEntry]:
+    """All methods, by name."""
+    _load_plugins()
+    return [_registry[name] for name in sorted(_registry)]
+
+
+def get(name: str) -> MethodEntry:
+    """The entry for ``name``; :class:`ProtocolError` ``unknown_method`` naming the known ones otherwise."""
+    _load_plugins()
+    try:
+        return _registry[name]
+    except KeyError:
+        known = ", ".join(sorted(_registry)) or "none are installed"
+        raise ProtocolError(ErrorCode.UNKNOWN_METHOD, f"unknown method {name!r} (known: {known})") from None
+
+
+def create(name: str) -> Any:
+    """Import the method's factory and call it (worker side; may import torch)."""
+    module_name, _, attr = get(name).factory.partition(":")
+    return getattr(importlib.import_module(module_name), attr)()

@@ -1,0 +1,80 @@
+"""The contract between a method and the server that runs it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from protocol.errors import ErrorCode
+from protocol.messages import Camera
+
+from .progress import ProgressReporter
+
+
+class MethodError(Exception):
+    """A failure the artist should read (missing weights, unusable input), not a traceback."""
+
+    def __init__(self, message: str, code: ErrorCode = ErrorCode.JOB_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class JobInputs:
+    """What the artist gave, validated by the server before the job was queued."""
+
+    prompt: str
+    """Text prompt (may be empty for image-only methods)."""
+    negative_prompt: str
+    """Negative prompt."""
+    seed: int
+    """Random seed, chosen by the server when the client gave none."""
+    camera: Camera | None
+    """Camera of the input image, in the backend's convention."""
+    image: Any | None
+    """Input image as a PIL ``Image`` in RGBA mode, or None."""
+    arrays: dict[str, Any] = field(default_factory=dict)
+    """Named input arrays (numpy), as the client sent them."""
+
+
+@dataclass
+class JobContext:
+    """Where and how a job runs."""
+
+    job_id: str
+    """The job's id (for logs)."""
+    device: str
+    """Torch device string the worker was given: ``cpu`` or ``cuda:N``."""
+    work_dir: Path
+    """Scratch space kept with the job (checkpoints to resume from)."""
+    reporter: ProgressReporter
+    """Progress, previews and cancellation; call it at every step."""
+
+
+@dataclass(frozen=True)
+class ResultFile:
+    data: bytes
+    """The file's bytes."""
+    media_type: str
+    """MIME type, e.g. ``model/gltf-binary``."""
+
+
+@dataclass
+class JobResult:
+    """What a method returns; the server stores it and clients fetch it in chunks."""
+
+    arrays: dict[str, Any] = field(default_factory=dict)
+    """Name → numpy array (float32 positions/normals/uvs, int32 faces, uint8 texture, …)."""
+    files: dict[str, ResultFile] = field(default_factory=dict)
+    """Name → file (the GLB, …)."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """Plain facts about the result (counts, timings, metrics)."""
+
+
+class Method(Protocol):
+    """A generation method as the worker calls it."""
+
+    def run(self, inputs: JobInputs, config: Any, context: JobContext) -> JobResult:
+        """Generate; call ``context.reporter.progress`` every step (it raises :class:`JobCancelled`)."""
+        ...

@@ -1,0 +1,1 @@
+"""The backend server: broker (ZeroMQ ROUTER), on-disk job store, worker processes."""

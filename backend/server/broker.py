@@ -1,0 +1,336 @@
+"""The broker: turns frames from the ROUTER socket into replies, jobs and event streams.
+
+Order of trust for every incoming message (see :mod:`protocol.framing`): shape
+and size limits, version, signature, replay check, then decoding. What fails
+before the signature is answered with a rate-limited error (or, for a bad
+signature, a rate-limited unsigned notice) and counted; what fails after it is
+answered with a typed error naming the request. A handler that raises never
+takes the server down: the client gets ``internal`` and the log the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections import Counter
+from typing import Any, Callable
+
+import zmq
+
+from protocol import __version__
+from protocol.buffers import Blob
+from protocol.errors import ErrorCode, FrameRejected, ProtocolError
+from protocol.framing import VERSION_FRAME, Envelope, Framer
+from protocol.messages import (
+    PROTOCOL_VERSION,
+    Ack,
+    Attach,
+    Cancel,
+    Detach,
+    Error,
+    Events,
+    FetchResult,
+    GetJob,
+    GetStats,
+    Hello,
+    JobList,
+    JobStatus,
+    ListJobs,
+    Message,
+    MethodInfo,
+    Ping,
+    Pong,
+    Preview,
+    ReleaseGpu,
+    ResultChunk,
+    ServerStats,
+    Submit,
+    Submitted,
+    Welcome,
+)
+from protocol.transport import AUTH_FAILURE_NOTICE
+
+from .. import methods
+from ..methods.configs import describe
+from .images import DEFAULT_MAX_PIXELS
+from .outbox import Outbox
+from .scheduler import Scheduler
+from .store import JobStore
+from .submission import prepare, spec_digest
+from .subscriptions import Subscriptions
+
+log = logging.getLogger(__name__)
+
+EVENT_BATCH = 256
+
+
+class RateLimiter:
+    """Token bucket: at most ``rate`` per second on average, bursts of ``burst``."""
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self._clock = rate, burst, clock
+        self._tokens, self._last = burst, clock()
+
+    def allow(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
+
+
+def rss_bytes() -> int:
+    """Resident memory of this process (Linux: current; elsewhere: peak)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+
+
+def method_infos() -> tuple[MethodInfo, ...]:
+    return tuple(
+        MethodInfo(
+            name=e.name,
+            description=e.description,
+            presets=tuple(sorted(e.presets)),
+            default_preset=e.default_preset,
+            params=tuple(describe(e.config_class)),
+            needs_image=e.needs_image,
+            needs_prompt=e.needs_prompt,
+        )
+        for e in methods.entries()
+    )
+
+
+class Broker:
+    """Handles every message from the ROUTER socket; owns subscriptions and the outbox."""
+
+    def __init__(
+        self,
+        sock: zmq.Socket,
+        framer: Framer,
+        store: JobStore,
+        scheduler: Scheduler,
+        *,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        self.framer = framer
+        self.store = store
+        self.scheduler = scheduler
+        self.max_pixels = max_pixels
+        self.outbox = Outbox(sock)
+        self.subscriptions = Subscriptions()
+        self.dropped: Counter[str] = Counter()
+        self.started = time.monotonic()
+        self._unauthenticated_replies = RateLimiter(rate=50, burst=100)
+        self._drop_log = RateLimiter(rate=0.2, burst=5)
+        self._methods: tuple[MethodInfo, ...] | None = None
+        self._handlers: dict[type[Message], Callable[[bytes, Any], Message]] = {
+            Hello: self._hello,
+            Ping: self._ping,
+            GetStats: self._stats,
+            Submit: self._submit,
+            GetJob: self._get_job,
+            Cancel: self._cancel,
+            Attach: self._attach,
+            Detach: self._detach,
+            ListJobs: self._list_jobs,
+            FetchResult: self._fetch_result,
+            ReleaseGpu: self._release_gpu,
+        }
+
+    # ------------------------------------------------------------- incoming
+
+    def handle(self, frames: list[Any]) -> None:
+        """One multipart message from the ROUTER socket: ``[peer, *message frames]``."""
+        peer, frames = frames[0].bytes, frames[1:]
+        try:
+            envelope = self.framer.decode(frames)
+        except FrameRejected as exc:
+            self._reject(peer, exc)
+            return
+        handler = self._handlers.get(type(envelope.message))
+        if handler is None:  # a reply or push type sent as a request
+            self._reject(peer, FrameRejected(ErrorCode.UNKNOWN_TYPE, f"{envelope.header.type} is not a request", request_id=envelope.header.id))
+            return
+        self._answer(peer, envelope, handler)
+
+    def _answer(self, peer: bytes, envelope: Envelope, handler: Callable[[bytes, Any], Message]) -> None:
+        try:
+            reply = handler(peer, envelope.message)
+        except ProtocolError as exc:
+            reply = Error(code=exc.code, message=exc.message, details=exc.details)
+        except Exception:
+            log.exception("handler for %s failed", envelope.header.type)
+            reply = Error(code=ErrorCode.INTERNAL, message=f"the backend failed to handle {envelope.header.type}; see its log")
+        _, frames = self.framer.encode(reply, re=envelope.header.id)
+        if not self.outbox.send(peer, frames):
+            self.dropped["reply_undeliverable"] += 1
+
+    def _reject(self, peer: bytes, exc: FrameRejected) -> None:
+        self.dropped[exc.reason] += 1
+        if self._drop_log.allow():
+            log.warning("refused a message from peer %s: %s (refused so far: %s)", peer.hex(), exc, dict(self.dropped))
+        if exc.request_id is not None:  # signed and readable: the client deserves a precise answer
+            _, frames = self.framer.encode(Error(code=exc.code, message=exc.message), re=exc.request_id)
+            self.outbox.send(peer, frames)
+        elif self._unauthenticated_replies.allow():
+            if exc.code is ErrorCode.BAD_SIGNATURE and exc.reason == "bad_signature":
+                self.outbox.send(peer, [VERSION_FRAME, *AUTH_FAILURE_NOTICE])
+            elif exc.reply:
+                _, frames = self.framer.encode(Error(code=exc.code, message=exc.message))
+                self.outbox.send(peer, frames)
+
+    # ------------------------------------------------------------- handlers
+
+    def _hello(self, peer: bytes, message: Hello) -> Welcome:
+        if self._methods is None:
+            self._methods = method_infos()
+        log.info("hello from %s (%s)", message.client or "a client", peer.hex())
+        return Welcome(
+            server_version=__version__,
+            protocol_version=PROTOCOL_VERSION,
+            devices=tuple(w.device for w in self.scheduler.workers),
+            methods=self._methods,
+            limits={
+                "max_buffer_bytes": self.framer.limits.max_buffer_bytes,
+                "max_message_bytes": self.framer.limits.max_message_bytes,
+                "max_image_pixels": self.max_pixels,
+            },
+        )
+
+    def _ping(self, peer: bytes, message: Ping) -> Pong:
+        return Pong(server_time=time.time())
+
+    def _stats(self, peer: bytes, message: GetStats) -> ServerStats:
+        return ServerStats(
+            rss_bytes=rss_bytes(),
+            uptime_s=time.monotonic() - self.started,
+            peers=self.subscriptions.peers,
+            subscriptions=len(self.subscriptions),
+            queued_jobs=len(self.scheduler.queue),
+            running_jobs=tuple(self.scheduler.running_jobs()),
+            worker_restarts=self.scheduler.restarts,
+            worker_pids=tuple(w.process.pid for w in self.scheduler.workers if w.process is not None),
+            dropped=dict(self.dropped),
+        )
+
+    def _submit(self, peer: bytes, message: Submit) -> Submitted:
+        spec = message.job
+        if spec.client_key:
+            existing = self.store.find_by_client_key(spec.client_key)
+            if existing is not None:
+                job, digest = existing
+                if digest != spec_digest(spec):
+                    raise ProtocolError(
+                        ErrorCode.IDEMPOTENCY_CONFLICT,
+                        f"client key {spec.client_key!r} was used for job {job.job_id} with a different spec",
+                        job_id=job.job_id,
+                    )
+                if message.follow:
+                    self.subscriptions.subscribe(peer, job.job_id, 0, True)
+                return Submitted(job=job, created=False)
+        prepared = prepare(spec, max_pixels=self.max_pixels)
+        job = self.store.create(
+            method=prepared.method,
+            preset=prepared.preset,
+            spec=prepared.spec,
+            config=prepared.config,
+            digest=prepared.digest,
+            prompt=spec.prompt,
+            seed=prepared.spec["seed"],
+            client_key=spec.client_key,
+            image=prepared.image,
+            arrays=prepared.arrays,
+        )
+        log.info("job %s submitted: %s/%s", job.job_id, job.method, job.preset)
+        if message.follow:
+            self.subscriptions.subscribe(peer, job.job_id, 0, True)
+        self.scheduler.enqueue(job.job_id)
+        return Submitted(job=self.store.get(job.job_id), created=True)
+
+    def _get_job(self, peer: bytes, message: GetJob) -> JobStatus:
+        return JobStatus(job=self.store.get(message.job_id))
+
+    def _cancel(self, peer: bytes, message: Cancel) -> JobStatus:
+        return JobStatus(job=self.scheduler.cancel(message.job_id))
+
+    def _attach(self, peer: bytes, message: Attach) -> JobStatus:
+        job = self.store.get(message.job_id)
+        if not self.subscriptions.subscribe(peer, job.job_id, min(message.since_seq, job.last_seq), message.follow):
+            raise ProtocolError(ErrorCode.TOO_LARGE, "this client follows too many jobs; detach some first")
+        return JobStatus(job=job)
+
+    def _detach(self, peer: bytes, message: Detach) -> Ack:
+        self.store.get(message.job_id)
+        self.subscriptions.unsubscribe(peer, message.job_id)
+        return Ack()
+
+    def _list_jobs(self, peer: bytes, message: ListJobs) -> JobList:
+        jobs, total = self.store.list(message.limit, message.states)
+        return JobList(jobs=tuple(jobs), total=total)
+
+    def _fetch_result(self, peer: bytes, message: FetchResult) -> ResultChunk:
+        reader = self.store.result_reader(message.job_id)
+        offset, data, digest = reader.read_chunk(message.item, message.chunk)
+        return ResultChunk(
+            job_id=message.job_id, item=message.item, chunk=message.chunk, offset=offset, data=Blob(data, sha256=digest)
+        )
+
+    def _release_gpu(self, peer: bytes, message: ReleaseGpu) -> Ack:
+        asked = self.scheduler.release_gpu()
+        return Ack(detail=f"{asked} idle worker(s) asked to release cached models and GPU memory")
+
+    # ------------------------------------------------------------- outgoing
+
+    def job_changed(self, job_id: str) -> None:
+        self.subscriptions.job_changed(job_id)
+
+    def pump(self) -> None:
+        """Send pending events/previews to every subscriber that can take them now."""
+        self.outbox.flush()
+        for peer in self.outbox.gone:
+            self.subscriptions.drop_peer(peer)
+        self.outbox.gone.clear()
+        for peer, job_id in list(self.subscriptions.dirty):
+            if not self.outbox.backlogged(peer):
+                self._pump_one(peer, job_id)
+        for peer in self.outbox.gone:
+            self.subscriptions.drop_peer(peer)
+        self.outbox.gone.clear()
+
+    def _pump_one(self, peer: bytes, job_id: str) -> None:
+        cursor = self.subscriptions.cursor(peer, job_id)
+        if cursor is None:
+            self.subscriptions.dirty.discard((peer, job_id))
+            return
+        job = self.store.get(job_id)
+        events = self.store.events_since(job_id, cursor.seq, EVENT_BATCH)
+        reach = events[-1].seq if events else cursor.seq
+        preview = job.preview
+        if preview is not None and cursor.preview_seq < preview.seq <= reach:
+            # the image goes first, so a client that stops at the final state event already has it
+            stored = self.store.preview(job_id)
+            if stored is not None:
+                info, data = stored
+                if not self.outbox.send(peer, self.framer.encode(Preview(job_id=job_id, info=info, image=Blob(data)))[1]):
+                    return
+                cursor.preview_seq = info.seq
+        if events:
+            caught_up = reach >= job.last_seq
+            batch = Events(job_id=job_id, events=tuple(events), job=job if caught_up else None)
+            if not self.outbox.send(peer, self.framer.encode(batch)[1]):
+                return
+            cursor.seq = reach
+        if cursor.seq >= job.last_seq:
+            self.subscriptions.dirty.discard((peer, job_id))
+            if not cursor.follow:
+                self.subscriptions.unsubscribe(peer, job_id)

@@ -1,0 +1,196 @@
+"""Queue, workers and job state: what runs where, and what happens when it ends.
+
+Everything here runs on the broker's thread and never blocks: workers are fed
+through pipes, watched through their sentinels, cancelled through a shared
+event and killed when a cancel is not honoured within the grace period.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from typing import Any, Callable
+
+from protocol.errors import ErrorCode
+from protocol.messages import DeviceInfo, ErrorInfo, JobInfo, JobState, ResultManifest
+from protocol.schema import SchemaError, from_plain
+
+from .store import JobStore
+from .workers import WorkerHandle
+
+log = logging.getLogger(__name__)
+
+MAX_START_FAILURES = 3
+"""A worker that dies this many times in a row before becoming ready is not restarted again."""
+
+
+class Scheduler:
+    """Runs queued jobs on workers; reports every new event through ``notify(job_id)``."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        workers: list[WorkerHandle],
+        notify: Callable[[str], None],
+        *,
+        cancel_grace_s: float = 10.0,
+    ) -> None:
+        self.store = store
+        self.workers = workers
+        self.notify = notify
+        self.cancel_grace_s = cancel_grace_s
+        self.queue: deque[str] = deque()
+        self.restarts = 0
+        self._start_failures = {w.index: 0 for w in workers}
+
+    # ------------------------------------------------------------------ jobs
+
+    def enqueue(self, job_id: str) -> None:
+        self.queue.append(job_id)
+        self.dispatch()
+
+    def running_jobs(self) -> list[str]:
+        return [w.job_id for w in self.workers if w.job_id is not None]
+
+    def cancel(self, job_id: str) -> JobInfo:
+        """Cancel a job: at once when queued, at its next step when running; finished jobs are left as they are."""
+        info = self.store.get(job_id)
+        if info.state is JobState.QUEUED:
+            self.queue.remove(job_id)
+            info = self.store.transition(job_id, JobState.CANCELLED)
+            self.notify(job_id)
+        elif info.state is JobState.RUNNING and not info.cancel_requested:
+            info = self.store.update(job_id, cancel_requested=True)
+            self.store.append_event(job_id, "log", {"level": "info", "message": "cancel requested"})
+            for worker in self.workers:
+                if worker.job_id == job_id:
+                    worker.request_cancel()
+            self.notify(job_id)
+        return self.store.get(job_id)
+
+    def dispatch(self) -> None:
+        """Start queued jobs on idle workers; fail them when no worker can ever run them."""
+        if self.queue and self.workers and all(w.device.kind == "unavailable" for w in self.workers):
+            reason = "; ".join(w.device.detail for w in self.workers)
+            while self.queue:
+                self._finish(self.queue.popleft(), JobState.FAILED, ErrorInfo(code=ErrorCode.JOB_FAILED, message=f"no usable device: {reason}"))
+            return
+        for worker in self.workers:
+            if not self.queue:
+                return
+            if not worker.idle:
+                continue
+            job_id = self.queue.popleft()
+            if worker.run(job_id, str(self.store.job_dir(job_id))):
+                self.store.transition(job_id, JobState.RUNNING)
+                self.notify(job_id)
+            else:
+                self.queue.appendleft(job_id)
+
+    # --------------------------------------------------------------- workers
+
+    def on_worker_readable(self, worker: WorkerHandle) -> None:
+        for message in worker.receive():
+            kind = message.get("t")
+            if kind == "ready":
+                self._start_failures[worker.index] = 0
+                log.info("worker %d ready on %s %s", worker.index, worker.device.kind, worker.device.name or worker.device.detail)
+            elif kind == "event":
+                self._on_job_event(worker, message)
+            elif kind == "finished":
+                self._on_finished(worker, message)
+        self.dispatch()
+
+    def on_worker_exit(self, worker: WorkerHandle) -> None:
+        """The worker process died: fail its job, start a new one (unless it cannot even start)."""
+        worker.receive()  # whatever it managed to say first
+        reason = worker.exit_reason()
+        job_id = worker.job_id
+        if job_id is not None and not self.store.get(job_id).state.finished:
+            cancelled = self.store.get(job_id).cancel_requested
+            if cancelled:
+                self._finish(job_id, JobState.CANCELLED, None)
+            else:
+                message = f"the worker process died ({reason}) while running this job"
+                self._finish(job_id, JobState.FAILED, ErrorInfo(code=ErrorCode.WORKER_CRASHED, message=message))
+        was_ready = worker.ready
+        worker.close()
+        worker.job_id = None
+        log.error("worker %d died (%s)%s", worker.index, reason, f" while running {job_id}" if job_id else "")
+        self._start_failures[worker.index] = 0 if was_ready else self._start_failures[worker.index] + 1
+        if self._start_failures[worker.index] >= MAX_START_FAILURES:
+            worker.device = DeviceInfo(
+                kind="unavailable", detail=f"the worker process dies on start-up ({reason}); see the server log"
+            )
+            log.error("worker %d failed to start %d times; not restarting it", worker.index, MAX_START_FAILURES)
+        else:
+            self.restarts += 1
+            worker.start()
+        self.dispatch()
+
+    def tick(self, now: float | None = None) -> None:
+        """Kill workers that ignore a cancel for longer than the grace period."""
+        now = time.monotonic() if now is None else now
+        for worker in self.workers:
+            if worker.job_id is None or worker.cancel_requested_at is None:
+                continue
+            if now - worker.cancel_requested_at > self.cancel_grace_s and worker.alive():
+                log.warning(
+                    "worker %d did not stop job %s within %.0f s of the cancel; killing it",
+                    worker.index, worker.job_id, self.cancel_grace_s,
+                )
+                worker.kill()  # on_worker_exit follows through the sentinel
+
+    def release_gpu(self) -> int:
+        """Ask idle workers to drop cached models; returns how many were asked."""
+        return sum(1 for w in self.workers if w.idle and w.release())
+
+    def shutdown(self) -> None:
+        for worker in self.workers:
+            job_id = worker.job_id
+            worker.stop()
+            if job_id is not None and not self.store.get(job_id).state.finished:
+                self._finish(job_id, JobState.FAILED, ErrorInfo(code=ErrorCode.INTERRUPTED, message="the server was stopped while this job was running"))
+
+    # --------------------------------------------------------------- helpers
+
+    def _on_job_event(self, worker: WorkerHandle, message: dict[str, Any]) -> None:
+        job_id = message.get("job_id")
+        if job_id != worker.job_id:
+            return
+        kind, data, payload = message.get("kind"), message.get("data") or {}, message.get("payload")
+        at = message.get("time")
+        at = float(at) if isinstance(at, (int, float)) else None
+        try:
+            if kind == "progress":
+                self.store.record_progress(job_id, data, at)
+            elif kind == "preview" and isinstance(payload, bytes):
+                self.store.record_preview(job_id, data, payload, at)
+            elif kind == "log":
+                self.store.append_event(job_id, "log", data, at)
+            else:
+                return
+        except (SchemaError, KeyError, TypeError, ValueError) as exc:
+            log.error("job %s: dropped a malformed %s event from the worker: %s", job_id, kind, exc)
+            return
+        self.notify(job_id)
+
+    def _on_finished(self, worker: WorkerHandle, message: dict[str, Any]) -> None:
+        job_id = message.get("job_id")
+        if job_id != worker.job_id:
+            return
+        worker.job_id = None
+        worker.cancel_requested_at = None
+        state = JobState(message.get("state"))
+        error = None
+        if message.get("error"):
+            error = from_plain(ErrorInfo, message["error"])
+        if state is JobState.SUCCEEDED:
+            self.store.record_result(job_id, from_plain(ResultManifest, message["manifest"]))
+        self._finish(job_id, state, error)
+
+    def _finish(self, job_id: str, state: JobState, error: ErrorInfo | None) -> None:
+        self.store.transition(job_id, state, error)
+        self.store.forget_preview_bytes(job_id)
+        self.notify(job_id)

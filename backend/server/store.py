@@ -1,0 +1,323 @@
+"""The job store: every job in a folder of its own under ``DATA/jobs``.
+
+::
+
+    jobs/<job_id>/spec.json      what was asked (the image is stored beside it)
+                  config.json    the resolved config the method ran with
+                  state.json     the JobInfo snapshot (written on every state change)
+                  events.jsonl   the event log, one JSON object per line, seq from 1
+                  preview.<ext>  the latest preview only
+                  result/        items + manifest (see results.py)
+                  work/          the method's scratch space and checkpoints
+
+The broker is the only writer of everything but ``result/`` and ``work/``
+(the worker's); that keeps sequence numbers gap-free without locks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import OrderedDict
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Iterable
+
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.messages import ErrorInfo, Event, JobInfo, JobState, PreviewInfo, Progress, ResultManifest
+from protocol.schema import SchemaError, from_plain, to_plain
+
+from .results import ResultReader
+
+log = logging.getLogger(__name__)
+
+_EVENT_CACHE_JOBS = 16
+_PREVIEW_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg"}
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so that a crash leaves either the old or the new file, never half of one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def new_job_id(now: float) -> str:
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + "-" + os.urandom(4).hex()
+
+
+class JobStore:
+    """Jobs on disk, with their current :class:`JobInfo` kept in memory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.jobs_dir = root / "jobs"
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self._jobs: dict[str, JobInfo] = {}
+        self._digests: dict[str, str] = {}
+        self._keys: dict[str, str] = {}
+        self._events: OrderedDict[str, list[Event]] = OrderedDict()
+        self._previews: dict[str, bytes] = {}
+        self._readers: OrderedDict[str, ResultReader] = OrderedDict()
+
+    # ------------------------------------------------------------- lifecycle
+
+    def load(self) -> list[str]:
+        """Read every job; fail the ones a previous server left running. Returns queued job ids, oldest first."""
+        queued = []
+        for job_dir in sorted(p for p in self.jobs_dir.iterdir() if p.is_dir()):
+            try:
+                info, digest = self._load_job(job_dir)
+            except (OSError, ValueError, KeyError, SchemaError) as exc:
+                log.error("skipping unreadable job folder %s: %s", job_dir.name, exc)
+                continue
+            self._jobs[info.job_id] = info
+            self._digests[info.job_id] = digest
+            if info.client_key:
+                self._keys[info.client_key] = info.job_id
+            if info.state is JobState.RUNNING:
+                self.transition(
+                    info.job_id,
+                    JobState.FAILED,
+                    ErrorInfo(code=ErrorCode.INTERRUPTED, message="the server stopped while this job was running"),
+                )
+            elif info.state is JobState.QUEUED:
+                queued.append(info.job_id)
+        queued.sort(key=lambda job_id: self._jobs[job_id].created_at)
+        return queued
+
+    def _load_job(self, job_dir: Path) -> tuple[JobInfo, str]:
+        state = json.loads((job_dir / "state.json").read_text(encoding="utf-8"))
+        spec = json.loads((job_dir / "spec.json").read_text(encoding="utf-8"))
+        info: JobInfo = from_plain(JobInfo, state)
+        last = _repair_event_log(job_dir / "events.jsonl")
+        if last is not None and last.seq >= info.last_seq:
+            progress = info.progress
+            if last.kind == "progress":
+                progress = from_plain(Progress, last.data)
+            info = replace(info, last_seq=last.seq, progress=progress)
+        return info, spec["digest"]
+
+    def create(
+        self,
+        *,
+        method: str,
+        preset: str,
+        spec: dict[str, Any],
+        config: dict[str, Any],
+        digest: str,
+        prompt: str,
+        seed: int,
+        client_key: str | None,
+        image: tuple[bytes, str] | None,
+        arrays: dict[str, Any] | None = None,
+    ) -> JobInfo:
+        """Write a new queued job; ``image`` is ``(bytes, extension)``, ``arrays`` numpy arrays by name."""
+        now = time.time()
+        job_id = new_job_id(now)
+        job_dir = self.jobs_dir / job_id
+        (job_dir / "work").mkdir(parents=True)
+        spec = dict(spec, digest=digest)
+        if image is not None:
+            data, extension = image
+            spec["image_file"] = f"input.{extension}"
+            (job_dir / spec["image_file"]).write_bytes(data)
+        if arrays:
+            import numpy as np
+
+            spec["array_files"] = {}
+            for name, array in arrays.items():
+                spec["array_files"][name] = f"input-{name}.npy"
+                np.save(job_dir / spec["array_files"][name], array, allow_pickle=False)
+        write_json_atomic(job_dir / "spec.json", spec)
+        write_json_atomic(job_dir / "config.json", {"method": method, "preset": preset, "config": config})
+        (job_dir / "events.jsonl").touch()
+        info = JobInfo(
+            job_id=job_id, method=method, preset=preset, state=JobState.QUEUED, created_at=now,
+            client_key=client_key, prompt=prompt, seed=seed,
+        )
+        self._jobs[job_id] = info
+        self._digests[job_id] = digest
+        if client_key:
+            self._keys[client_key] = job_id
+        self._persist(info)
+        self.append_event(job_id, "state", {"state": JobState.QUEUED.value})
+        return self._jobs[job_id]
+
+    # ---------------------------------------------------------------- queries
+
+    def get(self, job_id: str) -> JobInfo:
+        try:
+            return self._jobs[job_id]
+        except KeyError:
+            raise ProtocolError(ErrorCode.UNKNOWN_JOB, f"no job {job_id!r} in this backend's store", job_id=job_id) from None
+
+    def job_dir(self, job_id: str) -> Path:
+        self.get(job_id)
+        return self.jobs_dir / job_id
+
+    def find_by_client_key(self, client_key: str) -> tuple[JobInfo, str] | None:
+        """``(job, spec digest)`` of the job submitted with this idempotency key."""
+        job_id = self._keys.get(client_key)
+        return (self._jobs[job_id], self._digests[job_id]) if job_id else None
+
+    def list(self, limit: int, states: Iterable[JobState] = ()) -> tuple[list[JobInfo], int]:
+        """Newest first, at most ``limit``; and how many match in all."""
+        wanted = set(states)
+        jobs = [j for j in self._jobs.values() if not wanted or j.state in wanted]
+        jobs.sort(key=lambda j: j.created_at, reverse=True)
+        return jobs[:limit], len(jobs)
+
+    def events_since(self, job_id: str, seq: int, limit: int) -> list[Event]:
+        """Events with sequence numbers above ``seq``, at most ``limit``, in order."""
+        events = self._cached_events(job_id)
+        start = max(seq, 0)  # events[i].seq == i + 1
+        return events[start : start + limit]
+
+    def preview(self, job_id: str) -> tuple[PreviewInfo, bytes] | None:
+        info = self.get(job_id).preview
+        if info is None:
+            return None
+        data = self._previews.get(job_id)
+        if data is None:
+            path = self.jobs_dir / job_id / f"preview.{_PREVIEW_EXTENSIONS[info.media_type]}"
+            try:
+                data = path.read_bytes()
+            except OSError:
+                return None
+        return info, data
+
+    def result_reader(self, job_id: str) -> ResultReader:
+        info = self.get(job_id)
+        if info.state is not JobState.SUCCEEDED or info.result is None:
+            raise ProtocolError(
+                ErrorCode.NOT_READY, f"job {job_id} has no result: it is {info.state.value}", job_id=job_id
+            )
+        reader = self._readers.get(job_id)
+        if reader is None:
+            reader = ResultReader(self.jobs_dir / job_id / "result")
+            self._readers[job_id] = reader
+            while len(self._readers) > 32:
+                self._readers.popitem(last=False)
+        self._readers.move_to_end(job_id)
+        return reader
+
+    # ---------------------------------------------------------------- updates
+
+    def append_event(self, job_id: str, kind: str, data: dict[str, Any], at: float | None = None) -> Event:
+        """Log an event; ``at`` is when it happened (default now)."""
+        info = self.get(job_id)
+        event = Event(seq=info.last_seq + 1, time=time.time() if at is None else at, kind=kind, data=data)
+        with open(self.jobs_dir / job_id / "events.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(to_plain(event)) + "\n")
+        cached = self._events.get(job_id)
+        if cached is not None:
+            cached.append(event)
+        self._jobs[job_id] = replace(info, last_seq=event.seq)
+        return event
+
+    def transition(self, job_id: str, state: JobState, error: ErrorInfo | None = None, **changes: Any) -> JobInfo:
+        """Move a job to ``state`` (timestamps, state event, snapshot on disk)."""
+        info = self.get(job_id)
+        now = time.time()
+        if state is JobState.RUNNING:
+            changes.setdefault("started_at", now)
+        if state.finished:
+            changes.setdefault("finished_at", now)
+        info = replace(info, state=state, error=error, **changes)
+        self._jobs[job_id] = info
+        data: dict[str, Any] = {"state": state.value}
+        if error is not None:
+            data["error"] = to_plain(error)
+        self.append_event(job_id, "state", data)
+        self._persist(self._jobs[job_id])
+        return self._jobs[job_id]
+
+    def update(self, job_id: str, **changes: Any) -> JobInfo:
+        """Change fields of a job's info and write the snapshot (no event)."""
+        info = replace(self.get(job_id), **changes)
+        self._jobs[job_id] = info
+        self._persist(info)
+        return info
+
+    def record_progress(self, job_id: str, data: dict[str, Any], at: float | None = None) -> Event:
+        progress = from_plain(Progress, data)
+        self._jobs[job_id] = replace(self.get(job_id), progress=progress)
+        return self.append_event(job_id, "progress", to_plain(progress), at)
+
+    def record_preview(self, job_id: str, data: dict[str, Any], image: bytes, at: float | None = None) -> Event:
+        event = self.append_event(job_id, "preview", data, at)
+        info = PreviewInfo(seq=event.seq, media_type=data["media_type"], width=data["width"], height=data["height"])
+        job_dir = self.jobs_dir / job_id
+        path = job_dir / f"preview.{_PREVIEW_EXTENSIONS[info.media_type]}"
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(image)
+        os.replace(tmp, path)
+        for other in _PREVIEW_EXTENSIONS.values():
+            if other != path.suffix[1:]:
+                (job_dir / f"preview.{other}").unlink(missing_ok=True)
+        self._previews[job_id] = image
+        self.update(job_id, preview=info)
+        return event
+
+    def record_result(self, job_id: str, manifest: ResultManifest) -> Event:
+        self._readers.pop(job_id, None)
+        self.update(job_id, result=manifest)
+        return self.append_event(job_id, "result", {"items": [i.name for i in manifest.items]})
+
+    def forget_preview_bytes(self, job_id: str) -> None:
+        """Drop the in-memory copy of a finished job's preview (it stays on disk)."""
+        self._previews.pop(job_id, None)
+
+    # ---------------------------------------------------------------- helpers
+
+    def _persist(self, info: JobInfo) -> None:
+        write_json_atomic(self.jobs_dir / info.job_id / "state.json", to_plain(info))
+
+    def _cached_events(self, job_id: str) -> list[Event]:
+        self.get(job_id)
+        events = self._events.get(job_id)
+        if events is None:
+            events = _read_events(self.jobs_dir / job_id / "events.jsonl")
+            self._events[job_id] = events
+            while len(self._events) > _EVENT_CACHE_JOBS:
+                self._events.popitem(last=False)
+        self._events.move_to_end(job_id)
+        return events
+
+
+def _read_events(path: Path) -> list[Event]:
+    events: list[Event] = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.endswith("\n"):
+                events.append(from_plain(Event, json.loads(line)))
+    return events
+
+
+def _repair_event_log(path: Path) -> Event | None:
+    """Cut a half-written last line (a crash mid-append) and return the last event, if any."""
+    if not path.exists():
+        path.touch()
+        return None
+    size = path.stat().st_size
+    if size == 0:
+        return None
+    with open(path, "rb+") as f:
+        tail_start = max(0, size - (1 << 16))
+        f.seek(tail_start)
+        tail = f.read()
+        if not tail.endswith(b"\n"):
+            cut = tail.rfind(b"\n") + 1
+            f.truncate(tail_start + cut)
+            tail = tail[:cut]
+            log.warning("%s: removed a half-written last event", path)
+    lines = tail.splitlines()
+    if not lines:
+        return None
+    return from_plain(Event, json.loads(lines[-1]))

@@ -1,0 +1,81 @@
+"""From a submitted :class:`JobSpec` to a job the store can keep: everything checked up front.
+
+Unknown method, preset or parameter, an out-of-range value, a missing or broken
+image, a missing prompt: each is refused here with a typed error, before any
+job exists, so nothing half-made is left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, replace
+from typing import Any
+
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.messages import JobSpec, MAX_SEED
+from protocol.schema import to_plain
+
+from .. import methods
+from ..methods.configs import config_to_json, resolve
+from .images import DEFAULT_MAX_PIXELS, validate_image
+
+
+@dataclass(frozen=True)
+class PreparedJob:
+    method: str
+    preset: str
+    spec: dict[str, Any]
+    """The spec as stored (plain data; the image travels separately)."""
+    config: dict[str, Any]
+    """The resolved config as stored."""
+    digest: str
+    """SHA-256 over the spec and image, for idempotent submits."""
+    image: tuple[bytes, str] | None
+    """``(bytes, extension)`` of the validated input image."""
+    arrays: dict[str, Any]
+    """Named input arrays (numpy, read-only views of the received frames)."""
+
+
+def spec_digest(spec: JobSpec) -> str:
+    """A digest of everything the client asked for (the seed as given, the image's bytes)."""
+    plain = to_plain(replace(spec, image=None, client_key=None, arrays={}))
+    digest = hashlib.sha256(json.dumps(plain, sort_keys=True).encode())
+    if spec.image is not None:
+        digest.update(hashlib.sha256(spec.image.data.view).digest())
+    for name in sorted(spec.arrays):
+        array = spec.arrays[name]
+        digest.update(json.dumps([name, array.dtype, list(array.shape)]).encode())
+        digest.update(hashlib.sha256(array.view).digest())
+    return digest.hexdigest()
+
+
+def prepare(spec: JobSpec, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> PreparedJob:
+    """Validate ``spec`` against the method registry and resolve its config; raises :class:`ProtocolError`."""
+    entry = methods.get(spec.method)
+    preset, config = resolve(entry, spec.preset, spec.params)
+    if entry.needs_prompt and not spec.prompt.strip():
+        raise ProtocolError(ErrorCode.INVALID_PARAMS, f"method {entry.name} needs a prompt")
+    image = None
+    if spec.image is not None:
+        data = bytes(spec.image.data)
+        facts = validate_image(data, max_pixels)
+        image = (data, facts.extension)
+    elif entry.needs_image:
+        raise ProtocolError(ErrorCode.INVALID_PARAMS, f"method {entry.name} needs an input image")
+    seed = spec.seed if spec.seed is not None else secrets.randbelow(MAX_SEED + 1)
+    stored = to_plain(replace(spec, image=None, seed=seed, arrays={}))
+    stored.pop("image")
+    stored.pop("arrays")
+    if spec.image is not None:
+        stored["image_name"] = spec.image.name
+    return PreparedJob(
+        method=entry.name,
+        preset=preset,
+        spec=stored,
+        config=config_to_json(config),
+        digest=spec_digest(spec),
+        image=image,
+        arrays={name: array.to_numpy() for name, array in spec.arrays.items()},
+    )

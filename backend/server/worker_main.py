@@ -1,0 +1,164 @@
+"""The worker process: runs one job at a time, apart from the broker.
+
+A CUDA crash, a segfault or an ``os._exit`` inside a method kills only this
+process; the broker sees it die, fails the job with the reason and starts a new
+worker. Messages to and from the broker are msgpack over pipes (never pickle):
+
+- broker → worker: ``{"t": "run", "job_id", "job_dir"}``, ``{"t": "release"}``, ``{"t": "stop"}``
+- worker → broker: ``{"t": "ready", "device"}``, ``{"t": "event", "job_id", "kind", "data", "payload", "time"}``,
+  ``{"t": "finished", "job_id", "state", "error", "manifest"}``, ``{"t": "released"}``
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import os
+import signal
+import threading
+import time
+import traceback
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from protocol.codec import pack, unpack
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.messages import Camera, JobState
+from protocol.schema import from_plain, to_plain
+
+from .. import methods
+from ..methods.base import JobContext, JobInputs, MethodError
+from ..methods.configs import config_from_json
+from ..methods.progress import JobCancelled, ProgressReporter
+from .images import load_rgba
+from .results import write_result
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(preference: str, index: int) -> tuple[str, dict[str, Any]]:
+    """``(torch device string, DeviceInfo fields)`` for ``auto``/``cpu``/``cuda``; imports torch only when needed."""
+    if preference == "cpu":
+        return "cpu", {"kind": "cpu", "name": f"{os.cpu_count()} CPU cores"}
+    import torch
+
+    if torch.cuda.is_available():
+        ordinal = index % torch.cuda.device_count()
+        props = torch.cuda.get_device_properties(ordinal)
+        return f"cuda:{ordinal}", {"kind": "cuda", "name": props.name, "memory_bytes": int(props.total_memory)}
+    if preference == "cuda":
+        return "", {"kind": "unavailable", "detail": "--device cuda was asked for, but torch sees no CUDA device"}
+    return "cpu", {"kind": "cpu", "name": f"{os.cpu_count()} CPU cores"}
+
+
+class _Worker:
+    def __init__(self, device: str, events: Connection, cancel: Any) -> None:
+        self.device = device
+        self.events = events
+        self.cancel = cancel
+        self.methods: dict[str, Any] = {}
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.events.send_bytes(pack(message))
+
+    def run(self, job_id: str, job_dir: Path) -> None:
+        state, error, manifest = JobState.SUCCEEDED, None, None
+        try:
+            manifest = to_plain(self._run(job_id, job_dir))
+        except JobCancelled:
+            state = JobState.CANCELLED
+        except MethodError as exc:
+            state, error = JobState.FAILED, {"code": exc.code.value, "message": str(exc)}
+        except ProtocolError as exc:
+            state, error = JobState.FAILED, {"code": exc.code.value, "message": exc.message}
+        except Exception as exc:  # a bug in a method: keep the worker, keep the traceback
+            trace = traceback.format_exc()
+            log.error("job %s failed:\n%s", job_id, trace)
+            (job_dir / "traceback.txt").write_text(trace, encoding="utf-8")
+            state = JobState.FAILED
+            error = {
+                "code": ErrorCode.INTERNAL.value,
+                "message": f"{type(exc).__name__}: {exc} (traceback in {job_dir / 'traceback.txt'})",
+            }
+        self.send({"t": "finished", "job_id": job_id, "state": state.value, "error": error, "manifest": manifest})
+
+    def _run(self, job_id: str, job_dir: Path) -> Any:
+        spec = json.loads((job_dir / "spec.json").read_text(encoding="utf-8"))
+        stored = json.loads((job_dir / "config.json").read_text(encoding="utf-8"))
+        import numpy as np
+
+        entry = methods.get(stored["method"])
+        config = config_from_json(entry.config_class, stored["config"])
+        image_file = spec.get("image_file")
+        inputs = JobInputs(
+            prompt=spec.get("prompt", ""),
+            negative_prompt=spec.get("negative_prompt", ""),
+            seed=int(spec["seed"]),
+            camera=from_plain(Camera, spec["camera"]) if spec.get("camera") else None,
+            image=load_rgba(str(job_dir / image_file)) if image_file else None,
+            arrays={name: np.load(job_dir / file, allow_pickle=False) for name, file in spec.get("array_files", {}).items()},
+        )
+
+        def emit(kind: str, data: dict[str, Any], payload: bytes | None) -> None:
+            self.send({"t": "event", "job_id": job_id, "kind": kind, "data": data, "payload": payload, "time": time.time()})
+
+        reporter = ProgressReporter(emit, self.cancel.is_set)
+        context = JobContext(job_id=job_id, device=self.device, work_dir=job_dir / "work", reporter=reporter)
+        method = self.methods.get(entry.name)
+        if method is None:
+            method = self.methods[entry.name] = methods.create(entry.name)
+        reporter.check_cancelled()
+        result = method.run(inputs, config, context)
+        reporter.check_cancelled()
+        return write_result(job_dir / "result", result)
+
+    def release(self) -> None:
+        """Forget cached method instances (and their models) and return GPU memory."""
+        self.methods.clear()
+        gc.collect()
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()
+
+
+def _exit_with_parent(parent_pid: int, interval_s: float = 1.0) -> None:
+    """Die with the broker: a worker orphaned by a killed broker must not go on writing into the store."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval_s)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
+def worker_main(
+    index: int, device_preference: str, commands: Connection, events: Connection, cancel: Any, log_level: int
+) -> None:
+    """Entry point of a worker process (started with the ``spawn`` method)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the broker, which stops us in order
+    _exit_with_parent(os.getppid())
+    logging.basicConfig(level=log_level, format=f"%(asctime)s worker[{index}] %(levelname)s %(name)s: %(message)s")
+    try:
+        device, device_info = resolve_device(device_preference, index)
+    except Exception as exc:  # e.g. a broken CUDA install
+        device, device_info = "", {"kind": "unavailable", "detail": f"{type(exc).__name__}: {exc}"}
+    worker = _Worker(device, events, cancel)
+    worker.send({"t": "ready", "device": device_info})
+    while True:
+        try:
+            message = unpack(commands.recv_bytes())
+        except EOFError:  # the broker is gone
+            return
+        kind = message.get("t")
+        if kind == "run":
+            worker.run(message["job_id"], Path(message["job_dir"]))
+        elif kind == "release":
+            worker.release()
+            worker.send({"t": "released"})
+        elif kind == "stop":
+            return

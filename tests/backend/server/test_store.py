@@ -1,0 +1,112 @@
+import json
+
+import pytest
+
+from backend.server.store import JobStore
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.messages import ErrorInfo, JobState, ResultItem, ResultManifest
+
+
+def create(store, key=None, digest="d"):
+    return store.create(method="testbed", preset="default", spec={"method": "testbed", "seed": 1}, config={"steps": 1},
+                        digest=digest, prompt="p", seed=1, client_key=key, image=(b"img", "png"))
+
+
+def test_create_writes_the_job_folder(tmp_path):
+    store = JobStore(tmp_path)
+    job = create(store)
+    folder = tmp_path / "jobs" / job.job_id
+    assert {p.name for p in folder.iterdir()} == {"spec.json", "config.json", "state.json", "events.jsonl", "input.png", "work"}
+    assert json.loads((folder / "spec.json").read_text())["image_file"] == "input.png"
+    assert job.state is JobState.QUEUED and job.last_seq == 1
+
+
+def test_events_have_gap_free_sequence_numbers(tmp_path):
+    store = JobStore(tmp_path)
+    job = create(store)
+    store.transition(job.job_id, JobState.RUNNING)
+    for step in range(5):
+        store.record_progress(job.job_id, {"stage": "s", "step": step, "total": 5})
+    events = store.events_since(job.job_id, 0, 100)
+    assert [e.seq for e in events] == list(range(1, 8))
+    assert [e.seq for e in store.events_since(job.job_id, 5, 100)] == [6, 7]
+    assert [e.seq for e in store.events_since(job.job_id, 2, 2)] == [3, 4]
+    assert store.get(job.job_id).progress.step == 4
+
+
+def test_reload_fails_running_jobs_requeues_queued_and_keeps_finished(tmp_path):
+    store = JobStore(tmp_path)
+    running, queued, done = create(store), create(store), create(store)
+    store.transition(running.job_id, JobState.RUNNING)
+    store.record_progress(running.job_id, {"stage": "s", "step": 3, "total": 9})
+    store.transition(done.job_id, JobState.RUNNING)
+    store.record_result(done.job_id, ResultManifest(items=(ResultItem(name="a", kind="file", nbytes=0, nchunks=0),), chunk_bytes=4))
+    store.transition(done.job_id, JobState.SUCCEEDED)
+
+    reloaded = JobStore(tmp_path)
+    assert reloaded.load() == [queued.job_id]
+    failed = reloaded.get(running.job_id)
+    assert failed.state is JobState.FAILED and failed.error.code is ErrorCode.INTERRUPTED
+    assert failed.progress.step == 3
+    assert reloaded.get(done.job_id).result.items[0].name == "a"
+    assert [e.seq for e in reloaded.events_since(running.job_id, 0, 100)] == list(range(1, failed.last_seq + 1))
+
+
+def test_half_written_event_line_is_cut_on_reload(tmp_path):
+    store = JobStore(tmp_path)
+    job = create(store)
+    with open(tmp_path / "jobs" / job.job_id / "events.jsonl", "a") as f:
+        f.write('{"seq": 2, "ti')
+    reloaded = JobStore(tmp_path)
+    reloaded.load()
+    assert reloaded.get(job.job_id).last_seq == 1
+    event = reloaded.append_event(job.job_id, "log", {"message": "after"})
+    assert event.seq == 2 and [e.seq for e in reloaded.events_since(job.job_id, 0, 10)] == [1, 2]
+
+
+def test_unreadable_job_folders_are_skipped(tmp_path, caplog):
+    store = JobStore(tmp_path)
+    good = create(store)
+    (tmp_path / "jobs" / "garbage").mkdir()
+    reloaded = JobStore(tmp_path)
+    reloaded.load()
+    assert reloaded.get(good.job_id) and "garbage" in caplog.text
+
+
+def test_unknown_jobs_and_missing_results(tmp_path):
+    store = JobStore(tmp_path)
+    with pytest.raises(ProtocolError) as info:
+        store.get("nope")
+    assert info.value.code is ErrorCode.UNKNOWN_JOB
+    job = create(store)
+    with pytest.raises(ProtocolError) as info:
+        store.result_reader(job.job_id)
+    assert info.value.code is ErrorCode.NOT_READY
+
+
+def test_client_keys_and_listing(tmp_path):
+    store = JobStore(tmp_path)
+    a = create(store, key="k1", digest="x")
+    b = create(store)
+    store.transition(b.job_id, JobState.FAILED, ErrorInfo(code=ErrorCode.JOB_FAILED, message="no"))
+    assert store.find_by_client_key("k1") == (store.get(a.job_id), "x")
+    jobs, total = store.list(10)
+    assert [j.job_id for j in jobs] == [b.job_id, a.job_id] and total == 2
+    jobs, total = store.list(10, [JobState.FAILED])
+    assert [j.job_id for j in jobs] == [b.job_id] and total == 1
+    reloaded = JobStore(tmp_path)
+    reloaded.load()
+    assert reloaded.find_by_client_key("k1")[0].job_id == a.job_id
+
+
+def test_preview_keeps_only_the_latest(tmp_path):
+    store = JobStore(tmp_path)
+    job = create(store)
+    store.record_preview(job.job_id, {"media_type": "image/png", "width": 1, "height": 1}, b"png1")
+    store.record_preview(job.job_id, {"media_type": "image/jpeg", "width": 2, "height": 2}, b"jpg2")
+    info, data = store.preview(job.job_id)
+    assert (info.seq, info.media_type, data) == (3, "image/jpeg", b"jpg2")
+    folder = tmp_path / "jobs" / job.job_id
+    assert (folder / "preview.jpg").exists() and not (folder / "preview.png").exists()
+    store.forget_preview_bytes(job.job_id)
+    assert store.preview(job.job_id)[1] == b"jpg2"

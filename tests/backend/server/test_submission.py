@@ -1,0 +1,49 @@
+import io
+
+import pytest
+from PIL import Image
+
+from backend.server.submission import prepare, spec_digest
+from protocol.buffers import Blob
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.messages import Camera, ImageInput, JobSpec
+
+
+def png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_prepares_a_storable_job():
+    spec = JobSpec(method="testbed", preset="quick", params={"noise.scale": 3}, prompt="p", camera=Camera(elevation_deg=10), image=ImageInput(data=Blob(png()), name="in.png"))
+    job = prepare(spec)
+    assert (job.method, job.preset, job.image[1]) == ("testbed", "quick", "png")
+    assert job.config["noise"]["scale"] == 3.0 and job.config["steps"] == 3
+    assert 0 <= job.spec["seed"] < 2**32 and "image" not in job.spec and job.spec["image_name"] == "in.png"
+
+
+def test_digest_ignores_client_key_but_not_content():
+    base = JobSpec(method="testbed", prompt="p", seed=1, client_key="a")
+    assert spec_digest(base) == spec_digest(JobSpec(method="testbed", prompt="p", seed=1, client_key="b"))
+    assert spec_digest(base) != spec_digest(JobSpec(method="testbed", prompt="q", seed=1))
+    with_image = JobSpec(method="testbed", image=ImageInput(data=Blob(b"1")))
+    assert spec_digest(with_image) != spec_digest(JobSpec(method="testbed", image=ImageInput(data=Blob(b"2"))))
+
+
+@pytest.mark.parametrize(
+    "spec, code",
+    [
+        (JobSpec(method="nerf"), ErrorCode.UNKNOWN_METHOD),
+        (JobSpec(method="testbed", preset="paper"), ErrorCode.UNKNOWN_PRESET),
+        (JobSpec(method="testbed", params={"stepz": 1}), ErrorCode.UNKNOWN_PARAMETER),
+        (JobSpec(method="testbed", params={"steps": -1}), ErrorCode.INVALID_PARAMS),
+        (JobSpec(method="testbed", image=ImageInput(data=Blob(b"not an image"))), ErrorCode.INVALID_IMAGE),
+        (JobSpec(method="needs-image", prompt="p"), ErrorCode.INVALID_PARAMS),
+        (JobSpec(method="needs-image", image=ImageInput(data=Blob(png())), prompt="  "), ErrorCode.INVALID_PARAMS),
+    ],
+)
+def test_refusals(spec, code):
+    with pytest.raises(ProtocolError) as info:
+        prepare(spec)
+    assert info.value.code is code

@@ -1,0 +1,102 @@
+"""The `distill3d` command as a user runs it, against a real backend."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import trimesh
+
+from tests.support.servers import REPO, server_env
+
+pytestmark = pytest.mark.slow
+
+
+def distill3d(*args, check=True, timeout=120):
+    result = subprocess.run([sys.executable, "-m", "backend.cli", *map(str, args)], cwd=REPO, env=server_env(),
+                            capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def test_generate_writes_the_glb_arrays_and_previews(shared_server, tmp_path):
+    out = tmp_path / "out" / "thing.glb"
+    image = tmp_path / "in.png"
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), "red").save(image)
+    result = distill3d("generate", "--connect", shared_server.connection_file, "--method", "testbed", "--preset", "quick",
+                       "--image", image, "--camera-elevation", 20, "--prompt", "a red cube", "--seed", 4,
+                       "--set", "steps=4", "--set", "noise.kind=uniform", "--out", out)
+    assert "succeeded" in result.stderr and "stage1" in result.stderr
+    mesh = trimesh.load(out, force="mesh")
+    assert len(mesh.faces) == 4
+    arrays = np.load(tmp_path / "out" / "thing.arrays.npz")
+    assert arrays["positions"].shape == (4, 3) and arrays["faces"].dtype == np.int32
+    previews = sorted((tmp_path / "out" / "thing.previews").iterdir())
+    assert previews and previews[-1].suffix == ".jpg"
+
+
+def test_jobs_attach_and_cancel(shared_server, tmp_path):
+    conn = ("--connect", shared_server.connection_file)
+    finished = distill3d("generate", *conn, "--method", "testbed", "--preset", "quick", "--out", tmp_path / "a.glb")
+    job_id = finished.stderr.split("job ")[1].split()[0]
+    listing = distill3d("jobs", *conn).stdout
+    assert job_id in listing and "succeeded" in listing
+    distill3d("attach", job_id, *conn, "--out", tmp_path / "again.glb")
+    assert (tmp_path / "again.glb").read_bytes() == (tmp_path / "a.glb").read_bytes()
+    from protocol.client import Client
+    from protocol.messages import JobSpec, Submit
+
+    with Client(shared_server.info) as client:
+        client.wait_connected(10)
+        long_job = client.request(Submit(job=JobSpec(method="testbed", params={"steps": 1000, "step_seconds": 0.05}), follow=False)).job
+    assert "cancel" in distill3d("cancel", long_job.job_id, *conn).stdout
+    attached = distill3d("attach", long_job.job_id, *conn, check=False)
+    assert attached.returncode == 1 and "cancelled" in attached.stderr
+
+
+def test_local_mode_needs_no_running_server(tmp_path):
+    out = tmp_path / "local.glb"
+    distill3d("generate", "--local", "--device", "cpu", "--method", "testbed", "--preset", "quick", "--out", out)
+    assert trimesh.load(out, force="mesh").faces.shape == (4, 3)
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--set", "steps"], "--set takes key=value"),
+        (["--set", "stepz=1"], "did you mean steps"),
+        (["--camera-elevation", "95"], "elevation_deg"),
+        (["--image", "/no/such.png"], "cannot read --image"),
+    ],
+)
+def test_bad_generate_arguments_exit_2_with_a_reason(shared_server, tmp_path, args, words):
+    result = distill3d("generate", "--connect", shared_server.connection_file, "--method", "testbed", *args, "--out", tmp_path / "x.glb", check=False)
+    assert result.returncode == 2 and words in result.stderr, result.stderr
+
+
+def test_failed_job_exits_1(shared_server, tmp_path):
+    result = distill3d("generate", "--connect", shared_server.connection_file, "--method", "testbed", "--preset", "quick",
+                       "--set", "fail_at_step=2", "--out", tmp_path / "x.glb", check=False)
+    assert result.returncode == 1 and "testbed failure at step 2" in result.stderr
+
+
+def test_missing_connection_file(tmp_path):
+    result = distill3d("jobs", "--connect", tmp_path / "nope.json", check=False)
+    assert result.returncode == 2 and "distill3d serve" in result.stderr
+
+
+def test_info_and_methods(shared_server):
+    info = distill3d("info", "--connect", shared_server.connection_file).stdout
+    assert "protocol 1.0" in info and "testbed" in info and "cpu" in info
+    listed = json.loads(distill3d("methods", "--json").stdout)
+    testbed = next(m for m in listed if m["name"] == "testbed")
+    assert "quick" in testbed["presets"] and any(p["name"] == "noise.scale" for p in testbed["params"])
+
+
+def test_second_server_on_the_same_data_dir_is_refused(shared_server):
+    result = distill3d("serve", "--data-dir", shared_server.data_dir, "--bind", "tcp://127.0.0.1:0", check=False, timeout=30)
+    assert result.returncode == 2 and "another distill3d server" in result.stderr
