@@ -47,10 +47,12 @@ class UsageError(Exception):
 def cmd_serve(args: argparse.Namespace) -> int:
     from .server.server import Server, ServerConfig
 
+    from .server.logs import rotating_log_handler
+
     data_dir = Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
-    _log_to_file(data_dir / "logs" / "server.log")
+    logging.getLogger().addHandler(rotating_log_handler(data_dir / "logs" / "server.log"))
     config = ServerConfig(
-        data_dir=data_dir, bind=args.bind, device=args.device, workers=args.workers, curve=args.curve,
+        data_dir=data_dir, bind=args.bind, device=args.device, workers=args.workers, curve=args.curve, insecure=args.insecure,
         advertise_host=args.advertise_host, new_key=args.new_key, cancel_grace_s=args.cancel_grace,
         log_level=logging.getLogger().level,
     )
@@ -247,13 +249,6 @@ def _job_spec(args: argparse.Namespace, method: MethodInfo | None) -> JobSpec:
         raise UsageError(f"invalid job: {exc}") from None
 
 
-def _log_to_file(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(handler)
-
-
 # -------------------------------------------------------------------- parser
 
 
@@ -276,7 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", metavar="DIR", help=f"job store and connection file (default: {default_data_dir()})")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--workers", type=int, default=1, help="worker processes (one per GPU)")
-    p.add_argument("--curve", action="store_true", help="encrypt traffic (CURVE) for remote clients")
+    p.add_argument("--curve", action="store_true", help="encrypt traffic (CURVE); only holders of the connection file can connect")
+    p.add_argument("--insecure", action="store_true", help="allow a network address without --curve")
     p.add_argument("--advertise-host", metavar="HOST", help="host written to the connection file when binding 0.0.0.0")
     p.add_argument("--new-key", action="store_true", help="make a new signing key (clients must re-read the connection file)")
     p.add_argument("--cancel-grace", type=float, default=10.0, metavar="SECONDS", help="kill a worker that ignores a cancel this long")
@@ -344,6 +340,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except ProtocolError as exc:
         print(f"distill3d: {exc.code.value}: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    except SchemaError as exc:
+        print(f"distill3d: invalid argument: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except TimeoutError:
+        print("distill3d: the backend stopped answering", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("distill3d: interrupted", file=sys.stderr)

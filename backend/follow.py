@@ -114,7 +114,7 @@ def follow_job(
     job: JobInfo = client.request(Attach(job_id=job_id, since_seq=since_seq, follow=True)).job  # type: ignore[attr-defined]
     interrupted = False
     try:
-        while not job.state.finished:
+        while not job.state.finished or (client.last_seq(job_id) or 0) < job.last_seq:
             try:
                 job = _drain(client, job, display, preview_dir)
             except KeyboardInterrupt:

@@ -21,6 +21,8 @@ ITEMSIZE = {
 """Accepted dtypes (numpy ``dtype.str`` spelling) and their item sizes; nothing else crosses the wire."""
 
 MAX_NDIM = 8
+MAX_DIM = 2**40
+"""Largest extent of one dimension (numpy refuses shapes whose extents overflow, even when empty)."""
 
 
 def as_byte_view(data: Any) -> memoryview:
@@ -77,12 +79,12 @@ class WireArray:
 
     def __init__(self, dtype: str, shape: Sequence[int], data: Any) -> None:
         if dtype not in ITEMSIZE:
-            raise ValueError(f"dtype {dtype!r} is not allowed (allowed: {', '.join(sorted(ITEMSIZE))})")
+            raise ValueError(f"dtype {dtype[:16]!r} is not allowed (allowed: {', '.join(sorted(ITEMSIZE))})")
         shape = tuple(shape)
         if len(shape) > MAX_NDIM:
             raise ValueError(f"arrays have at most {MAX_NDIM} dimensions, got {len(shape)}")
-        if not all(type(d) is int and d >= 0 for d in shape):
-            raise ValueError(f"shape must be non-negative ints, got {list(shape)}")
+        if not all(type(d) is int and 0 <= d <= MAX_DIM for d in shape):
+            raise ValueError(f"shape must be ints from 0 to {MAX_DIM}, got {str(list(shape))[:80]}")
         view = as_byte_view(data)
         expected = math.prod(shape) * ITEMSIZE[dtype]
         if view.nbytes != expected:

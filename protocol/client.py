@@ -2,13 +2,14 @@
 
 The GUI (or any caller) never touches ZeroMQ: it calls :meth:`Client.send` and
 drains :attr:`Client.inbox` (or :meth:`Client.poll`) from its own loop; a blocking
-caller uses :meth:`Client.request`. The background thread verifies and decodes
-everything, keeps the connection state with a readable reason, sends heartbeats,
-follows jobs (dropping duplicate events) and re-attaches them after a reconnect
-or a backend restart.
+caller uses :meth:`Client.request`. The background thread encodes, signs, sends,
+verifies and decodes everything, keeps the connection state with a readable
+reason, sends heartbeats, follows jobs (dropping duplicate events) and
+re-attaches them after a reconnect or a backend restart.
 
-Every request gets exactly one answer: the backend's reply, or a local
-``offline``/``timeout`` error when the request could not be sent or nothing came back.
+Every request gets exactly one answer: the backend's reply, or a local error
+(``offline``, ``timeout``, ``too_large``, ``invalid_params``) when it could not be
+sent or nothing came back in time.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import logging
 import queue
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,17 +27,18 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from . import __version__
+from .codec import CodecError
 from .connection import ConnectionInfo
 from .errors import ErrorCode, FrameRejected, ProtocolError, RemoteError
 from .framing import VERSION_FRAME, Framer, Header, new_id
 from .limits import DEFAULT_LIMITS, Limits
 from .messages import (
+    PROTOCOL_VERSION,
     Attach,
     Detach,
     Error,
     Events,
     Hello,
-    PROTOCOL_VERSION,
     Message,
     Ping,
     Preview,
@@ -49,14 +51,12 @@ from .transport import AUTH_FAILURE_NOTICE, configure, endpoint_problem
 
 log = logging.getLogger(__name__)
 
+_HANDSHAKE_FAILED = (
+    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+)
 _MONITOR_EVENTS = (
-    zmq.EVENT_CONNECTED
-    | zmq.EVENT_HANDSHAKE_SUCCEEDED
-    | zmq.EVENT_CONNECT_RETRIED
-    | zmq.EVENT_DISCONNECTED
-    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
-    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    zmq.EVENT_CONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_CONNECT_RETRIED | zmq.EVENT_DISCONNECTED
+    | _HANDSHAKE_FAILED
 )
 
 
@@ -80,8 +80,8 @@ class Incoming:
     """One item of the inbox.
 
     ``kind`` is ``"reply"`` (``request_id`` names the request; a local error has no
-    header), ``"push"`` (events or a preview of a followed job) or ``"status"``
-    (the connection changed; see ``status``).
+    header), ``"push"`` (events or a preview of a followed job, or an error the
+    backend could not tie to a request) or ``"status"`` (the connection changed).
     """
 
     kind: str
@@ -125,14 +125,24 @@ class Client:
         self._push = self._ctx.socket(zmq.PUSH)
         self._push.bind(self._wake_url)
         self._push_lock = threading.Lock()
-        self._pending: dict[str, _Pending] = {}
+        self._closed = False
         self._outgoing: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._lock = threading.Lock()
+        self._pending: dict[str, _Pending] = {}
         self._followed: dict[str, int] = {}
+        """Job id → newest event seq received; pushes for other jobs are dropped."""
+        self._reattach_jobs: set[str] = set()
+        """Jobs followed live (submit/attach with follow): re-attached after a reconnect."""
         self._status = Status(ConnectionState.CONNECTING, "starting")
         self._status_changed = threading.Condition(self._lock)
         self._thread = threading.Thread(target=self._run, name="distill3d-client", daemon=True)
-        self._closed = False
+        # connection facts, touched by the background thread only
+        self._tcp_up = False
+        self._tcp_seen = False
+        self._handshake_problem: str | None = None
+        self._held: list[str] = []
+        self._last_rx = time.monotonic()
+        self._last_beat = 0.0
 
     # ------------------------------------------------------------- public API
 
@@ -144,19 +154,18 @@ class Client:
 
     def close(self) -> None:
         """Stop the thread and fail whatever is still pending with ``offline``."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._thread.is_alive():
-            with self._push_lock:
+        with self._push_lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._thread.is_alive():
                 self._push.send(b"stop")
-            self._thread.join(timeout=5)
-        self._push.close(linger=0)
-        self._ctx.term()
-        with self._lock:
-            pending, self._pending = self._pending, {}
-        for entry in pending.values():
-            self._answer_locally(entry, "", ErrorCode.OFFLINE, "client closed")
+        self._thread.join(timeout=5)
+        with self._push_lock:
+            self._push.close(linger=0)
+        if not self._thread.is_alive():
+            self._ctx.term()
+        self._fail_all_pending("client closed")
 
     def __enter__(self) -> "Client":
         return self.start()
@@ -219,16 +228,16 @@ class Client:
     # ------------------------------------------------------------ API → thread
 
     def _submit(self, request: Request, future: Future | None) -> str:
-        if self._closed:
-            raise ProtocolError(ErrorCode.OFFLINE, "client is closed")
         request_id = new_id()
-        with self._lock:
-            self._pending[request_id] = _Pending(request, future, time.monotonic())
-        self._outgoing.put(request_id)
         with self._push_lock:
+            if self._closed:
+                raise ProtocolError(ErrorCode.OFFLINE, "client is closed")
+            with self._lock:
+                self._pending[request_id] = _Pending(request, future, time.monotonic())
+            self._outgoing.put(request_id)
             try:
                 self._push.send(b"wake", zmq.NOBLOCK)
-            except zmq.Again:  # wake-ups already queued: the thread will drain the queue anyway
+            except zmq.Again:  # not connected yet or wake-ups already queued: the thread drains the queue anyway
                 pass
         return request_id
 
@@ -242,42 +251,23 @@ class Client:
         dealer.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
         pull = self._ctx.socket(zmq.PULL)
         pull.connect(self._wake_url)
-        monitor = None
         poller = zmq.Poller()
         poller.register(pull, zmq.POLLIN)
-        self._tcp_up = False
-        self._held: list[str] = []
-        self._tcp_seen = False
-        self._handshake_problem: str | None = None
-        self._last_rx = time.monotonic()
-        self._last_beat = 0.0
-        problem = endpoint_problem(self.info.url)
-        if problem is None:
-            try:
-                if self.info.server_public_key:
-                    public, secret = zmq.curve_keypair()
-                    dealer.curve_serverkey = self.info.server_public_key.encode("ascii")
-                    dealer.curve_publickey = public
-                    dealer.curve_secretkey = secret
-                monitor = dealer.get_monitor_socket(_MONITOR_EVENTS)
-                dealer.connect(self.info.url)
-                poller.register(dealer, zmq.POLLIN)
-                poller.register(monitor, zmq.POLLIN)
-                self._set_status(ConnectionState.CONNECTING, f"connecting to {self.info.url}")
-            except zmq.ZMQError as exc:
-                problem = f"cannot connect to {self.info.url!r}: {exc}"
-        if problem is not None:
-            self._set_status(ConnectionState.OFFLINE, problem)
+        monitor = self._connect(dealer, poller)
         try:
             while True:
-                ready = dict(poller.poll(timeout=100))
-                if pull in ready and not self._forward_outgoing(pull, dealer):
-                    break
-                if dealer in ready:
-                    self._receive(dealer)
-                if monitor is not None and monitor in ready:
-                    self._on_monitor(monitor, dealer)
-                self._housekeeping(dealer)
+                try:
+                    ready = dict(poller.poll(timeout=100))
+                    if pull in ready and self._stop_requested(pull):
+                        break
+                    if monitor is not None and monitor in ready:
+                        self._on_monitor(monitor, dealer)
+                    if dealer in ready:
+                        self._receive(dealer)
+                    self._send_outgoing(dealer)
+                    self._housekeeping(dealer)
+                except Exception:  # a bug here must not silently kill the thread every request relies on
+                    log.exception("distill3d client thread: unexpected error (continuing)")
         finally:
             if monitor is not None:
                 dealer.disable_monitor()
@@ -285,45 +275,69 @@ class Client:
             dealer.close(linger=0)
             pull.close(linger=0)
 
-    def _forward_outgoing(self, pull: zmq.Socket, dealer: zmq.Socket) -> bool:
-        """Send queued requests (encoded here, at send time, so sequence numbers follow send order); False when asked to stop."""
+    def _connect(self, dealer: zmq.Socket, poller: zmq.Poller) -> zmq.Socket | None:
+        problem = endpoint_problem(self.info.url)
+        if problem is None:
+            try:
+                if self.info.server_public_key:
+                    public, secret = self.info.client_keypair or zmq.curve_keypair()
+                    dealer.curve_serverkey = self.info.server_public_key.encode("ascii")
+                    dealer.curve_publickey = public.encode("ascii") if isinstance(public, str) else public
+                    dealer.curve_secretkey = secret.encode("ascii") if isinstance(secret, str) else secret
+                monitor = dealer.get_monitor_socket(_MONITOR_EVENTS)
+                dealer.connect(self.info.url)
+                poller.register(dealer, zmq.POLLIN)
+                poller.register(monitor, zmq.POLLIN)
+                self._set_status(ConnectionState.CONNECTING, f"connecting to {self.info.url}")
+                return monitor
+            except zmq.ZMQError as exc:
+                problem = f"cannot connect to {self.info.url!r}: {exc}"
+        self._set_status(ConnectionState.OFFLINE, problem)
+        return None
+
+    @staticmethod
+    def _stop_requested(pull: zmq.Socket) -> bool:
         while True:
             try:
-                signal = pull.recv(zmq.NOBLOCK)
+                if pull.recv(zmq.NOBLOCK) == b"stop":
+                    return True
             except zmq.Again:
-                break
-            if signal == b"stop":
                 return False
+
+    def _send_outgoing(self, dealer: zmq.Socket) -> None:
+        """Send queued requests, encoded here at send time so sequence numbers follow the send order."""
         while True:
             try:
                 request_id = self._outgoing.get_nowait()
             except queue.Empty:
-                return True
-            if not self._tcp_up and self.status.state is ConnectionState.CONNECTING:
-                self._held.append(request_id)  # sent once the handshake completes
-            else:
+                break
+            self._held.append(request_id)
+        if self._held and (self._tcp_up or self.status.state is ConnectionState.OFFLINE):
+            held, self._held = self._held, []
+            for request_id in held:
                 self._forward(dealer, request_id)
+        # while still connecting, requests wait in _held for the handshake (or the request timeout)
 
     def _forward(self, dealer: zmq.Socket, request_id: str) -> None:
         with self._lock:
             entry = self._pending.get(request_id)
         if entry is None:  # timed out before it could be sent
             return
-        if not self._tcp_up or not self._send_frames(dealer, self._framer.encode(entry.request, msg_id=request_id)[1]):
-            with self._lock:
-                self._pending.pop(request_id, None)
-            self._answer_locally(entry, request_id, ErrorCode.OFFLINE, f"not sent: {self.status.reason or 'backend not connected'}")
+        try:
+            _, frames = self._framer.encode(entry.request, msg_id=request_id)
+        except ProtocolError as exc:
+            self._answer_locally(request_id, exc.code, exc.message)
+            return
+        except CodecError as exc:
+            self._answer_locally(request_id, ErrorCode.INVALID_PARAMS, f"cannot encode {entry.request.TYPE}: {exc}")
+            return
+        if not (self._tcp_up and self._send_frames(dealer, frames)):
+            self._answer_locally(request_id, ErrorCode.OFFLINE, f"not sent: {self.status.reason or 'backend not connected'}")
             return
         self._track_following(entry.request)
 
-    def _release_held(self, dealer: zmq.Socket) -> None:
-        """Send held requests once connected; fail them once offline."""
-        if self._held and (self._tcp_up or self.status.state is ConnectionState.OFFLINE):
-            held, self._held = self._held, []
-            for request_id in held:
-                self._forward(dealer, request_id)
-
-    def _send_frames(self, dealer: zmq.Socket, frames: list[Any]) -> bool:
+    @staticmethod
+    def _send_frames(dealer: zmq.Socket, frames: list[Any]) -> bool:
         try:
             dealer.send_multipart(frames, zmq.NOBLOCK, copy=False)
             return True
@@ -332,16 +346,21 @@ class Client:
 
     def _send_internal(self, dealer: zmq.Socket, request: Request) -> None:
         request_id, frames = self._framer.encode(request)
-        if self._tcp_up and self._send_frames(dealer, frames):
+        with self._lock:
+            self._pending[request_id] = _Pending(request, None, time.monotonic(), internal=True)
+        if not (self._tcp_up and self._send_frames(dealer, frames)):
             with self._lock:
-                self._pending[request_id] = _Pending(request, None, time.monotonic(), internal=True)
+                self._pending.pop(request_id, None)
 
     def _track_following(self, request: Request) -> None:
         with self._lock:
-            if isinstance(request, Attach) and request.follow:
+            if isinstance(request, Attach):
                 self._followed[request.job_id] = request.since_seq
+                if request.follow:
+                    self._reattach_jobs.add(request.job_id)
             elif isinstance(request, Detach):
                 self._followed.pop(request.job_id, None)
+                self._reattach_jobs.discard(request.job_id)
 
     def _receive(self, dealer: zmq.Socket) -> None:
         for _ in range(1000):
@@ -385,11 +404,12 @@ class Client:
         if isinstance(entry.request, Submit) and entry.request.follow and isinstance(message, Submitted):
             with self._lock:
                 self._followed.setdefault(message.job.job_id, 0)
+                self._reattach_jobs.add(message.job.job_id)
         if entry.future is not None:
             if isinstance(message, Error):
-                entry.future.set_exception(RemoteError(message.code, message.message, **message.details))
+                _settle(entry.future, exception=RemoteError(message.code, message.message, **message.details))
             else:
-                entry.future.set_result(message)
+                _settle(entry.future, result=message)
         else:
             self.inbox.put(Incoming("reply", message, header, request_id=header.re))
 
@@ -398,13 +418,14 @@ class Client:
             if isinstance(message, Error):  # the job is gone (e.g. the backend's store was wiped)
                 with self._lock:
                     self._followed.pop(request.job_id, None)
-                details = {**message.details, "job_id": request.job_id}
-                self.inbox.put(Incoming("push", replace(message, details=details)))
+                    self._reattach_jobs.discard(request.job_id)
+                self.inbox.put(Incoming("push", replace(message, details={**message.details, "job_id": request.job_id})))
             return
         if isinstance(message, Welcome):
             if message.protocol_version[:1] != PROTOCOL_VERSION[:1]:
                 self._set_status(ConnectionState.OFFLINE, f"version mismatch: backend speaks {message.protocol_version}")
                 return
+            self._adopt_limits(message)
             was_connected = self.status.state is ConnectionState.CONNECTED
             self._set_status(ConnectionState.CONNECTED, "", message)
             if not was_connected:
@@ -415,11 +436,19 @@ class Client:
             else:
                 self._set_status(ConnectionState.OFFLINE, f"backend refused {request.TYPE}: {message.message}")
 
+    def _adopt_limits(self, welcome: Welcome) -> None:
+        """Check outgoing messages against the backend's limits too, so oversize is refused here, with a reason."""
+        sizes = {k: min(v, getattr(self.limits, k)) for k, v in welcome.limits.items() if hasattr(self.limits, k) and v > 0}
+        try:
+            self._framer.limits = replace(self.limits, **sizes)
+        except (TypeError, ValueError):
+            log.warning("ignoring the backend's limits %s", welcome.limits)
+
     def _reattach(self, dealer: zmq.Socket) -> None:
-        """After (re)connecting, ask again for every followed job's events since the last one seen."""
+        """After (re)connecting, ask again for every live-followed job's events since the last one seen."""
         with self._lock:
-            followed = dict(self._followed)
-        for job_id, seq in followed.items():
+            jobs = {job_id: self._followed.get(job_id, 0) for job_id in self._reattach_jobs}
+        for job_id, seq in jobs.items():
             self._send_internal(dealer, Attach(job_id=job_id, since_seq=seq, follow=True))
 
     def _on_push(self, header: Header, message: Message) -> None:
@@ -438,6 +467,9 @@ class Client:
                 if message.job_id not in self._followed:
                     return
             self.inbox.put(Incoming("push", message, header))
+        elif isinstance(message, Error):  # refused before the backend could tell which request it was
+            log.warning("the backend refused a message: %s: %s", message.code.value, message.message)
+            self.inbox.put(Incoming("push", message, header))
         else:
             log.debug("dropped an unexpected push of type %s", message.TYPE)
 
@@ -454,22 +486,17 @@ class Client:
             elif kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:  # the pipe is attached: sends go through now
                 self._tcp_up = True
                 self._handshake_problem = None
-                self._last_rx = time.monotonic()
+                self._last_rx = self._last_beat = time.monotonic()
                 self._send_internal(dealer, Hello(client=self.name))
-                self._last_beat = time.monotonic()
-                self._release_held(dealer)
-            elif kind & (
-                zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH
-            ):
+            elif kind & _HANDSHAKE_FAILED:
                 self._handshake_problem = (
-                    "encryption handshake failed: the backend's public key in the connection file does not match "
+                    "encryption handshake failed: the backend's keys in the connection file do not match "
                     "(or only one side uses --curve)"
                 )
                 self._set_status(ConnectionState.OFFLINE, self._handshake_problem)
             elif kind == zmq.EVENT_DISCONNECTED:
                 self._tcp_up = False
-                reason = self._handshake_problem or f"disconnected from {self.info.url}; reconnecting"
-                self._set_status(ConnectionState.OFFLINE, reason)
+                self._set_status(ConnectionState.OFFLINE, self._handshake_problem or f"disconnected from {self.info.url}; reconnecting")
             elif kind == zmq.EVENT_CONNECT_RETRIED:
                 if not self._tcp_seen:  # no TCP connection at all since the last try
                     self._set_status(
@@ -480,7 +507,6 @@ class Client:
 
     def _housekeeping(self, dealer: zmq.Socket) -> None:
         now = time.monotonic()
-        self._release_held(dealer)
         if self._tcp_up and now - self._last_beat >= self.heartbeat_s:
             self._last_beat = now
             state = self.status.state
@@ -488,23 +514,28 @@ class Client:
             if state is ConnectionState.CONNECTED and now - self._last_rx > self.offline_after_s:
                 self._set_status(ConnectionState.OFFLINE, f"no reply from the backend for {now - self._last_rx:.0f} s")
         with self._lock:
-            expired = [(k, e) for k, e in self._pending.items() if now - e.sent_at > self.request_timeout_s]
-            for key, _ in expired:
-                del self._pending[key]
-        for key, entry in expired:
-            if not entry.internal:
-                self._answer_locally(entry, key, ErrorCode.TIMEOUT, f"no reply to {entry.request.TYPE} within {self.request_timeout_s:.0f} s")
+            expired = [k for k, e in self._pending.items() if now - e.sent_at > self.request_timeout_s]
+        for request_id in expired:
+            self._answer_locally(request_id, ErrorCode.TIMEOUT, f"no reply within {self.request_timeout_s:.0f} s")
 
     # ----------------------------------------------------------------- helpers
 
-    def _answer_locally(self, entry: _Pending, request_id: str, code: ErrorCode, message: str) -> None:
-        if entry.internal:
+    def _answer_locally(self, request_id: str, code: ErrorCode, message: str) -> None:
+        """Answer a pending request here (it was not sent, or nothing came back)."""
+        with self._lock:
+            entry = self._pending.pop(request_id, None)
+        if entry is None or entry.internal:
             return
         if entry.future is not None:
-            if not entry.future.done():
-                entry.future.set_exception(ProtocolError(code, message))
+            _settle(entry.future, exception=ProtocolError(code, message))
         else:
             self.inbox.put(Incoming("reply", Error(code=code, message=message), None, request_id=request_id))
+
+    def _fail_all_pending(self, reason: str) -> None:
+        with self._lock:
+            request_ids = list(self._pending)
+        for request_id in request_ids:
+            self._answer_locally(request_id, ErrorCode.OFFLINE, reason)
 
     def _set_status(self, state: ConnectionState, reason: str, welcome: Welcome | None = None) -> None:
         with self._status_changed:
@@ -519,3 +550,14 @@ class Client:
         if old.state is not new.state or old.reason != new.reason:
             log.info("backend %s: %s %s", self.info.url, state.value, reason)
         self.inbox.put(Incoming("status", status=new))
+
+
+def _settle(future: Future, *, result: Any = None, exception: BaseException | None = None) -> None:
+    """Resolve a future unless its owner cancelled it meanwhile."""
+    try:
+        if exception is not None:
+            future.set_exception(exception)
+        else:
+            future.set_result(result)
+    except InvalidStateError:
+        pass

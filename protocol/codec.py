@@ -77,3 +77,5 @@ def check_plain(value: Any, max_depth: int) -> None:
                 stack.extend((sub, depth + 1) for sub in item)
         elif not isinstance(item, _SCALARS):
             raise CodecError(f"unsupported value type {type(item).__name__}")
+        elif type(item) is int and not -(2**63) <= item <= 2**64 - 1:
+            raise CodecError("integer out of the 64-bit range")

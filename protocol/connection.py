@@ -38,8 +38,18 @@ class ConnectionInfo:
     """Shared HMAC-SHA256 key (at least 16 bytes)."""
     server_public_key: str | None = None
     """Z85 CURVE public key of the backend when it encrypts; None for plain TCP."""
+    client_public_key: str | None = None
+    """Z85 CURVE key pair the backend admits (with ``--curve``): whoever holds this file may connect."""
+    client_secret_key: str | None = None
+    """Secret half of ``client_public_key``."""
     pid: int | None = None
     """Process id of the backend that wrote the file (informational)."""
+
+    @property
+    def client_keypair(self) -> tuple[str, str] | None:
+        if self.client_public_key and self.client_secret_key:
+            return self.client_public_key, self.client_secret_key
+        return None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +58,8 @@ class ConnectionInfo:
             "signature_scheme": SIGNATURE_SCHEME,
             "protocol_version": f"{PROTOCOL_VERSION[0]}.{PROTOCOL_VERSION[1]}",
             "server_public_key": self.server_public_key,
+            "client_public_key": self.client_public_key,
+            "client_secret_key": self.client_secret_key,
             "pid": self.pid,
         }
 
@@ -67,11 +79,14 @@ class ConnectionInfo:
             raise ConnectionFileError(f"{source}: 'key' must be hex") from None
         if len(key) < MIN_KEY_BYTES:
             raise ConnectionFileError(f"{source}: 'key' must be at least {MIN_KEY_BYTES} bytes")
-        public = data.get("server_public_key")
-        if public is not None and (not isinstance(public, str) or len(public) != 40):
-            raise ConnectionFileError(f"{source}: 'server_public_key' must be a 40-character Z85 key")
+        keys = {}
+        for name in ("server_public_key", "client_public_key", "client_secret_key"):
+            value = data.get(name)
+            if value is not None and (not isinstance(value, str) or len(value) != 40):
+                raise ConnectionFileError(f"{source}: {name!r} must be a 40-character Z85 key")
+            keys[name] = value
         pid = data.get("pid")
-        return cls(url=url, key=key, server_public_key=public, pid=pid if isinstance(pid, int) else None)
+        return cls(url=url, key=key, pid=pid if isinstance(pid, int) else None, **keys)
 
 
 def write_connection_file(path: Path, info: ConnectionInfo) -> None:

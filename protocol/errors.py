@@ -21,6 +21,8 @@ class ErrorCode(str, enum.Enum):
     """The peer speaks a protocol major version this side does not."""
     BAD_SIGNATURE = "bad_signature"
     """The HMAC did not verify: the two sides use different keys (diagnostic only)."""
+    CLOCK_SKEW = "clock_skew"
+    """The message's timestamp is too far from the receiver's clock to rule out a replay."""
     BAD_MESSAGE = "bad_message"
     """The header or body does not decode (msgpack, UTF-8, nesting, types)."""
     UNKNOWN_TYPE = "unknown_type"
@@ -41,6 +43,8 @@ class ErrorCode(str, enum.Enum):
     """The job's result has no item with this name, or no such chunk."""
     NOT_READY = "not_ready"
     """The job has no result (yet): it is queued, running, failed or cancelled."""
+    QUEUE_FULL = "queue_full"
+    """The backend has as many queued jobs as it accepts; try again later."""
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     """A submit reused a client key with a different job spec."""
     MISSING_MODEL = "missing_model"
@@ -57,12 +61,33 @@ class ErrorCode(str, enum.Enum):
     """Client side: no reply arrived in time."""
     INTERNAL = "internal"
     """A bug on the answering side; the server logged the traceback."""
+    UNKNOWN = "unknown"
+    """A code this side does not know (sent by a newer peer)."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> "ErrorCode | None":
+        # newer minor versions may add codes; an older peer still reads the message
+        return cls.UNKNOWN if isinstance(value, str) else None
+
+
+MAX_ERROR_CHARS = 4000
+"""Error messages longer than this are cut (they may quote what a client sent)."""
+
+
+def clip(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, marked with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class ProtocolError(Exception):
-    """An error with a wire code; raising it anywhere in a handler becomes an error reply."""
+    """An error with a wire code; raising it anywhere in a handler becomes an error reply.
 
-    def __init__(self, code: ErrorCode, message: str, **details: Any) -> None:
+    ``details`` are plain facts for programs (``job_id``, ``parameter``); the message is clipped
+    to :data:`MAX_ERROR_CHARS`.
+    """
+
+    def __init__(self, code: ErrorCode, message: str, /, **details: Any) -> None:
+        message = clip(message)
         super().__init__(message)
         self.code = ErrorCode(code)
         self.message = message

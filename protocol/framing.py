@@ -4,16 +4,23 @@ A message is the frames ``[version, signature, header, body, *buffers]``:
 
 - ``version``: ``b"D3DP"`` + one byte major + one byte minor (checked first, so a
   peer on another major gets a clear ``unsupported_version`` error);
-- ``signature``: see :mod:`protocol.signing`; covers every other frame;
-- ``header``: msgpack map ``{type, id, session, seq, ts, re}`` (:class:`Header`);
+- ``signature``: HMAC-SHA256 of version + header (see :mod:`protocol.signing`);
+- ``header``: msgpack map ``{type, id, session, seq, ts, re, digests}``
+  (:class:`Header`); ``digests`` are the SHA-256 of the body and each buffer, so
+  the signature covers every frame;
 - ``body``: msgpack map of the message's fields, bulk data replaced by buffer references;
 - ``buffers``: raw bytes (blobs, little-endian arrays).
 
-Nothing is unpacked before the signature verifies and the message is not a replay.
+A receiver checks sizes, the version, the signature (a few hundred bytes of
+HMAC), the replay window, then the digests of the body and buffers, and only
+then unpacks the body: a forged or replayed message costs almost nothing and is
+never unpacked.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import secrets
 import time
@@ -22,7 +29,7 @@ from typing import Any, Callable, Sequence
 
 from .buffers import Blob, WireArray, as_byte_view
 from .codec import CodecError, pack, unpack
-from .errors import ErrorCode, FrameRejected
+from .errors import ErrorCode, FrameRejected, ProtocolError
 from .limits import DEFAULT_LIMITS, Limits
 from .messages import ID_PATTERN, PROTOCOL_VERSION, Message, parse_message
 from .schema import Record, SchemaError, from_plain, param, to_plain
@@ -39,8 +46,9 @@ class Header(Record):
     type: str = param(doc="Message type (wire name).", max_len=64)
     id: str = param(doc="Random id of this message; replies name it in ``re``.", pattern=ID_PATTERN)
     session: str = param(doc="Random id of the sending endpoint instance.", pattern=ID_PATTERN)
-    seq: int = param(doc="Grows with every message the session sends.", ge=0)
+    seq: int = param(doc="Grows with every message the session sends.", ge=0, le=2**63 - 1)
     ts: float = param(doc="Sender's clock, seconds since the epoch.")
+    digests: tuple[bytes, ...] = param(doc="SHA-256 of the body and of each buffer frame, in order.", max_len=64)
     re: str | None = param(None, doc="For replies: the id of the request.", pattern=ID_PATTERN)
 
 
@@ -77,30 +85,55 @@ class Framer:
     # ------------------------------------------------------------------ encode
 
     def encode(self, message: Message, *, re: str | None = None, msg_id: str | None = None) -> tuple[str, list[Any]]:
-        """``(id, frames)`` for ``message``; ``re`` is the request id when this is a reply."""
+        """``(id, frames)`` for ``message``; ``re`` is the request id when this is a reply.
+
+        Raises :class:`ProtocolError` ``too_large`` when the message exceeds this side's limits.
+        """
         msg_id = msg_id or new_id()
-        header = Header(type=message.TYPE, id=msg_id, session=self.session, seq=next(self._seq), ts=self._clock(), re=re)
         buffers: list[Blob | WireArray] = []
         body = pack(to_plain(message, buffers))
-        frames: list[Any] = [VERSION_FRAME, b"", pack(to_plain(header)), body]
-        digests: list[bytes | None] = [None, None, None]
+        payload: list[Any] = [body, *(b.view for b in buffers)]
+        self._check_outgoing(message, payload)
+        digests = [hashlib.sha256(body).digest()]
         for buf in buffers:
-            frames.append(buf.view)
-            digests.append(buf.sha256 if isinstance(buf, Blob) else None)
-        signed = [frames[0], *frames[2:]]
-        frames[SIGNATURE_INDEX] = self.signer.sign(signed, digests)
-        return msg_id, frames
+            known = buf.sha256 if isinstance(buf, Blob) else None
+            digests.append(known if known is not None else hashlib.sha256(buf.view).digest())
+        header = pack(to_plain(Header(
+            type=message.TYPE, id=msg_id, session=self.session, seq=next(self._seq), ts=self._clock(),
+            digests=tuple(digests), re=re,
+        )))
+        return msg_id, [VERSION_FRAME, self.signer.sign(VERSION_FRAME, header), header, *payload]
+
+    def _check_outgoing(self, message: Message, payload: list[Any]) -> None:
+        limits = self.limits
+        sizes = [memoryview(p).nbytes for p in payload]
+        problem = None
+        if len(payload) + 3 > limits.max_frames:
+            problem = f"{len(payload) - 1} buffers (at most {limits.max_frames - 4})"
+        elif sizes[0] > limits.max_body_bytes:
+            problem = f"a body of {sizes[0]} bytes (at most {limits.max_body_bytes})"
+        elif max(sizes[1:], default=0) > limits.max_buffer_bytes:
+            problem = f"a buffer of {max(sizes[1:])} bytes (at most {limits.max_buffer_bytes})"
+        elif sum(sizes) > limits.max_message_bytes:
+            problem = f"{sum(sizes)} bytes in all (at most {limits.max_message_bytes})"
+        if problem:
+            raise ProtocolError(ErrorCode.TOO_LARGE, f"{message.TYPE} would carry {problem}")
 
     # ------------------------------------------------------------------ decode
 
     def decode(self, frames: Sequence[Any]) -> Envelope:
         """Verify and decode; raises :class:`FrameRejected` (see its ``reply`` flag)."""
         views = self._check_shape(frames)
-        signed = [views[0], *views[2:]]
-        if not self.signer.verify(views[SIGNATURE_INDEX].tobytes(), signed):
+        version, signature, header_view = views[0], views[SIGNATURE_INDEX], views[2]
+        if not self.signer.verify(signature.tobytes(), version, header_view):
             raise FrameRejected(ErrorCode.BAD_SIGNATURE, "signature does not verify", reply=False)
-        header = self._decode_header(views[2])
-        self.replay.check(header.session, header.seq, header.ts)
+        header = self._decode_header(header_view)
+        self.replay.check(header.session, header.seq, header.ts, header.id)
+        payload = views[3:]
+        if len(header.digests) != len(payload) or any(
+            not hmac.compare_digest(hashlib.sha256(view).digest(), digest) for view, digest in zip(payload, header.digests)
+        ):
+            raise FrameRejected(ErrorCode.BAD_SIGNATURE, "a frame does not match its signed digest", reply=False, reason="bad_digest")
         try:
             body = unpack(views[3], self.limits)
         except CodecError as exc:
@@ -110,7 +143,7 @@ class Framer:
             message = parse_message(header.type, body, buffers)
         except KeyError:
             raise FrameRejected(
-                ErrorCode.UNKNOWN_TYPE, f"unknown message type {header.type!r}", request_id=header.id
+                ErrorCode.UNKNOWN_TYPE, f"unknown message type {header.type[:64]!r}", request_id=header.id
             ) from None
         except SchemaError as exc:
             raise FrameRejected(ErrorCode.INVALID_PARAMS, f"{header.type}: {exc}", request_id=header.id) from None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .buffers import Blob, WireArray
-from .errors import ErrorCode
+from .errors import MAX_ERROR_CHARS, ErrorCode, clip
 from .schema import Plain, Record, SchemaError, from_plain, param
 
 PROTOCOL_VERSION = (1, 0)
@@ -129,10 +129,20 @@ class JobSpec(Record):
                 raise SchemaError(name, "contains control characters")
 
 
+class _ClippedMessage(Record):
+    """Error texts may quote what a peer sent: they are cut to length, never refused for it."""
+
+    def __post_init__(self) -> None:
+        message = getattr(self, "message")
+        if isinstance(message, str):
+            object.__setattr__(self, "message", clip(message))
+        super().__post_init__()
+
+
 @dataclass(frozen=True)
-class ErrorInfo(Record):
+class ErrorInfo(_ClippedMessage):
     code: ErrorCode
-    message: str = param(max_len=4000)
+    message: str = param(max_len=MAX_ERROR_CHARS)
 
 
 @dataclass(frozen=True)
@@ -249,9 +259,9 @@ class DeviceInfo(Record):
 
 
 @dataclass(frozen=True)
-class Error(Message, type="error"):
+class Error(_ClippedMessage, Message, type="error"):
     code: ErrorCode
-    message: str = param(max_len=4000)
+    message: str = param(max_len=MAX_ERROR_CHARS)
     details: dict[str, Plain] = param(factory=dict)
 
 

@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 from .buffers import Blob, WireArray
 from .codec import CodecError, check_plain
+from .limits import DEFAULT_LIMITS
 
 MISSING = dataclasses.MISSING
 
@@ -79,8 +80,12 @@ Plain = Any
 _buffers: contextvars.ContextVar[Sequence[Any] | None] = contextvars.ContextVar("buffers", default=None)
 _type_hints: dict[type, dict[str, Any]] = {}
 
+INT_MIN, INT_MAX = -(2**63), 2**64 - 1
+"""Integers msgpack can carry."""
 
-def _hints(cls: type) -> dict[str, Any]:
+
+def type_hints(cls: type) -> dict[str, Any]:
+    """The resolved field types of a dataclass (cached)."""
     hints = _type_hints.get(cls)
     if hints is None:
         hints = typing.get_type_hints(cls)
@@ -94,7 +99,7 @@ class Record:
     __dataclass_fields__: ClassVar[dict[str, dataclasses.Field]]
 
     def __post_init__(self) -> None:
-        hints = _hints(type(self))
+        hints = type_hints(type(self))
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             try:
@@ -115,7 +120,7 @@ def convert(value: Any, tp: Any, meta: Mapping[str, Any] | None = None) -> Any:
     origin = typing.get_origin(tp)
     if tp is Any:
         try:
-            check_plain(value, 32)
+            check_plain(value, DEFAULT_LIMITS.max_depth)
         except CodecError as exc:
             raise SchemaError("", str(exc)) from None
         return value
@@ -148,6 +153,8 @@ def _convert_union(value: Any, args: tuple[Any, ...], meta: Mapping[str, Any]) -
         if type(None) in args:
             return None
         raise SchemaError("", "must not be null")
+    if type(value) is int and int in args:  # never let an out-of-range int slip through as a float
+        return convert(value, int, meta)
     errors = []
     for arg in args:
         if arg is type(None):
@@ -223,7 +230,7 @@ def _convert_buffer(value: Any, tp: type) -> Any:
         raise SchemaError("", f"expected a {tp.__name__} buffer reference, got {_describe(value)}")
     index = value[key]
     if buffers is None or type(index) is not int or not 0 <= index < len(buffers):
-        raise SchemaError("", f"buffer reference {index!r} names no frame of this message")
+        raise SchemaError("", f"buffer reference {_describe(index)} names no frame of this message")
     if tp is Blob:
         return Blob(buffers[index])
     dtype, shape = value.get("dtype"), value.get("shape")
@@ -244,6 +251,8 @@ def _to_bool(value: Any) -> bool:
 def _to_int(value: Any) -> int:
     if type(value) is not int:
         raise SchemaError("", f"expected an integer, got {_describe(value)}")
+    if not INT_MIN <= value <= INT_MAX:
+        raise SchemaError("", "integer out of the 64-bit range")
     return value
 
 
@@ -295,7 +304,7 @@ def _check_bounds(value: Any, meta: Mapping[str, Any]) -> Any:
                 raise SchemaError("", f"must be {words} {bound}, got {value}")
     choices = meta.get("choices")
     if choices is not None and value not in choices:
-        raise SchemaError("", f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        raise SchemaError("", f"must be one of {', '.join(map(repr, choices))}, got {_describe(value)}")
     return value
 
 
@@ -303,7 +312,7 @@ def _describe(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, (bool, int, float)):
-        return f"{type(value).__name__} {value!r}"
+        return f"{type(value).__name__} {str(value)[:40]}"
     if isinstance(value, str):
         return f"string {value[:40]!r}"
     return type(value).__name__

@@ -1,10 +1,10 @@
-"""HMAC-SHA256 signatures over every frame, and replay protection.
+"""HMAC-SHA256 signatures, and replay protection.
 
-The signature of a message is ``HMAC-SHA256(key, sha256(f_0) || sha256(f_2) || …)``
-over the SHA-256 digests of all its frames except the signature frame ``f_1``,
-in order. Hashing frames first lets a sender sign a stored chunk whose digest it
-computed once when the chunk was written, instead of hashing bulk data on every
-send; the receiver always hashes what it received.
+A message's signature is ``HMAC-SHA256(key, version_frame || header_frame)``; the
+header carries the SHA-256 of every other frame (body and buffers), so the
+signature covers every frame while a receiver can refuse a forged message after
+hashing a few hundred bytes, before touching bulk data. A sender that already
+knows a frame's digest (a stored result chunk) does not hash it again.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from typing import Any, Callable, Sequence
+from typing import Callable
 
-from .buffers import as_byte_view
 from .errors import ErrorCode, FrameRejected
 
 SIGNATURE_SCHEME = "hmac-sha256"
@@ -23,26 +22,19 @@ MIN_KEY_BYTES = 16
 
 
 class Signer:
-    """Signs and verifies frame lists with one shared key."""
+    """Signs and verifies the (version, header) pair with one shared key."""
 
     def __init__(self, key: bytes) -> None:
         if len(key) < MIN_KEY_BYTES:
             raise ValueError(f"signing keys are at least {MIN_KEY_BYTES} bytes")
         self._key = bytes(key)
 
-    def sign(self, frames: Sequence[Any], digests: Sequence[bytes | None] | None = None) -> bytes:
-        """Signature of ``frames`` (all frames but the signature); ``digests[i]``, when given, is sha256(frames[i])."""
-        mac = hmac.new(self._key, digestmod=hashlib.sha256)
-        for i, frame in enumerate(frames):
-            known = digests[i] if digests is not None and i < len(digests) else None
-            mac.update(known if known is not None else hashlib.sha256(as_byte_view(frame)).digest())
-        return mac.digest()
+    def sign(self, version: bytes, header: bytes) -> bytes:
+        return hmac.new(self._key, bytes(version) + bytes(header), hashlib.sha256).digest()
 
-    def verify(self, signature: bytes, frames: Sequence[Any]) -> bool:
-        """True when ``signature`` is the signature of ``frames``; constant-time comparison."""
-        if len(signature) != SIGNATURE_BYTES:
-            return False
-        return hmac.compare_digest(self.sign(frames), signature)
+    def verify(self, signature: bytes, version: bytes, header: bytes) -> bool:
+        """Constant-time check of ``signature``."""
+        return len(signature) == SIGNATURE_BYTES and hmac.compare_digest(self.sign(version, header), signature)
 
 
 class ReplayGuard:
@@ -63,19 +55,25 @@ class ReplayGuard:
         self._sessions: dict[str, tuple[int, int, float]] = {}
         self._next_prune = 0.0
 
-    def check(self, session: str, seq: int, ts: float) -> None:
-        """Accept (and remember) or raise :class:`FrameRejected` with ``reply=False``."""
+    def check(self, session: str, seq: int, ts: float, request_id: str | None = None) -> None:
+        """Accept (and remember) or raise :class:`FrameRejected`.
+
+        A replay is dropped silently; a stale timestamp is answered (``clock_skew``,
+        naming ``request_id``) so that a client with a wrong clock learns why.
+        """
         now = self._clock()
         if abs(now - ts) > self.window_s:
             raise FrameRejected(
-                ErrorCode.BAD_SIGNATURE,
-                f"message timestamp is {now - ts:+.0f} s from this clock (window {self.window_s:.0f} s)",
-                reply=False,
+                ErrorCode.CLOCK_SKEW,
+                f"the message's timestamp is {ts - now:+.0f} s from the receiver's clock "
+                f"(at most ±{self.window_s:.0f} s): set both clocks right",
+                request_id=request_id,
                 reason="stale",
             )
         highest, seen, _ = self._sessions.get(session, (0, 0, now))
         if seq > highest:
-            seen = ((seen << (seq - highest)) | 1) & ((1 << self.window) - 1)
+            shift = seq - highest
+            seen = 1 if shift >= self.window else ((seen << shift) | 1) & ((1 << self.window) - 1)
             highest = seq
         else:
             offset = highest - seq

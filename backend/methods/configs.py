@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import ParamInfo
-from protocol.schema import Record, SchemaError, from_plain, to_plain
+from protocol.schema import Record, SchemaError, from_plain, to_plain, type_hints
 
 from . import MethodEntry
 
@@ -25,14 +25,10 @@ def _is_record(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, Record)
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
 def param_names(cls: type[Record], prefix: str = "") -> list[str]:
     """Dotted names of every leaf field of a config class."""
     names: list[str] = []
-    hints = _hints(cls)
+    hints = type_hints(cls)
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
         if _is_record(tp):
@@ -58,7 +54,7 @@ def describe(cls: type[Record], prefix: str = "") -> list[ParamInfo]:
     """One :class:`ParamInfo` per leaf field, with defaults, docs and bounds, for UIs and ``distill3d methods``."""
     defaults = cls()
     infos: list[ParamInfo] = []
-    hints = _hints(cls)
+    hints = type_hints(cls)
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
         if _is_record(tp):

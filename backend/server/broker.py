@@ -30,11 +30,13 @@ from protocol.messages import (
     Cancel,
     Detach,
     Error,
+    Event,
     Events,
     FetchResult,
     GetJob,
     GetStats,
     Hello,
+    JobInfo,
     JobList,
     JobStatus,
     ListJobs,
@@ -50,6 +52,8 @@ from protocol.messages import (
     Submitted,
     Welcome,
 )
+from protocol.codec import pack
+from protocol.schema import SchemaError, to_plain
 from protocol.transport import AUTH_FAILURE_NOTICE
 
 from .. import methods
@@ -121,11 +125,13 @@ class Broker:
         scheduler: Scheduler,
         *,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_queued_jobs: int = 1000,
     ) -> None:
         self.framer = framer
         self.store = store
         self.scheduler = scheduler
         self.max_pixels = max_pixels
+        self.max_queued_jobs = max_queued_jobs
         self.outbox = Outbox(sock)
         self.subscriptions = Subscriptions()
         self.dropped: Counter[str] = Counter()
@@ -167,27 +173,34 @@ class Broker:
         try:
             reply = handler(peer, envelope.message)
         except ProtocolError as exc:
-            reply = Error(code=exc.code, message=exc.message, details=exc.details)
+            reply = error_reply(exc.code, exc.message, exc.details)
         except Exception:
             log.exception("handler for %s failed", envelope.header.type)
-            reply = Error(code=ErrorCode.INTERNAL, message=f"the backend failed to handle {envelope.header.type}; see its log")
-        _, frames = self.framer.encode(reply, re=envelope.header.id)
-        if not self.outbox.send(peer, frames):
-            self.dropped["reply_undeliverable"] += 1
+            reply = error_reply(ErrorCode.INTERNAL, f"the backend failed to handle {envelope.header.type}; see its log")
+        self._send(peer, reply, re=envelope.header.id)
+
+    def _send(self, peer: bytes, message: Message, re: str | None = None) -> bool:
+        """Encode and send (or queue); a message over the size limits becomes a ``too_large`` error."""
+        try:
+            frames = self.framer.encode(message, re=re)[1]
+        except ProtocolError as exc:
+            frames = self.framer.encode(error_reply(exc.code, f"the reply is too large: {exc.message}"), re=re)[1]
+        if self.outbox.send(peer, frames):
+            return True
+        self.dropped["undeliverable"] += 1
+        return False
 
     def _reject(self, peer: bytes, exc: FrameRejected) -> None:
         self.dropped[exc.reason] += 1
         if self._drop_log.allow():
             log.warning("refused a message from peer %s: %s (refused so far: %s)", peer.hex(), exc, dict(self.dropped))
         if exc.request_id is not None:  # signed and readable: the client deserves a precise answer
-            _, frames = self.framer.encode(Error(code=exc.code, message=exc.message), re=exc.request_id)
-            self.outbox.send(peer, frames)
+            self._send(peer, error_reply(exc.code, exc.message), re=exc.request_id)
         elif self._unauthenticated_replies.allow():
-            if exc.code is ErrorCode.BAD_SIGNATURE and exc.reason == "bad_signature":
+            if exc.reason == "bad_signature":
                 self.outbox.send(peer, [VERSION_FRAME, *AUTH_FAILURE_NOTICE])
             elif exc.reply:
-                _, frames = self.framer.encode(Error(code=exc.code, message=exc.message))
-                self.outbox.send(peer, frames)
+                self._send(peer, error_reply(exc.code, exc.message))
 
     # ------------------------------------------------------------- handlers
 
@@ -201,6 +214,7 @@ class Broker:
             devices=tuple(w.device for w in self.scheduler.workers),
             methods=self._methods,
             limits={
+                "max_body_bytes": self.framer.limits.max_body_bytes,
                 "max_buffer_bytes": self.framer.limits.max_buffer_bytes,
                 "max_message_bytes": self.framer.limits.max_message_bytes,
                 "max_image_pixels": self.max_pixels,
@@ -236,8 +250,12 @@ class Broker:
                         job_id=job.job_id,
                     )
                 if message.follow:
-                    self.subscriptions.subscribe(peer, job.job_id, 0, True)
+                    self._follow(peer, job.job_id, 0, True)
                 return Submitted(job=job, created=False)
+        if len(self.scheduler.queue) >= self.max_queued_jobs:
+            raise ProtocolError(ErrorCode.QUEUE_FULL, f"{len(self.scheduler.queue)} jobs are already queued; try again later")
+        if message.follow and not self.subscriptions.can_follow(peer):
+            raise ProtocolError(ErrorCode.TOO_LARGE, "this client follows too many jobs; detach some first")
         prepared = prepare(spec, max_pixels=self.max_pixels)
         job = self.store.create(
             method=prepared.method,
@@ -253,9 +271,13 @@ class Broker:
         )
         log.info("job %s submitted: %s/%s", job.job_id, job.method, job.preset)
         if message.follow:
-            self.subscriptions.subscribe(peer, job.job_id, 0, True)
+            self._follow(peer, job.job_id, 0, True)
         self.scheduler.enqueue(job.job_id)
         return Submitted(job=self.store.get(job.job_id), created=True)
+
+    def _follow(self, peer: bytes, job_id: str, since_seq: int, follow: bool) -> None:
+        if not self.subscriptions.subscribe(peer, job_id, since_seq, follow):
+            raise ProtocolError(ErrorCode.TOO_LARGE, "this client follows too many jobs; detach some first")
 
     def _get_job(self, peer: bytes, message: GetJob) -> JobStatus:
         return JobStatus(job=self.store.get(message.job_id))
@@ -265,8 +287,7 @@ class Broker:
 
     def _attach(self, peer: bytes, message: Attach) -> JobStatus:
         job = self.store.get(message.job_id)
-        if not self.subscriptions.subscribe(peer, job.job_id, min(message.since_seq, job.last_seq), message.follow):
-            raise ProtocolError(ErrorCode.TOO_LARGE, "this client follows too many jobs; detach some first")
+        self._follow(peer, job.job_id, min(message.since_seq, job.last_seq), message.follow)
         return JobStatus(job=job)
 
     def _detach(self, peer: bytes, message: Detach) -> Ack:
@@ -275,8 +296,16 @@ class Broker:
         return Ack()
 
     def _list_jobs(self, peer: bytes, message: ListJobs) -> JobList:
+        """Newest first, as many as asked for and as fit in one reply (``total`` says how many match)."""
         jobs, total = self.store.list(message.limit, message.states)
-        return JobList(jobs=tuple(jobs), total=total)
+        budget = self.framer.limits.max_body_bytes - 4096
+        fitting = []
+        for job in jobs:
+            budget -= len(pack(to_plain(job)))
+            if budget < 0:
+                break
+            fitting.append(job)
+        return JobList(jobs=tuple(fitting), total=total)
 
     def _fetch_result(self, peer: bytes, message: FetchResult) -> ResultChunk:
         reader = self.store.result_reader(message.job_id)
@@ -297,12 +326,13 @@ class Broker:
     def pump(self) -> None:
         """Send pending events/previews to every subscriber that can take them now."""
         self.outbox.flush()
-        for peer in self.outbox.gone:
-            self.subscriptions.drop_peer(peer)
-        self.outbox.gone.clear()
+        self._forget_gone_peers()
         for peer, job_id in list(self.subscriptions.dirty):
             if not self.outbox.backlogged(peer):
                 self._pump_one(peer, job_id)
+        self._forget_gone_peers()
+
+    def _forget_gone_peers(self) -> None:
         for peer in self.outbox.gone:
             self.subscriptions.drop_peer(peer)
         self.outbox.gone.clear()
@@ -321,16 +351,34 @@ class Broker:
             stored = self.store.preview(job_id)
             if stored is not None:
                 info, data = stored
-                if not self.outbox.send(peer, self.framer.encode(Preview(job_id=job_id, info=info, image=Blob(data)))[1]):
+                if not self._send(peer, Preview(job_id=job_id, info=info, image=Blob(data))):
                     return
                 cursor.preview_seq = info.seq
         if events:
-            caught_up = reach >= job.last_seq
-            batch = Events(job_id=job_id, events=tuple(events), job=job if caught_up else None)
-            if not self.outbox.send(peer, self.framer.encode(batch)[1]):
+            frames = self._encode_batch(job, events)  # may cut the batch to fit
+            if not self.outbox.send(peer, frames):
                 return
-            cursor.seq = reach
+            cursor.seq = events[-1].seq
         if cursor.seq >= job.last_seq:
             self.subscriptions.dirty.discard((peer, job_id))
-            if not cursor.follow:
+            if not cursor.follow or job.state.finished:  # a finished job has nothing more to say
                 self.subscriptions.unsubscribe(peer, job_id)
+
+    def _encode_batch(self, job: JobInfo, events: list[Event]) -> list[Any]:
+        """Frames for an ``events`` push; ``events`` is cut (in place) until the push fits the size limits."""
+        while True:
+            caught_up = events[-1].seq >= job.last_seq
+            try:
+                return self.framer.encode(Events(job_id=job.job_id, events=tuple(events), job=job if caught_up else None))[1]
+            except ProtocolError:
+                if len(events) == 1:
+                    raise
+                del events[len(events) // 2 :]
+
+
+def error_reply(code: ErrorCode, message: str, details: dict[str, Any] | None = None) -> Error:
+    """An :class:`Error` that can always be built: the message is clipped, unusable details are dropped."""
+    try:
+        return Error(code=code, message=message, details=details or {})
+    except SchemaError:
+        return Error(code=code, message=message)

@@ -10,8 +10,9 @@ from PIL import Image, UnidentifiedImageError
 
 from protocol.errors import ErrorCode, ProtocolError
 
-FORMAT_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
-"""Accepted formats and the extension their stored copy gets."""
+FORMAT_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "MPO": "jpg", "WEBP": "webp"}
+"""Accepted formats (as Pillow names them; MPO is a multi-picture JPEG) and the extension their stored copy gets."""
+_OPENERS = ["PNG", "JPEG", "WEBP"]
 
 DEFAULT_MAX_PIXELS = 4096 * 4096
 
@@ -33,7 +34,7 @@ def validate_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageFa
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            image = Image.open(io.BytesIO(data), formats=list(FORMAT_EXTENSIONS))
+            image = Image.open(io.BytesIO(data), formats=_OPENERS)
         except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise ProtocolError(ErrorCode.INVALID_IMAGE, "the input is not a PNG, JPEG or WebP image") from None
         except (OSError, ValueError, SyntaxError) as exc:
@@ -49,10 +50,13 @@ def validate_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageFa
                 image.load()
             except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning) as exc:
                 raise ProtocolError(ErrorCode.INVALID_IMAGE, f"the input image does not decode: {exc}") from None
-            return ImageFacts(image.format, width, height, FORMAT_EXTENSIONS[image.format])
+            extension = FORMAT_EXTENSIONS.get(image.format or "")
+            if extension is None:
+                raise ProtocolError(ErrorCode.INVALID_IMAGE, f"{image.format} images are not accepted; send PNG, JPEG or WebP")
+            return ImageFacts(image.format, width, height, extension)
 
 
 def load_rgba(path: str) -> Image.Image:
     """An input image stored by the server (already validated), as RGBA."""
-    with Image.open(path, formats=list(FORMAT_EXTENSIONS)) as image:
+    with Image.open(path, formats=_OPENERS) as image:
         return image.convert("RGBA")

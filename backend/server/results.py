@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from protocol.buffers import ITEMSIZE
+from protocol.codec import CodecError, pack
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import ID_PATTERN, ResultItem, ResultManifest
 from protocol.schema import from_plain, to_plain
@@ -56,8 +57,17 @@ def _write_item(path: Path, data: memoryview, chunk_bytes: int) -> list[str]:
     return digests
 
 
+MAX_METADATA_BYTES = 64 << 10
+
+
 def write_result(directory: Path, result: JobResult, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> ResultManifest:
-    """Store ``result`` under ``directory`` (replacing it atomically) and return its manifest."""
+    """Store ``result`` under ``directory`` (written beside it, then moved into place) and return its manifest."""
+    try:
+        metadata_bytes = len(pack(result.metadata))
+    except CodecError as exc:
+        raise ValueError(f"result metadata must be plain data: {exc}") from None
+    if metadata_bytes > MAX_METADATA_BYTES:
+        raise ValueError(f"result metadata is {metadata_bytes} bytes; at most {MAX_METADATA_BYTES} (put bulk data in arrays)")
     names = list(result.arrays) + list(result.files)
     if len(set(names)) != len(names):
         raise ValueError("result arrays and files must have distinct names")

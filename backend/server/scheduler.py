@@ -1,8 +1,9 @@
 """Queue, workers and job state: what runs where, and what happens when it ends.
 
-Everything here runs on the broker's thread and never blocks: workers are fed
-through pipes, watched through their sentinels, cancelled through a shared
-event and killed when a cancel is not honoured within the grace period.
+Everything here runs on the broker's thread and never waits for a worker:
+workers are fed through pipes, watched through their sentinels, cancelled
+through a shared event and killed (without waiting) when a cancel is not
+honoured within the grace period.
 """
 
 from __future__ import annotations
@@ -91,29 +92,38 @@ class Scheduler:
     # --------------------------------------------------------------- workers
 
     def on_worker_readable(self, worker: WorkerHandle) -> None:
-        for message in worker.receive():
-            kind = message.get("t")
-            if kind == "ready":
-                self._start_failures[worker.index] = 0
-                log.info("worker %d ready on %s %s", worker.index, worker.device.kind, worker.device.name or worker.device.detail)
-            elif kind == "event":
-                self._on_job_event(worker, message)
-            elif kind == "finished":
-                self._on_finished(worker, message)
+        self._handle(worker, worker.receive())
         self.dispatch()
+
+    def _handle(self, worker: WorkerHandle, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            kind = message.get("t")
+            try:
+                if kind == "ready":
+                    self._start_failures[worker.index] = 0
+                    log.info("worker %d ready on %s %s", worker.index, worker.device.kind, worker.device.name or worker.device.detail)
+                elif kind == "event":
+                    self._on_job_event(worker, message)
+                elif kind == "finished":
+                    self._on_finished(worker, message)
+            except Exception:  # a malformed report must not cost the broker, nor strand the job
+                log.exception("worker %d sent a message that could not be applied: %.200r", worker.index, message)
+                if kind == "finished" and worker.job_id is not None:
+                    job_id, worker.job_id = worker.job_id, None
+                    self._finish(job_id, JobState.FAILED, ErrorInfo(code=ErrorCode.INTERNAL, message="the worker reported the end of this job in a form the server could not read; see the server log"))
 
     def on_worker_exit(self, worker: WorkerHandle) -> None:
         """The worker process died: fail its job, start a new one (unless it cannot even start)."""
-        worker.receive()  # whatever it managed to say first
+        self._handle(worker, worker.receive())  # what it said before dying (maybe that its job finished)
         reason = worker.exit_reason()
         job_id = worker.job_id
-        if job_id is not None and not self.store.get(job_id).state.finished:
-            cancelled = self.store.get(job_id).cancel_requested
-            if cancelled:
-                self._finish(job_id, JobState.CANCELLED, None)
+        job = self.store.get(job_id) if job_id is not None else None
+        if job is not None and not job.state.finished:
+            if job.cancel_requested:
+                self._finish(job.job_id, JobState.CANCELLED, None)
             else:
                 message = f"the worker process died ({reason}) while running this job"
-                self._finish(job_id, JobState.FAILED, ErrorInfo(code=ErrorCode.WORKER_CRASHED, message=message))
+                self._finish(job.job_id, JobState.FAILED, ErrorInfo(code=ErrorCode.WORKER_CRASHED, message=message))
         was_ready = worker.ready
         worker.close()
         worker.job_id = None
@@ -180,14 +190,13 @@ class Scheduler:
         job_id = message.get("job_id")
         if job_id != worker.job_id:
             return
+        state = JobState(message.get("state"))
+        error = from_plain(ErrorInfo, message["error"]) if message.get("error") else None
+        manifest = from_plain(ResultManifest, message["manifest"]) if state is JobState.SUCCEEDED else None
         worker.job_id = None
         worker.cancel_requested_at = None
-        state = JobState(message.get("state"))
-        error = None
-        if message.get("error"):
-            error = from_plain(ErrorInfo, message["error"])
-        if state is JobState.SUCCEEDED:
-            self.store.record_result(job_id, from_plain(ResultManifest, message["manifest"]))
+        if manifest is not None:
+            self.store.record_result(job_id, manifest)
         self._finish(job_id, state, error)
 
     def _finish(self, job_id: str, state: JobState, error: ErrorInfo | None) -> None:

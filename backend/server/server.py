@@ -42,7 +42,7 @@ class ServerConfig:
     """How ``distill3d serve`` runs."""
 
     data_dir: Path
-    """Job store, connection file, logs."""
+    """Job store, connection file, logs (``logs/worker-N.log``; ``distill3d serve`` adds ``logs/server.log``)."""
     bind: str = DEFAULT_BIND
     """ZeroMQ endpoint to listen on (``host:port`` is read as tcp; port 0 picks a free one)."""
     device: str = "auto"
@@ -50,7 +50,9 @@ class ServerConfig:
     workers: int = 1
     """Worker processes; with CUDA, worker i uses GPU i modulo the GPU count."""
     curve: bool = False
-    """Encrypt traffic with CURVE (for backends reached over a network)."""
+    """Encrypt traffic with CURVE and admit only holders of the connection file (for networks)."""
+    insecure: bool = False
+    """Allow a non-loopback address without ``curve`` (anyone who can reach it can load the broker)."""
     advertise_host: str | None = None
     """Host written into the connection file when binding to all interfaces."""
     new_key: bool = False
@@ -59,6 +61,8 @@ class ServerConfig:
     """Seconds a running job has to honour a cancel before its worker is killed."""
     max_pixels: int = DEFAULT_MAX_PIXELS
     """Largest input image accepted, in pixels."""
+    max_queued_jobs: int = 1000
+    """Submits beyond this many queued jobs are refused."""
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
     """Frame and message size limits."""
     log_level: int = logging.INFO
@@ -72,6 +76,13 @@ def normalise_bind(bind: str) -> str:
     if bind.startswith("tcp://") and bind.endswith(":0"):
         bind = bind[:-2] + ":*"
     return bind
+
+
+def _tcp_host(endpoint: str) -> str | None:
+    """The host part of a ``tcp://host:port`` endpoint; None for other transports."""
+    if not endpoint.startswith("tcp://"):
+        return None
+    return endpoint[len("tcp://") :].rpartition(":")[0]
 
 
 def _is_loopback(host: str) -> bool:
@@ -143,6 +154,15 @@ class Server:
 
     def _start(self) -> ConnectionInfo:
         config = self.config
+        if config.workers < 1:
+            raise RuntimeError("--workers must be at least 1")
+        bind = normalise_bind(config.bind)
+        host = _tcp_host(bind)
+        if host is not None and not _is_loopback(host) and not (config.curve or config.insecure):
+            raise RuntimeError(
+                f"{bind} is reachable from the network: add --curve (encrypted, only holders of the connection "
+                "file can connect) or, on a network you trust, --insecure"
+            )
         key = self._signing_key()
         self.store = JobStore(config.data_dir)
         queued = self.store.load()
@@ -150,34 +170,53 @@ class Server:
         self.sock = self._ctx.socket(zmq.ROUTER)
         configure(self.sock, config.limits, sndhwm=64, rcvhwm=256)
         self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        public_key = None
+        curve_keys: dict[str, str] = {}
         if config.curve:
-            if not curve_available():
-                raise RuntimeError("this pyzmq/libzmq has no CURVE support; drop --curve")
-            public_key, secret_key = self._curve_keys()
-            self.sock.curve_server = True
-            self.sock.curve_secretkey = secret_key.encode("ascii")
-        bind = normalise_bind(config.bind)
+            curve_keys = self._enable_curve()
         try:
             self.sock.bind(bind)
         except zmq.ZMQError as exc:
-            self.sock.close(linger=0)
-            self._ctx.term()
+            self._close_transport()
             raise RuntimeError(f"cannot listen on {bind}: {exc}") from None
-        endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
-        url = self._advertised(endpoint)
-        self.connection = ConnectionInfo(url=url, key=key, server_public_key=public_key, pid=os.getpid())
+        url = self._advertised(self.sock.getsockopt_string(zmq.LAST_ENDPOINT))
+        self.connection = ConnectionInfo(url=url, key=key, pid=os.getpid(), **curve_keys)
         write_connection_file(self.connection_file, self.connection)
         self.framer = Framer(key, config.limits)
-        self.workers = [WorkerHandle(i, config.device, config.log_level) for i in range(config.workers)]
+        self.workers = [
+            WorkerHandle(i, config.device, config.log_level, config.data_dir / "logs" / f"worker-{i}.log")
+            for i in range(config.workers)
+        ]
         self.scheduler = Scheduler(self.store, self.workers, self._job_changed, cancel_grace_s=config.cancel_grace_s)
-        self.broker = Broker(self.sock, self.framer, self.store, self.scheduler, max_pixels=config.max_pixels)
+        self.broker = Broker(
+            self.sock, self.framer, self.store, self.scheduler,
+            max_pixels=config.max_pixels, max_queued_jobs=config.max_queued_jobs,
+        )
         for worker in self.workers:
             worker.start()
         for job_id in queued:
             self.scheduler.enqueue(job_id)
         log.info("Distill3D backend listening on %s (data: %s, connection file: %s)", url, config.data_dir, self.connection_file)
         return self.connection
+
+    def _enable_curve(self) -> dict[str, str]:
+        """CURVE on the socket, and a ZAP handler that admits only the client key pair written to the connection file."""
+        if not curve_available():
+            raise RuntimeError("this pyzmq/libzmq has no CURVE support; drop --curve")
+        from zmq.auth.thread import ThreadAuthenticator
+
+        server_public, server_secret = self._keypair("curve-server.key")
+        client_public, client_secret = self._keypair("curve-client.key")
+
+        class AdmitConnectionFileHolders:
+            def callback(self, domain: str, client_key: bytes) -> bool:
+                return client_key == client_public.encode("ascii")
+
+        self._authenticator = ThreadAuthenticator(self._ctx, log=logging.getLogger("backend.server.zap"))
+        self._authenticator.start()
+        self._authenticator.configure_curve_callback("*", credentials_provider=AdmitConnectionFileHolders())
+        self.sock.curve_server = True
+        self.sock.curve_secretkey = server_secret.encode("ascii")
+        return {"server_public_key": server_public, "client_public_key": client_public, "client_secret_key": client_secret}
 
     def _signing_key(self) -> bytes:
         if not self.config.new_key and self.connection_file.exists():
@@ -187,8 +226,9 @@ class Server:
                 log.warning("making a new key: %s", exc)
         return secrets.token_bytes(32)
 
-    def _curve_keys(self) -> tuple[str, str]:
-        path = self.config.data_dir / "curve.key"
+    def _keypair(self, name: str) -> tuple[str, str]:
+        """A CURVE key pair kept in the data dir (mode 0600), so restarts keep clients' connection files valid."""
+        path = self.config.data_dir / name
         if path.exists():
             public, secret = path.read_text(encoding="ascii").split()
             return public, secret
@@ -199,16 +239,10 @@ class Server:
         return public, secret
 
     def _advertised(self, endpoint: str) -> str:
-        if not endpoint.startswith("tcp://"):
-            return endpoint
-        host, _, port = endpoint[len("tcp://") :].rpartition(":")
+        host = _tcp_host(endpoint)
         if host in ("0.0.0.0", "[::]", "*"):
-            host = self.config.advertise_host or "127.0.0.1"
-        if not _is_loopback(host) and not self.config.curve:
-            log.warning(
-                "listening on %s without encryption: messages are signed but readable on the network; use --curve", host
-            )
-        return f"tcp://{host}:{port}"
+            return endpoint.replace(f"//{host}:", f"//{self.config.advertise_host or '127.0.0.1'}:", 1)
+        return endpoint
 
     # ------------------------------------------------------------------ loop
 
@@ -222,37 +256,53 @@ class Server:
     def run(self) -> None:
         """The broker loop; returns after :meth:`stop`, having stopped the workers and closed the socket."""
         try:
+            processes = self._worker_processes()
+            poller, watched = self._poller()
             while not self._stop.is_set():
-                self._loop_once()
+                if self._worker_processes() != processes:  # a worker was restarted or given up
+                    processes = self._worker_processes()
+                    poller, watched = self._poller()
+                try:
+                    self._loop_once(poller, watched)
+                except Exception:  # last resort: a bug must cost one message, never the server
+                    self.broker.dropped["internal_error"] += 1
+                    log.exception("broker loop: unexpected error (continuing)")
         finally:
             self.close()
 
-    def _loop_once(self) -> None:
+    def _worker_processes(self) -> tuple[Any, ...]:
+        return tuple(worker.process for worker in self.workers)
+
+    def _poller(self) -> tuple[zmq.Poller, dict[int, tuple[WorkerHandle, bool]]]:
+        """A poller on the socket and every live worker's event pipe and process sentinel."""
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
-        watched: list[tuple[int, WorkerHandle, bool]] = []
+        watched: dict[int, tuple[WorkerHandle, bool]] = {}
         for worker in self.workers:
             if worker.process is not None:
                 events_fd, sentinel = worker.fds
-                watched += [(events_fd, worker, False), (sentinel, worker, True)]
-        for fd, _, _ in watched:
+                watched[events_fd] = (worker, False)
+                watched[sentinel] = (worker, True)
+        for fd in watched:
             poller.register(fd, zmq.POLLIN)
+        return poller, watched
+
+    def _loop_once(self, poller: zmq.Poller, watched: dict[int, tuple[WorkerHandle, bool]]) -> None:
         busy = bool(self.broker.subscriptions.dirty) or self.broker.outbox.has_backlog
         ready = dict(poller.poll(timeout=5 if busy else 100))
         if self.sock in ready:
-            for _ in range(256):
+            for _ in range(64):
                 try:
                     frames = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
                 except zmq.Again:
                     break
                 self.broker.handle(frames)
-        for fd, worker, is_sentinel in watched:  # a worker's events before its death
+        for fd, (worker, is_sentinel) in watched.items():  # dict order: a worker's events before its death
             if fd in ready and worker.process is not None and fd in worker.fds:
-                if is_sentinel:
-                    if not worker.alive():
-                        self.scheduler.on_worker_exit(worker)
-                else:
+                if not is_sentinel:
                     self.scheduler.on_worker_readable(worker)
+                elif not worker.alive():
+                    self.scheduler.on_worker_exit(worker)
         self.scheduler.tick()
         self.broker.pump()
 
@@ -272,7 +322,13 @@ class Server:
         self._closed = True
         log.info("stopping workers")
         self.scheduler.shutdown()
-        self.sock.close(linger=0)
-        self._ctx.term()
+        self._close_transport()
         self._lock.release()
         log.info("server stopped")
+
+    def _close_transport(self) -> None:
+        authenticator = getattr(self, "_authenticator", None)
+        if authenticator is not None:
+            authenticator.stop()
+        self.sock.close(linger=0)
+        self._ctx.term()

@@ -10,8 +10,10 @@
                   result/        items + manifest (see results.py)
                   work/          the method's scratch space and checkpoints
 
-The broker is the only writer of everything but ``result/`` and ``work/``
-(the worker's); that keeps sequence numbers gap-free without locks.
+The broker is the only writer of everything but ``result/``, ``work/`` and
+``traceback.txt`` (the worker's); that keeps sequence numbers gap-free without
+locks. The event log is appended before ``state.json`` is rewritten, so after a
+crash between the two, loading trusts the log.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from .results import ResultReader
 
 log = logging.getLogger(__name__)
 
-_EVENT_CACHE_JOBS = 16
+_FINISHED_EVENT_CACHE_JOBS = 16
 _PREVIEW_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg"}
 
 
@@ -68,19 +70,24 @@ class JobStore:
     # ------------------------------------------------------------- lifecycle
 
     def load(self) -> list[str]:
-        """Read every job; fail the ones a previous server left running. Returns queued job ids, oldest first."""
+        """Read every job; end the ones a previous server left running. Returns queued job ids, oldest first.
+
+        A job left running is failed (``interrupted``), or cancelled when a cancel was pending.
+        """
         queued = []
         for job_dir in sorted(p for p in self.jobs_dir.iterdir() if p.is_dir()):
             try:
                 info, digest = self._load_job(job_dir)
-            except (OSError, ValueError, KeyError, SchemaError) as exc:
+            except (OSError, ValueError, KeyError, TypeError, SchemaError) as exc:
                 log.error("skipping unreadable job folder %s: %s", job_dir.name, exc)
                 continue
             self._jobs[info.job_id] = info
             self._digests[info.job_id] = digest
             if info.client_key:
                 self._keys[info.client_key] = info.job_id
-            if info.state is JobState.RUNNING:
+            if info.state is JobState.RUNNING and info.cancel_requested:
+                self.transition(info.job_id, JobState.CANCELLED)
+            elif info.state is JobState.RUNNING:
                 self.transition(
                     info.job_id,
                     JobState.FAILED,
@@ -92,16 +99,23 @@ class JobStore:
         return queued
 
     def _load_job(self, job_dir: Path) -> tuple[JobInfo, str]:
+        """The job's snapshot, corrected by its event log (the log is written first, so it may be newer)."""
         state = json.loads((job_dir / "state.json").read_text(encoding="utf-8"))
         spec = json.loads((job_dir / "spec.json").read_text(encoding="utf-8"))
         info: JobInfo = from_plain(JobInfo, state)
-        last = _repair_event_log(job_dir / "events.jsonl")
-        if last is not None and last.seq >= info.last_seq:
-            progress = info.progress
-            if last.kind == "progress":
-                progress = from_plain(Progress, last.data)
-            info = replace(info, last_seq=last.seq, progress=progress)
-        return info, spec["digest"]
+        events = _tail_events(job_dir / "events.jsonl")
+        changes: dict[str, Any] = {"last_seq": events[-1].seq if events else 0}
+        for event in reversed(events):
+            if event.kind == "progress":
+                changes["progress"] = from_plain(Progress, event.data)
+                break
+        last_state = next((e for e in reversed(events) if e.kind == "state"), None)
+        if last_state is not None and last_state.data.get("state") != info.state.value:
+            changes["state"] = JobState(last_state.data["state"])
+            changes["error"] = from_plain(ErrorInfo, last_state.data["error"]) if "error" in last_state.data else None
+            if changes["state"].finished:
+                changes["finished_at"] = last_state.time
+        return replace(info, **changes), spec["digest"]
 
     def create(
         self,
@@ -218,6 +232,8 @@ class JobStore:
         cached = self._events.get(job_id)
         if cached is not None:
             cached.append(event)
+        elif info.last_seq == 0:
+            self._events[job_id] = [event]
         self._jobs[job_id] = replace(info, last_seq=event.seq)
         return event
 
@@ -285,9 +301,10 @@ class JobStore:
         if events is None:
             events = _read_events(self.jobs_dir / job_id / "events.jsonl")
             self._events[job_id] = events
-            while len(self._events) > _EVENT_CACHE_JOBS:
-                self._events.popitem(last=False)
         self._events.move_to_end(job_id)
+        finished = [j for j in self._events if self._jobs[j].state.finished]
+        for old in finished[: max(0, len(finished) - _FINISHED_EVENT_CACHE_JOBS)]:
+            del self._events[old]  # oldest-used finished jobs; unfinished jobs stay (they are being streamed)
         return events
 
 
@@ -295,29 +312,30 @@ def _read_events(path: Path) -> list[Event]:
     events: list[Event] = []
     with open(path, encoding="utf-8") as f:
         for line in f:
-            if line.endswith("\n"):
-                events.append(from_plain(Event, json.loads(line)))
+            event = from_plain(Event, json.loads(line))
+            if event.seq != len(events) + 1:
+                raise ValueError(f"{path}: event {event.seq} follows event {len(events)}")
+            events.append(event)
     return events
 
 
-def _repair_event_log(path: Path) -> Event | None:
-    """Cut a half-written last line (a crash mid-append) and return the last event, if any."""
-    if not path.exists():
-        path.touch()
-        return None
+def _tail_events(path: Path, tail_bytes: int = 1 << 16) -> list[Event]:
+    """The complete events in the last ``tail_bytes`` of a log, after cutting a half-written last line.
+
+    Event lines are far shorter than ``tail_bytes``, so the tail always holds the newest ones.
+    """
+    path.touch()
     size = path.stat().st_size
-    if size == 0:
-        return None
     with open(path, "rb+") as f:
-        tail_start = max(0, size - (1 << 16))
-        f.seek(tail_start)
+        start = max(0, size - tail_bytes)
+        f.seek(start)
         tail = f.read()
-        if not tail.endswith(b"\n"):
-            cut = tail.rfind(b"\n") + 1
-            f.truncate(tail_start + cut)
-            tail = tail[:cut]
+        if tail and not tail.endswith(b"\n"):  # a crash mid-append
+            keep = tail.rfind(b"\n") + 1
+            f.truncate(start + keep)
+            tail = tail[:keep]
             log.warning("%s: removed a half-written last event", path)
-    lines = tail.splitlines()
-    if not lines:
-        return None
-    return from_plain(Event, json.loads(lines[-1]))
+    lines = tail.split(b"\n")
+    if start > 0:
+        lines = lines[1:]  # the first line of the tail may be the end of an older one
+    return [from_plain(Event, json.loads(line)) for line in lines if line]

@@ -77,5 +77,12 @@ def prepare(spec: JobSpec, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> PreparedJ
         config=config_to_json(config),
         digest=spec_digest(spec),
         image=image,
-        arrays={name: array.to_numpy() for name, array in spec.arrays.items()},
+        arrays=_arrays(spec),
     )
+
+
+def _arrays(spec: JobSpec) -> dict[str, Any]:
+    try:
+        return {name: array.to_numpy() for name, array in spec.arrays.items()}
+    except ValueError as exc:
+        raise ProtocolError(ErrorCode.INVALID_PARAMS, f"input arrays: {exc}") from None

@@ -40,6 +40,10 @@ class Subscriptions:
         self.dirty.add((peer, job_id))
         return True
 
+    def can_follow(self, peer: bytes) -> bool:
+        """Whether ``peer`` may follow one more job."""
+        return len(self._by_peer.get(peer, {})) < MAX_JOBS_PER_PEER
+
     def unsubscribe(self, peer: bytes, job_id: str) -> None:
         jobs = self._by_peer.get(peer)
         if jobs is not None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from protocol.codec import pack, unpack
-from protocol.errors import ErrorCode, ProtocolError
+from protocol.errors import ErrorCode, ProtocolError, clip
 from protocol.messages import Camera, JobState
 from protocol.schema import from_plain, to_plain
 
@@ -33,6 +33,7 @@ from ..methods.base import JobContext, JobInputs, MethodError
 from ..methods.configs import config_from_json
 from ..methods.progress import JobCancelled, ProgressReporter
 from .images import load_rgba
+from .logs import rotating_log_handler
 from .results import write_result
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class _Worker:
         except JobCancelled:
             state = JobState.CANCELLED
         except MethodError as exc:
-            state, error = JobState.FAILED, {"code": exc.code.value, "message": str(exc)}
+            state, error = JobState.FAILED, {"code": exc.code.value, "message": clip(str(exc))}
         except ProtocolError as exc:
             state, error = JobState.FAILED, {"code": exc.code.value, "message": exc.message}
         except Exception as exc:  # a bug in a method: keep the worker, keep the traceback
@@ -80,7 +81,7 @@ class _Worker:
             state = JobState.FAILED
             error = {
                 "code": ErrorCode.INTERNAL.value,
-                "message": f"{type(exc).__name__}: {exc} (traceback in {job_dir / 'traceback.txt'})",
+                "message": clip(f"{type(exc).__name__}: {exc}", 2000) + f" (traceback in {job_dir / 'traceback.txt'})",
             }
         self.send({"t": "finished", "job_id": job_id, "state": state.value, "error": error, "manifest": manifest})
 
@@ -137,12 +138,23 @@ def _exit_with_parent(parent_pid: int, interval_s: float = 1.0) -> None:
 
 
 def worker_main(
-    index: int, device_preference: str, commands: Connection, events: Connection, cancel: Any, log_level: int
+    index: int,
+    device_preference: str,
+    commands: Connection,
+    events: Connection,
+    cancel: Any,
+    log_level: int,
+    log_file: str | None,
 ) -> None:
-    """Entry point of a worker process (started with the ``spawn`` method)."""
+    """Entry point of a worker process (started with the ``spawn`` method); logs to stderr and ``log_file``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the broker, which stops us in order
     _exit_with_parent(os.getppid())
-    logging.basicConfig(level=log_level, format=f"%(asctime)s worker[{index}] %(levelname)s %(name)s: %(message)s")
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if log_file:
+        handlers.append(rotating_log_handler(Path(log_file)))
+    logging.basicConfig(
+        level=log_level, handlers=handlers, format=f"%(asctime)s worker[{index}] %(levelname)s %(name)s: %(message)s"
+    )
     try:
         device, device_info = resolve_device(device_preference, index)
     except Exception as exc:  # e.g. a broken CUDA install

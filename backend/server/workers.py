@@ -6,6 +6,7 @@ import logging
 import multiprocessing
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 from protocol.codec import CodecError, pack, unpack
@@ -34,10 +35,13 @@ def describe_exit(exitcode: int | None) -> str:
 class WorkerHandle:
     """Starts, feeds, cancels and kills one worker process; never blocks."""
 
-    def __init__(self, index: int, device_preference: str, log_level: int = logging.INFO) -> None:
+    def __init__(
+        self, index: int, device_preference: str, log_level: int = logging.INFO, log_file: Path | None = None
+    ) -> None:
         self.index = index
         self.device_preference = device_preference
         self.log_level = log_level
+        self.log_file = log_file
         self.process: Any = None
         self.device: DeviceInfo = DeviceInfo(kind="starting")
         self.job_id: str | None = None
@@ -51,7 +55,10 @@ class WorkerHandle:
         self._cancel = _spawn.Event()
         self.process = _spawn.Process(
             target=worker_main,
-            args=(self.index, self.device_preference, commands_out, events_in, self._cancel, self.log_level),
+            args=(
+                self.index, self.device_preference, commands_out, events_in, self._cancel, self.log_level,
+                str(self.log_file) if self.log_file else None,
+            ),
             name=f"distill3d-worker-{self.index}",
             daemon=True,
         )
@@ -127,10 +134,9 @@ class WorkerHandle:
         return self._send({"t": "release"})
 
     def kill(self) -> None:
+        """SIGKILL the process without waiting; its sentinel tells the broker when it is gone."""
         if self.alive():
             self.process.kill()
-        if self.process is not None:
-            self.process.join(timeout=5)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the worker to stop; kill it if it does not within ``timeout`` (or is busy)."""
@@ -141,6 +147,7 @@ class WorkerHandle:
         self._send({"t": "stop"})
         self.process.join(timeout=timeout if self.job_id is None else min(timeout, 2.0))
         self.kill()
+        self.process.join(timeout=5)
         self.close()
 
     def close(self) -> None:

@@ -100,3 +100,14 @@ def test_info_and_methods(shared_server):
 def test_second_server_on_the_same_data_dir_is_refused(shared_server):
     result = distill3d("serve", "--data-dir", shared_server.data_dir, "--bind", "tcp://127.0.0.1:0", check=False, timeout=30)
     assert result.returncode == 2 and "another distill3d server" in result.stderr
+
+
+def test_network_address_needs_curve_or_insecure(tmp_path):
+    result = distill3d("serve", "--data-dir", tmp_path / "d", "--bind", "tcp://0.0.0.0:0", check=False, timeout=30)
+    assert result.returncode == 2 and "--curve" in result.stderr
+
+
+@pytest.mark.parametrize("args, words", [(["jobs", "--limit", "0"], "limit"), (["cancel", "a/b"], "job_id")])
+def test_invalid_client_arguments_exit_2_without_a_traceback(shared_server, args, words):
+    result = distill3d(*args, "--connect", shared_server.connection_file, check=False)
+    assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr

@@ -127,8 +127,12 @@ def test_curve_encryption(tmp_path):
         assert info.server_public_key and len(info.server_public_key) == 40
         with connect(server) as client:
             assert client.request(Ping()).server_time > 0
-        wrong = ConnectionInfo(url=info.url, key=info.key, server_public_key="x" * 40)
+        assert info.client_keypair is not None
+        wrong = ConnectionInfo(url=info.url, key=info.key, server_public_key="x" * 40, client_public_key=info.client_public_key, client_secret_key=info.client_secret_key)
         with Client(wrong, heartbeat_s=0.2, offline_after_s=1) as client:
+            wait_reason(client, "encryption handshake failed")
+        stranger = ConnectionInfo(url=info.url, key=info.key, server_public_key=info.server_public_key)  # its own key pair
+        with Client(stranger, heartbeat_s=0.2, offline_after_s=1) as client:
             wait_reason(client, "encryption handshake failed")
         plain = ConnectionInfo(url=info.url, key=info.key)
         with Client(plain) as client:
@@ -136,3 +140,67 @@ def test_curve_encryption(tmp_path):
                 client.wait_connected(1)
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_requests_made_before_start_are_sent_once_connected(shared_server):
+    client = Client(shared_server.info)
+    future = client.request_async(Ping())
+    client.start()
+    try:
+        assert future.result(10).server_time > 0
+    finally:
+        client.close()
+
+
+@pytest.mark.slow
+def test_a_cancelled_future_does_not_break_the_client(shared_client):
+    future = shared_client.request_async(Ping())
+    future.cancel()
+    time.sleep(0.3)
+    assert shared_client.request(Ping()).server_time > 0
+
+
+@pytest.mark.slow
+def test_oversized_upload_is_refused_locally_with_the_reason(shared_client):
+    from protocol.buffers import Blob
+    from protocol.messages import ImageInput, JobSpec, Submit
+
+    welcome = shared_client.status.welcome
+    too_big = welcome.limits["max_buffer_bytes"] + 1
+    with pytest.raises(ProtocolError) as info:
+        shared_client.request(Submit(job=JobSpec(method="testbed", image=ImageInput(data=Blob(b"\0" * too_big)))))
+    assert info.value.code is ErrorCode.TOO_LARGE and "buffer" in info.value.message
+
+
+@pytest.mark.slow
+def test_attach_without_follow_delivers_the_missed_events_once(shared_client):
+    from protocol.messages import Attach, Events, JobSpec, Submit
+    from tests.support.jobs import wait_state
+
+    job = shared_client.request(Submit(job=JobSpec(method="testbed", preset="quick"), follow=False)).job
+    done = wait_state(shared_client, job.job_id, "succeeded")
+    shared_client.request(Attach(job_id=job.job_id, follow=False))
+    seqs = []
+    deadline = time.monotonic() + 5
+    while len(seqs) < done.last_seq and time.monotonic() < deadline:
+        for item in shared_client.poll():
+            if isinstance(item.message, Events):
+                seqs += [e.seq for e in item.message.events]
+        time.sleep(0.02)
+    assert seqs == list(range(1, done.last_seq + 1))
+
+
+def test_error_details_may_use_any_key():
+    from protocol.errors import RemoteError
+
+    error = RemoteError(ErrorCode.UNKNOWN_JOB, "gone", code="x", message="y", job_id="j")
+    assert error.details == {"code": "x", "message": "y", "job_id": "j"} and error.code is ErrorCode.UNKNOWN_JOB
+
+
+def test_integers_msgpack_cannot_carry_are_refused_at_construction():
+    from protocol.messages import JobSpec
+    from protocol.schema import SchemaError
+
+    with pytest.raises(SchemaError, match="64-bit"):
+        JobSpec(method="m", params={"x": 2**70})

@@ -4,14 +4,14 @@ from protocol.errors import FrameRejected
 from protocol.signing import ReplayGuard, Signer
 
 
-def test_signature_covers_order_and_content():
+def test_signature_covers_version_and_header():
     signer = Signer(b"0123456789abcdef")
-    signature = signer.sign([b"a", b"bc"])
-    assert signer.verify(signature, [b"a", b"bc"])
-    assert not signer.verify(signature, [b"bc", b"a"])
-    assert not signer.verify(signature, [b"ab", b"c"])
-    assert not signer.verify(signature[:-1], [b"a", b"bc"])
-    assert not Signer(b"fedcba9876543210").verify(signature, [b"a", b"bc"])
+    signature = signer.sign(b"D3DP\x01\x00", b"header")
+    assert signer.verify(signature, b"D3DP\x01\x00", b"header")
+    assert not signer.verify(signature, b"D3DP\x01\x01", b"header")
+    assert not signer.verify(signature, b"D3DP\x01\x00", b"headex")
+    assert not signer.verify(signature[:-1], b"D3DP\x01\x00", b"header")
+    assert not Signer(b"fedcba9876543210").verify(signature, b"D3DP\x01\x00", b"header")
 
 
 def test_short_keys_are_refused():
@@ -43,3 +43,12 @@ def test_forgotten_sessions_cannot_be_replayed_because_their_messages_are_stale(
     assert guard.sessions == 1
     with pytest.raises(FrameRejected, match="timestamp"):
         guard.check("a", 1, 0.0)
+
+
+def test_a_jump_beyond_the_window_resets_the_bitmap():
+    guard = ReplayGuard(window_s=10, clock=lambda: 0.0, window=8)
+    guard.check("a", 1, 0.0)
+    guard.check("a", 2**62, 0.0)
+    guard.check("a", 2**62 - 3, 0.0)
+    with pytest.raises(FrameRejected, match="replayed"):
+        guard.check("a", 2**62 - 3, 0.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -11,6 +12,16 @@ from protocol.codec import pack
 from protocol.connection import ConnectionInfo
 from protocol.framing import VERSION_FRAME, Framer
 from protocol.messages import Message
+
+
+def sign_raw(framer: Framer, header: dict[str, Any], body: bytes, *buffers: bytes) -> list[Any]:
+    """Correctly signed frames around any header fields and body (missing header fields are filled in)."""
+    fields = {
+        "session": framer.session, "seq": next(framer._seq), "ts": time.time(),
+        "digests": [hashlib.sha256(f).digest() for f in (body, *buffers)], **header,
+    }
+    header_bytes = pack(fields)
+    return [VERSION_FRAME, framer.signer.sign(VERSION_FRAME, header_bytes), header_bytes, body, *buffers]
 
 
 class RawPeer:
@@ -40,10 +51,7 @@ class RawPeer:
         """Frames with a valid signature around an arbitrary (maybe broken) body."""
         self._ids += 1
         msg_id = f"raw{self._ids}"
-        header = pack({"type": type_, "id": msg_id, "session": self.framer.session, "seq": next(self.framer._seq), "ts": time.time()})
-        frames = [VERSION_FRAME, b"", header, body, *buffers]
-        frames[1] = self.framer.signer.sign([frames[0], *frames[2:]])
-        return msg_id, frames
+        return msg_id, sign_raw(self.framer, {"type": type_, "id": msg_id}, body, *buffers)
 
     def recv(self, timeout: float = 5.0) -> list[bytes] | None:
         if not self.sock.poll(int(timeout * 1000)):

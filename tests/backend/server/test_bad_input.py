@@ -192,3 +192,17 @@ def test_valid_submit_with_an_array_input_is_accepted(peer):
     msg_id, _ = peer.send(Submit(job=spec, follow=False))
     envelope = peer.recv_message()
     assert envelope.header.re == msg_id and envelope.message.TYPE == "submitted"
+
+
+def test_huge_sequence_number_and_long_quoted_strings(peer):
+    from tests.support.wire import sign_raw
+
+    import itertools
+
+    peer.send_frames(sign_raw(peer.framer, {"type": "ping", "id": "big", "seq": 2**62}, pack({})))
+    assert peer.recv_message().header.re == "big"
+    peer.framer._seq = itertools.count(2**62 + 1)  # this session's next messages follow the jump
+    body = pack({"job": {"method": "testbed", "arrays": {"m": {"__array__": 0, "dtype": "x" * 50_000, "shape": [1]}}}})
+    peer.send_frames(sign_raw(peer.framer, {"type": "submit", "id": "long"}, body, b"\0"))
+    error = error_reply(peer, "long")
+    assert error.code is ErrorCode.INVALID_PARAMS and len(error.message) <= 4000

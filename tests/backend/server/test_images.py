@@ -50,3 +50,11 @@ def test_refuses_broken_images_and_bombs(data, words):
 def test_pixel_limit_is_configurable():
     with pytest.raises(ProtocolError, match="at most 100 pixels"):
         validate_image(encoded("PNG"), max_pixels=100)
+
+
+def test_multi_picture_jpeg_is_accepted_as_jpeg():
+    buffer = io.BytesIO()
+    first, second = Image.new("RGB", (16, 16), "red"), Image.new("RGB", (16, 16), "blue")
+    first.save(buffer, format="MPO", save_all=True, append_images=[second])
+    facts = validate_image(buffer.getvalue())
+    assert (facts.format, facts.extension) == ("MPO", "jpg")

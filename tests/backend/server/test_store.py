@@ -110,3 +110,55 @@ def test_preview_keeps_only_the_latest(tmp_path):
     assert (folder / "preview.jpg").exists() and not (folder / "preview.png").exists()
     store.forget_preview_bytes(job.job_id)
     assert store.preview(job.job_id)[1] == b"jpg2"
+
+
+def test_crash_between_event_and_snapshot_trusts_the_event_log(tmp_path):
+    store = JobStore(tmp_path)
+    job = create(store)
+    store.transition(job.job_id, JobState.RUNNING)
+    snapshot = (tmp_path / "jobs" / job.job_id / "state.json").read_text()
+    store.record_result(job.job_id, ResultManifest(items=(), chunk_bytes=4))
+    snapshot_with_result = (tmp_path / "jobs" / job.job_id / "state.json").read_text()
+    store.transition(job.job_id, JobState.SUCCEEDED)
+    (tmp_path / "jobs" / job.job_id / "state.json").write_text(snapshot_with_result)  # the rewrite never happened
+    reloaded = JobStore(tmp_path)
+    reloaded.load()
+    assert reloaded.get(job.job_id).state is JobState.SUCCEEDED and reloaded.get(job.job_id).result is not None
+    assert snapshot != snapshot_with_result
+
+
+def test_pending_cancel_at_restart_ends_cancelled(tmp_path):
+    store = JobStore(tmp_path)
+    job = create(store)
+    store.transition(job.job_id, JobState.RUNNING)
+    store.update(job.job_id, cancel_requested=True)
+    reloaded = JobStore(tmp_path)
+    reloaded.load()
+    assert reloaded.get(job.job_id).state is JobState.CANCELLED
+
+
+def test_sequence_numbers_come_from_the_log_not_the_snapshot(tmp_path):
+    store = JobStore(tmp_path)
+    job = create(store)
+    store.transition(job.job_id, JobState.RUNNING)
+    log_path = tmp_path / "jobs" / job.job_id / "events.jsonl"
+    lines = log_path.read_text().splitlines(keepends=True)
+    log_path.write_text(lines[0])  # the last event never reached the disk; the snapshot says last_seq 2
+    reloaded = JobStore(tmp_path)
+    reloaded.load()
+    event = reloaded.append_event(job.job_id, "log", {"message": "next"})
+    assert [e.seq for e in reloaded.events_since(job.job_id, 0, 10)][-1] == event.seq
+    assert [e.seq for e in reloaded.events_since(job.job_id, 0, 10)] == list(range(1, event.seq + 1))
+
+
+def test_long_logs_load_from_their_tail(tmp_path):
+    store = JobStore(tmp_path)
+    job = create(store)
+    store.transition(job.job_id, JobState.RUNNING)
+    for step in range(3000):
+        store.record_progress(job.job_id, {"stage": "s", "step": step, "total": 3000, "message": "x" * 40})
+    reloaded = JobStore(tmp_path)
+    reloaded.load()
+    info = reloaded.get(job.job_id)
+    assert info.last_seq == 3002 + 1 and info.progress.step == 2999 and info.state is JobState.FAILED
+    assert len(reloaded.events_since(job.job_id, 0, 10_000)) == info.last_seq
