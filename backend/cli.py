@@ -21,7 +21,6 @@ from protocol.errors import ProtocolError
 from protocol.messages import (
     Camera,
     Cancel,
-    Hello,
     ImageInput,
     JobSpec,
     JobState,

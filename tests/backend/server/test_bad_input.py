@@ -1,14 +1,12 @@
 """The issue's bad-input list, sent by hand to a live backend: each gets an error (or a logged drop), and the next valid request is served."""
 
-import io
 import math
 import struct
 import zlib
 
 import pytest
-from PIL import Image
 
-from protocol.buffers import Blob, WireArray
+from protocol.buffers import WireArray
 from protocol.codec import pack
 from protocol.errors import ErrorCode
 from protocol.framing import VERSION_FRAME

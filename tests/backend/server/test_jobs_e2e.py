@@ -12,10 +12,10 @@ import trimesh
 
 from backend.bench.probe import tetrahedron
 from protocol.download import download
-from protocol.errors import ErrorCode, ProtocolError, RemoteError
+from protocol.errors import ErrorCode, RemoteError
 from protocol.messages import Attach, Cancel, GetStats, JobState, Ping, ReleaseGpu, Submit, JobSpec
 from tests.conftest import connect
-from tests.support.jobs import Stream, collect, submit, wait_state
+from tests.support.jobs import collect, submit, wait_state
 from tests.support.wire import RawPeer
 
 pytestmark = pytest.mark.slow
