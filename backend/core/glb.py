@@ -1,0 +1,58 @@
+"""A mesh asset as the wire and the GLB carry it."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+
+GLB_MEDIA_TYPE = "model/gltf-binary"
+
+
+@dataclass
+class MeshAsset:
+    """A triangle mesh with either a texture (and UVs) or vertex colours."""
+
+    positions: np.ndarray
+    """(V, 3) float32, world frame (Y up)."""
+    normals: np.ndarray
+    """(V, 3) float32, unit."""
+    faces: np.ndarray
+    """(F, 3) int32, counter-clockwise seen from outside."""
+    uvs: np.ndarray | None = None
+    """(V, 2) float32, origin at the texture's bottom-left."""
+    texture: np.ndarray | None = None
+    """(S, S, 3) uint8 base colour; row 0 is the top."""
+    colors: np.ndarray | None = None
+    """(V, 4) uint8 RGBA vertex colours (the preview path)."""
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The raw arrays for a job result (float32 positions/normals/uvs, int32 faces, uint8 texture or colours)."""
+        out = {"positions": self.positions.astype(np.float32), "normals": self.normals.astype(np.float32), "faces": self.faces.astype(np.int32)}
+        if self.uvs is not None:
+            out["uvs"] = self.uvs.astype(np.float32)
+        if self.texture is not None:
+            out["texture"] = self.texture.astype(np.uint8)
+        if self.colors is not None:
+            out["colors"] = self.colors.astype(np.uint8)
+        return out
+
+    def to_glb(self, image_format: str = "PNG") -> bytes:
+        """GLB bytes: a PBR material (metallic 0, roughness 1) with the texture, or COLOR_0 vertex colours."""
+        import trimesh
+        from PIL import Image
+
+        if self.texture is not None:
+            image = Image.fromarray(self.texture)
+            image.format = image_format.upper()  # trimesh embeds the image in this format
+            material = trimesh.visual.material.PBRMaterial(baseColorTexture=image, metallicFactor=0.0, roughnessFactor=1.0)
+            visual = trimesh.visual.TextureVisuals(uv=self.uvs, material=material)
+        elif self.colors is not None:
+            visual = trimesh.visual.ColorVisuals(vertex_colors=self.colors)
+        else:
+            visual = None
+        mesh = trimesh.Trimesh(self.positions, self.faces, vertex_normals=self.normals, visual=visual, process=False)
+        buffer = io.BytesIO()
+        mesh.export(buffer, file_type="glb")
+        return buffer.getvalue()
