@@ -26,6 +26,8 @@ from protocol.download import download
 from protocol.framing import Framer
 from protocol.messages import Events, GetJob, GetStats, JobInfo, JobSpec, Ping, Submit
 
+from .table import print_table
+
 WINDOW = 4
 REPEATS = 3
 
@@ -196,16 +198,6 @@ def _bad_frames(info: ConnectionInfo, count: int) -> tuple[int, int, dict[str, i
     return before.rss_bytes, after.rss_bytes, dropped
 
 
-def _table(title: str, header: tuple[str, ...], rows: list[tuple[str, ...]], out: TextIO) -> None:
-    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
-    print(f"\n{title}", file=out)
-    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
-    print(line, file=out)
-    print("-" * len(line), file=out)
-    for row in rows:
-        print("  ".join(str(c).rjust(w) for c, w in zip(row, widths)), file=out)
-
-
 def run_protocol_bench(sizes_mib: list[int], events: int, bad_frames: int, out: TextIO = sys.stdout) -> None:
     with tempfile.TemporaryDirectory(prefix="distill3d-bench-") as tmp:
         proc, info = _start_backend(Path(tmp) / "data")
@@ -221,13 +213,13 @@ def run_protocol_bench(sizes_mib: list[int], events: int, bad_frames: int, out: 
             proc.wait(30)
     cpus = os.cpu_count()
     print(f"distill3d bench protocol — loopback, {cpus} CPU cores, best of {REPEATS}, window {WINDOW}", file=out)
-    _table("Result transfer (signed, verified, reassembled) vs raw pyzmq (same chunks, same window)",
+    print_table("Result transfer (signed, verified, reassembled) vs raw pyzmq (same chunks, same window)",
            ("result", "distill3d MB/s", "raw pyzmq MB/s", "ratio"), transfer, out)
     p50 = statistics.median(latencies) * 1e3
     p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1e3
-    _table("Event latency (worker emits → client inbox)", ("events", "p50 ms", "p99 ms", "max ms"),
+    print_table("Event latency (worker emits → client inbox)", ("events", "p50 ms", "p99 ms", "max ms"),
            [(str(len(latencies)), f"{p50:.2f}", f"{p99:.2f}", f"{latencies[-1] * 1e3:.2f}")], out)
-    _table("Broker memory under bad frames", ("bad frames", "RSS before MiB", "RSS after MiB", "change MiB", "counted as dropped"),
+    print_table("Broker memory under bad frames", ("bad frames", "RSS before MiB", "RSS after MiB", "change MiB", "counted as dropped"),
            [(str(bad_frames), f"{rss_before / 2**20:.1f}", f"{rss_after / 2**20:.1f}", f"{(rss_after - rss_before) / 2**20:+.1f}",
              str(sum(dropped.values())))], out)
     print("dropped by reason: " + ", ".join(f"{k}={v}" for k, v in sorted(dropped.items()) if v), file=out)

@@ -15,8 +15,8 @@ front, 90 at its +X side; counter-clockwise seen from above, as in Zero-1-to-3).
 (u + 0.5, v + 0.5); v grows downwards, as in images.
 
 **Blender**: Z-up world, camera looking along its local −Z with local +Y up;
-Blender's glTF exporter maps (x, y, z) ↦ (x, z, −y), and so does
-:func:`blender_to_world`.
+Blender's glTF exporter maps (x, y, z) ↦ (x, z, −y), and so do we. Converting a Blender camera is written down once, in
+:mod:`protocol.cameras` (plain Python, for the add-on); :func:`from_blender` wraps it.
 
 All functions are batched over leading dimensions and work on any device.
 """
@@ -29,11 +29,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-BLENDER_TO_WORLD = torch.tensor(
-    [[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, -1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
-)
-"""4×4 change of basis from Blender's Z-up world to ours (Y-up): (x, y, z) ↦ (x, z, −y)."""
-
+from protocol.cameras import BlenderCamera, blender_vertical_fov, camera_from_blender
 
 def spherical_to_position(elevation_deg: torch.Tensor, azimuth_deg: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
     """Camera positions (..., 3) for broadcastable elevation, azimuth (degrees) and radius (...)."""
@@ -164,24 +160,6 @@ def zero123_relative_pose(
 
 
 @dataclass(frozen=True)
-class BlenderCamera:
-    """What the add-on reads off a Blender camera object (all in Blender's units and conventions)."""
-
-    matrix_world: tuple[tuple[float, ...], ...]
-    """The camera object's 4×4 world matrix, rows (``obj.matrix_world``)."""
-    lens_mm: float
-    """Focal length (``camera.data.lens``)."""
-    sensor_width_mm: float
-    """``camera.data.sensor_width``."""
-    sensor_height_mm: float
-    """``camera.data.sensor_height``."""
-    sensor_fit: str
-    """``AUTO``, ``HORIZONTAL`` or ``VERTICAL`` (``camera.data.sensor_fit``)."""
-    resolution: tuple[int, int]
-    """Render resolution (x, y) in pixels, after the percentage scale."""
-
-
-@dataclass(frozen=True)
 class Camera:
     """A camera in our conventions."""
 
@@ -192,45 +170,10 @@ class Camera:
     width: int
     height: int
 
-    @property
-    def spherical(self) -> tuple[float, float, float]:
-        """``(elevation_deg, azimuth_deg, radius)`` of the camera position."""
-        elevation, azimuth, radius = c2w_to_spherical(self.c2w)
-        return float(elevation), float(azimuth), float(radius)
-
-    def off_target_deg(self) -> float:
-        """Angle between the viewing direction and the direction to the origin (0 for a look-at camera)."""
-        forward = -self.c2w[:3, 2]
-        to_origin = F.normalize(-self.c2w[:3, 3], dim=0)
-        return math.degrees(math.acos(float(torch.dot(forward, to_origin).clamp(-1.0, 1.0))))
-
-
-def blender_to_world(matrix: torch.Tensor) -> torch.Tensor:
-    """A Blender world-space transform (..., 4, 4) expressed in our frame (the camera's local axes are unchanged)."""
-    return BLENDER_TO_WORLD.to(matrix) @ matrix
-
-
-def blender_vertical_fov(lens_mm: float, sensor_width_mm: float, sensor_height_mm: float, sensor_fit: str, width: int, height: int) -> float:
-    """The vertical FOV (degrees) Blender renders with, for its sensor-fit rules."""
-    fit = sensor_fit
-    if fit == "AUTO":
-        fit = "HORIZONTAL" if width >= height else "VERTICAL"
-        sensor = sensor_width_mm  # AUTO always uses the sensor width, along the larger side
-    else:
-        sensor = sensor_width_mm if fit == "HORIZONTAL" else sensor_height_mm
-    if fit == "HORIZONTAL":
-        half_height = 0.5 * sensor * height / width
-    else:
-        half_height = 0.5 * sensor
-    return math.degrees(2 * math.atan(half_height / lens_mm))
-
 
 def from_blender(camera: BlenderCamera) -> Camera:
-    """Our camera for a Blender camera: pose into the Y-up frame, FOV from lens, sensor and fit."""
-    matrix = torch.tensor(camera.matrix_world, dtype=torch.float64)
-    rotation = matrix[:3, :3]
-    scale = rotation.norm(dim=0)
-    matrix[:3, :3] = rotation / scale  # drop object scale: only the pose matters
+    """Our camera for a Blender camera (the conversion itself lives in :mod:`protocol.cameras`)."""
+    _, c2w, _ = camera_from_blender(camera)
     width, height = camera.resolution
     fov = blender_vertical_fov(camera.lens_mm, camera.sensor_width_mm, camera.sensor_height_mm, camera.sensor_fit, width, height)
-    return Camera(c2w=blender_to_world(matrix).float(), fov_deg=fov, width=width, height=height)
+    return Camera(c2w=torch.tensor(c2w, dtype=torch.float32), fov_deg=fov, width=width, height=height)

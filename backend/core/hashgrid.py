@@ -14,6 +14,7 @@ so checkpoints are per backend).
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from dataclasses import dataclass
 
@@ -95,11 +96,7 @@ def hash_encode(x: torch.Tensor, tables: torch.Tensor, resolutions: list[int], m
 
 
 def _tcnn_importable() -> bool:
-    try:
-        import tinycudann  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("tinycudann") is not None
 
 
 class HashGridEncoding(nn.Module):

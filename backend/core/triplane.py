@@ -24,6 +24,19 @@ def normalise_to_box(points: torch.Tensor, box: tuple[float, float]) -> torch.Te
 
 def sample_triplane(planes: torch.Tensor, points: torch.Tensor, box: tuple[float, float] = (-0.7, 0.7)) -> torch.Tensor:
     """Features (B, N, 3, C) of ``planes`` (B, 3, C, R, R) at ``points`` (B, N, 3)."""
+    return _sample_planes(planes, points, box).permute(0, 3, 1, 2)
+
+
+def triplane_features(planes: torch.Tensor, points: torch.Tensor, box: tuple[float, float] = (-0.7, 0.7), mode: str = "sum") -> torch.Tensor:
+    """Aggregated features at ``points`` (B, N, 3): (B, N, C) summed or (B, N, 3C) concatenated (see :func:`aggregate`)."""
+    sampled = _sample_planes(planes, points, box)  # (B, 3, C, N)
+    if mode == "sum":
+        return sampled.sum(dim=1).transpose(1, 2)  # reduce while contiguous
+    return aggregate(sampled.permute(0, 3, 1, 2), mode)
+
+
+def _sample_planes(planes: torch.Tensor, points: torch.Tensor, box: tuple[float, float]) -> torch.Tensor:
+    """Bilinear samples (B, 3, C, N)."""
     batch, _, channels, _, _ = planes.shape
     coords = normalise_to_box(points, box)
     grids = torch.stack([coords[..., list(axes)] for axes in PLANE_AXES], dim=1)  # (B, 3, N, 2)
@@ -34,7 +47,7 @@ def sample_triplane(planes: torch.Tensor, points: torch.Tensor, box: tuple[float
         padding_mode="zeros",
         align_corners=False,
     )  # (B*3, C, 1, N)
-    return sampled.reshape(batch, 3, channels, -1).permute(0, 3, 1, 2)
+    return sampled.reshape(batch, 3, channels, -1)
 
 
 def aggregate(features: torch.Tensor, mode: str = "sum") -> torch.Tensor:

@@ -11,7 +11,7 @@ class Block:
             raise ImportError('blocked: ' + name)
         return None
 sys.meta_path.insert(0, Block())
-import protocol, protocol.client, protocol.download, protocol.connection, protocol.framing, protocol.transport
+import protocol, protocol.client, protocol.download, protocol.connection, protocol.framing, protocol.transport, protocol.cameras
 print('ok', sorted(m for m in sys.modules if m.split('.')[0] in {'torch', 'bpy', 'numpy'}))
 """
 

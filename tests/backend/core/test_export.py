@@ -59,10 +59,11 @@ def test_decimation_reaches_the_target_and_keeps_the_shape():
     assert np.abs(np.linalg.norm(vertices, axis=1) - RADIUS).max() < 0.02
 
 
-def test_unwrap_gives_one_non_overlapping_atlas():
+@pytest.mark.parametrize("method", ["projection", "xatlas"])
+def test_unwrap_gives_one_non_overlapping_atlas(method):
     vertices, faces = extract_surface(sphere_sdf, BOX, ExportConfig(resolution=64, target_faces=4000))
     size = 512
-    unwrapped = unwrap(vertices, faces, UnwrapOptions(texture_size=size))
+    unwrapped = unwrap(vertices, faces, UnwrapOptions(texture_size=size, method=method))
     assert unwrapped.uvs.min() >= 0 and unwrapped.uvs.max() <= 1 and unwrapped.charts > 1
     assert len(unwrapped.faces) == len(faces)
     assert np.allclose(vertices[unwrapped.vertex_map][unwrapped.faces], vertices[faces])  # same triangles, same order
@@ -72,9 +73,10 @@ def test_unwrap_gives_one_non_overlapping_atlas():
     assert abs(int(mask.sum()) / uv_area - 1) < 0.05  # overlapping charts would cover fewer texels than their area
 
 
-def test_bake_puts_the_field_colour_under_every_vertex():
+@pytest.mark.parametrize("method", ["projection", "xatlas"])
+def test_bake_puts_the_field_colour_under_every_vertex(method):
     vertices, faces = extract_surface(sphere_sdf, BOX, ExportConfig(resolution=64, target_faces=4000))
-    unwrapped = unwrap(vertices, faces, UnwrapOptions(texture_size=512))
+    unwrapped = unwrap(vertices, faces, UnwrapOptions(texture_size=512, method=method))
     positions = vertices[unwrapped.vertex_map]
     texture = bake(halves, positions, unwrapped.faces, unwrapped.uvs, 512)
     rows = np.clip(((1 - unwrapped.uvs[:, 1]) * 512).astype(int), 0, 511)
@@ -121,3 +123,31 @@ def test_vertex_colour_preview_glb():
 def test_empty_field_is_a_clear_error():
     with pytest.raises(ValueError, match="empty"):
         export_textured(lambda p: p.norm(dim=-1) + 1.0, halves, BOX, ExportConfig(resolution=16))
+
+
+def test_projection_charts_never_flip_a_triangle():
+    vertices, faces = extract_surface(sphere_sdf, BOX, ExportConfig(resolution=64, target_faces=4000))
+    unwrapped = unwrap(vertices, faces, UnwrapOptions(texture_size=512))
+    uv = unwrapped.uvs[unwrapped.faces]
+    signed = np.cross(uv[:, 1] - uv[:, 0], uv[:, 2] - uv[:, 0])
+    a, b, c = (vertices[faces[:, i]] for i in range(3))
+    normals = np.cross(b - a, c - a)
+    axis = np.argmax(np.abs(normals), axis=1)
+    positive = normals[np.arange(len(faces)), axis] > 0
+    # within a chart every face keeps the orientation its projection axis gives it: no fold-overs
+    for label in range(6):
+        chosen = (axis == label // 2) & (positive == bool(label % 2))
+        if chosen.any():
+            assert (np.sign(signed[chosen]) == np.sign(signed[chosen][0])).all()
+
+
+def test_slivers_that_hold_no_texel_centre_still_get_baked():
+    positions = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.5, 0.01, 0.0]], np.float32)
+    uvs = np.array([[0.1, 0.5], [0.9, 0.5], [0.5, 0.502]], np.float32)  # 0.2 texels tall at 64²: between texel centres
+    faces = np.array([[0, 1, 2]], np.int32)
+    mask, _ = texel_positions(positions, faces, uvs, 64)
+    assert not mask.any()
+    texture = bake(halves, positions, faces, uvs, 64, padding=0)
+    row = int((1 - 0.5) * 64)
+    lit = texture[row - 1 : row + 1, 7:57].max(axis=0)
+    assert (lit.sum(axis=1) > 0).all()  # every texel column the sliver crosses was written

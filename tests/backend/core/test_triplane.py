@@ -1,6 +1,6 @@
 import torch
 
-from backend.core.triplane import TriplaneDecoder, aggregate, density_activation, sample_triplane
+from backend.core.triplane import TriplaneDecoder, aggregate, density_activation, sample_triplane, triplane_features
 
 
 def test_texel_centres_return_their_values_and_outside_is_zero():
@@ -31,3 +31,9 @@ def test_sampling_gradients_match_finite_differences():
     planes = torch.randn(1, 3, 2, 5, 5, dtype=torch.float64, requires_grad=True)
     points = (torch.rand(1, 6, 3, dtype=torch.float64) - 0.5).requires_grad_(True)
     assert torch.autograd.gradcheck(lambda p, x: sample_triplane(p, x, (-0.7, 0.7)), (planes, points), eps=1e-6, atol=1e-4)
+
+
+def test_fused_aggregation_matches_sampling_then_aggregating():
+    planes, points = torch.randn(2, 3, 4, 8, 8), torch.rand(2, 50, 3) - 0.5
+    for mode in ("sum", "concat"):
+        assert torch.allclose(triplane_features(planes, points, mode=mode), aggregate(sample_triplane(planes, points), mode), atol=1e-6)
