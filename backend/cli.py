@@ -89,6 +89,33 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from .teachers import registry
+
+    try:
+        resolutions = [registry.resolve(role) for role in registry.ROLES]
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        print(json.dumps([{"role": r.role, "reference": r.reference, "source": r.source, "present": r.present,
+                           "path": None if r.path is None else str(r.path), "used_by": registry.ROLES[r.role].used_by} for r in resolutions], indent=2))
+        return EXIT_OK
+    print(f"models config: {registry.config_path()}{'' if registry.config_path().is_file() else ' (not present)'}")
+    for r in resolutions:
+        role = registry.ROLES[r.role]
+        state = f"present at {r.path}" if r.present else "MISSING"
+        print(f"{r.role}: {state}")
+        print(f"  {role.description}; used by {role.used_by}")
+        print(f"  resolves to {r.reference} (from {r.source})")
+        if not r.present:
+            print(f"  to get it: {r.how_to_obtain()}")
+    missing = sum(not r.present for r in resolutions)
+    print(f"{len(resolutions) - missing} of {len(resolutions)} models present"
+          + ("; methods still run on the synthetic world (tiny presets) without them" if missing else ""))
+    return EXIT_OK
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     with _connected(args) as (client, welcome):
         print(f"backend {welcome.server_version} at {client.info.url}, protocol {'.'.join(map(str, welcome.protocol_version))}")
@@ -296,6 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("methods", help="list methods, presets and parameters (no server needed)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_methods)
+
+    p = sub.add_parser("models", help="show every pretrained model, where it resolves and whether it is on disk (no server needed)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
 
     p = client_command("info", "show the backend's version, devices and methods")
     p.set_defaults(func=cmd_info)

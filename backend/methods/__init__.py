@@ -29,7 +29,8 @@ class MethodEntry:
     description: str
     """One paragraph for people: what goes in, what comes out, what it costs."""
     config_class: type[Record]
-    """Typed config dataclass with the paper's defaults."""
+    """Typed config dataclass with the paper's defaults. When it defines ``required_models() -> tuple[str, ...]``
+    (model registry roles), a job whose models are not on disk is refused at submit time with ``missing_model``."""
     factory: str
     """``module:callable`` returning a :class:`backend.methods.base.Method`; imported lazily."""
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: {"default": {}})

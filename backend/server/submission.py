@@ -19,6 +19,7 @@ from protocol.schema import to_plain
 
 from .. import methods
 from ..methods.configs import config_to_json, resolve
+from ..teachers import registry
 from .images import DEFAULT_MAX_PIXELS, validate_image
 
 
@@ -55,6 +56,9 @@ def prepare(spec: JobSpec, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> PreparedJ
     """Validate ``spec`` against the method registry and resolve its config; raises :class:`ProtocolError`."""
     entry = methods.get(spec.method)
     preset, config = resolve(entry, spec.preset, spec.params)
+    required = getattr(config, "required_models", None)
+    if required is not None:
+        registry.check_present(required())
     if entry.needs_prompt and not spec.prompt.strip():
         raise ProtocolError(ErrorCode.INVALID_PARAMS, f"method {entry.name} needs a prompt")
     image = None

@@ -29,6 +29,10 @@ class TestbedConfig(ProbeConfig):
     hang_at_step: int = param(-1, doc="Sleep forever, ignoring cancel, at this step.")
     missing_model: bool = param(False, doc="Fail as if a model were missing.")
     noise: Noise = param(factory=Noise, doc="Nested group.")
+    needs_model: str = param("", doc="A model registry role the job requires, checked at submit time.")
+
+    def required_models(self) -> tuple[str, ...]:
+        return (self.needs_model,) if self.needs_model else ()
 
 
 class TestbedMethod:

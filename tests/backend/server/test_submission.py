@@ -47,3 +47,16 @@ def test_refusals(spec, code):
     with pytest.raises(ProtocolError) as info:
         prepare(spec)
     assert info.value.code is code
+
+
+def test_a_job_whose_model_is_missing_is_refused_at_submit(monkeypatch, tmp_path):
+    monkeypatch.setenv("DISTILL3D_MODEL_ZERO123", str(tmp_path / "nowhere"))
+    with pytest.raises(ProtocolError) as info:
+        prepare(JobSpec(method="testbed", params={"needs_model": "zero123"}))
+    assert info.value.code is ErrorCode.MISSING_MODEL
+    assert "zero123" in info.value.message and "distill3d models" in info.value.message
+    assert info.value.details["models"] == ["zero123"]
+    (tmp_path / "zero123").mkdir()
+    (tmp_path / "zero123" / "model_index.json").write_text("{}")
+    monkeypatch.setenv("DISTILL3D_MODEL_ZERO123", str(tmp_path / "zero123"))
+    assert prepare(JobSpec(method="testbed", params={"needs_model": "zero123"})).config["needs_model"] == "zero123"
