@@ -55,3 +55,21 @@ def test_absurd_configs_are_refused(kwargs, message):
         PriorConfig(**kwargs)
     with pytest.raises(ValueError, match="at least one object"):
         SyntheticPrior([])
+
+
+def test_prior_over_a_folder_of_glb_files(tmp_path):
+    import numpy as np
+    import trimesh
+
+    from backend.teachers.synthetic.glb_io import load_folder
+
+    for name, color in (("red_ball", [255, 0, 0, 255]), ("green_box", [0, 255, 0, 255])):
+        mesh = trimesh.creation.icosphere(subdivisions=2, radius=0.4) if name == "red_ball" else trimesh.creation.box(extents=(0.6, 0.6, 0.6))
+        mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=np.tile(color, (len(mesh.vertices), 1)))
+        mesh.export(tmp_path / f"{name}.glb")
+    prior = SyntheticPrior(load_folder(tmp_path), PriorConfig(image_size=24, shaded=False))
+    samples = prior.sample(8, torch.Generator().manual_seed(0))
+    assert set(samples.objects) == {"red_ball", "green_box"}
+    for image, name in zip(samples.images, samples.objects):
+        centre = image[:, 12, 12]
+        assert (centre.argmax().item(), name) in {(0, "red_ball"), (1, "green_box")}

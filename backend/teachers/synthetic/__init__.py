@@ -1,0 +1,4 @@
+"""The synthetic world: procedural textured objects, their renderer, a ground-truth teacher, a prior sampler and a prompt grammar.
+
+It lets every method run end-to-end, and be measured against the truth, on a machine without pretrained weights.
+"""
