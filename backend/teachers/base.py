@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
@@ -37,14 +37,6 @@ class Condition:
     """(B, 1, H, W) depth maps, near = large, normalised to [0, 1] (ControlNet-depth)."""
     guidance_scale: float | None = None
     """Classifier-free guidance scale; None uses the teacher's default."""
-
-    def for_views(self, index: torch.Tensor | slice) -> "Condition":
-        """The same condition restricted to some batch elements (poses and depth indexed)."""
-        return replace(
-            self,
-            poses=None if self.poses is None else self.poses[index],
-            depth=None if self.depth is None else self.depth[index],
-        )
 
 
 @dataclass

@@ -71,9 +71,3 @@ def test_sample_timesteps_in_range(teacher):
     assert int(t.min()) >= 20 and int(t.max()) <= 500 and t.dtype == torch.long
     with pytest.raises(ValueError):
         teacher.sample_timesteps(4, 0.6, 0.5)
-
-
-def test_condition_for_views_indexes_per_view_fields():
-    condition = Condition(prompt="x", poses=torch.arange(12.0).reshape(4, 3), depth=torch.zeros(4, 1, 2, 2))
-    part = condition.for_views(slice(1, 3))
-    assert part.poses.shape == (2, 3) and part.depth.shape == (2, 1, 2, 2) and part.prompt == "x"

@@ -1,0 +1,155 @@
+"""Stable Diffusion teacher on a tiny random-weight checkpoint in the real folder layout, loaded through the registry."""
+
+import pytest
+import torch
+
+from backend.teachers import registry
+from backend.teachers import schedule as S
+from backend.teachers import stable_diffusion
+from backend.teachers.base import Condition
+from backend.teachers.latent_diffusion import Runtime, view_prompts, view_suffix
+from tests.backend.teachers import tiny_models
+
+ENV = registry.ROLE_ENV_PREFIX + "STABLE_DIFFUSION"
+FRONT, SIDE, BACK = [0.0, 10.0, 2.0], [20.0, -90.0, 2.0], [0.0, 180.0, 2.0]
+
+
+def load_tiny(folder, **options):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(ENV, str(folder))
+        return stable_diffusion.load(**options)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return tiny_models.stable_diffusion(tmp_path_factory.mktemp("sd"))
+
+
+@pytest.fixture(scope="module")
+def teacher(folder):
+    return load_tiny(folder)
+
+
+@pytest.mark.parametrize(
+    ("elevation", "azimuth", "suffix"),
+    [
+        (0, 0, ", front view"),
+        (30, 45, ", front view"),
+        (0, -45, ", front view"),
+        (0, 46, ", side view"),
+        (10, -90, ", side view"),
+        (0, 134, ", side view"),
+        (0, 135, ", back view"),
+        (0, 180, ", back view"),
+        (0, -170, ", back view"),
+        (0, 350, ", front view"),
+        (0, 200, ", back view"),
+        (60, 180, ", back view"),
+        (61, 0, ", overhead view"),
+    ],
+)
+def test_view_suffix_follows_the_camera(elevation, azimuth, suffix):
+    assert view_suffix(elevation, azimuth) == suffix
+
+
+def test_view_prompts_one_per_pose():
+    poses = torch.tensor([FRONT, SIDE, BACK, [75.0, 0.0, 2.0]])
+    assert view_prompts("a chair", poses, 4) == ["a chair, front view", "a chair, side view", "a chair, back view", "a chair, overhead view"]
+    assert view_prompts("a chair", None, 2) == ["a chair", "a chair"]
+    with pytest.raises(ValueError, match="3 poses for a batch of 2"):
+        view_prompts("a chair", poses[:3], 2)
+
+
+def test_loads_through_the_registry(teacher):
+    assert teacher.space == "latent" and teacher.default_guidance == stable_diffusion.GUIDANCE == 25.0
+    assert teacher.prediction_type == "epsilon"
+    assert torch.equal(teacher.schedule.alphas_cumprod, teacher.scheduler.alphas_cumprod.float())
+    latents = teacher.encode(torch.rand(2, 3, 64, 64))
+    assert latents.shape == (2, 4, 8, 8)
+    assert teacher.decode(latents).shape == (2, 3, 64, 64)
+
+
+def test_guidance_is_u_plus_s_times_c_minus_u(teacher):
+    x_t, t = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0)), torch.tensor([700, 300])
+    condition = Condition(prompt="a red chair", negative_prompt="blurry")
+    unconditional = teacher.predict(x_t, t, Condition(prompt="a red chair", negative_prompt="blurry", guidance_scale=0.0)).eps
+    conditional = teacher.predict(x_t, t, Condition(prompt="a red chair", negative_prompt="blurry", guidance_scale=1.0)).eps
+    guided = teacher.predict(x_t, t, condition)
+    assert not torch.allclose(unconditional, conditional, atol=1e-4)
+    assert torch.allclose(guided.eps, unconditional + 25.0 * (conditional - unconditional), atol=1e-4)
+    alpha, sigma = teacher.schedule.coefficients(t, x_t)
+    assert torch.allclose(guided.x0, (x_t - sigma * guided.eps) / alpha, atol=1e-5)
+
+
+def test_poses_select_view_prompts(teacher):
+    x_t, t = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(1)), torch.tensor([500, 500])
+    by_pose = teacher.predict(x_t, t, Condition(prompt="a chair", poses=torch.tensor([FRONT, BACK]), guidance_scale=1.0)).eps
+    spelled = [teacher.predict(x_t[i : i + 1], t[:1], Condition(prompt=f"a chair, {view} view", guidance_scale=1.0)).eps for i, view in enumerate(["front", "back"])]
+    assert torch.allclose(by_pose, torch.cat(spelled), atol=1e-5)
+    plain = teacher.predict(x_t, t, Condition(prompt="a chair", guidance_scale=1.0)).eps
+    assert not torch.allclose(by_pose, plain, atol=1e-4)
+
+
+def test_prompt_embeddings_are_cached(teacher):
+    calls = []
+    handle = teacher.prompts.text_encoder.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        x_t, t = torch.randn(1, 4, 8, 8), torch.tensor([400])
+        for _ in range(3):
+            teacher.predict(x_t, t, Condition(prompt="a teapot never seen before", negative_prompt="a new negative"))
+    finally:
+        handle.remove()
+    assert len(calls) == 2
+
+
+def test_sds_step_and_sampling(teacher):
+    images = torch.rand(2, 3, 64, 64, requires_grad=True)
+    latents = teacher.encode(images)
+    result = teacher.sds(latents, Condition(prompt="a chair", poses=torch.tensor([FRONT, SIDE])), torch.tensor([600, 200]), generator=torch.Generator().manual_seed(0))
+    assert result.gradient.shape == latents.shape and torch.isfinite(result.gradient).all()
+    assert result.gradient.abs().sum() > 0
+    latents.backward(result.gradient)
+    assert images.grad is not None and torch.isfinite(images.grad).all() and images.grad.abs().sum() > 0
+    sample = teacher.sample((1, 4, 8, 8), Condition(prompt="a chair"), steps=1, generator=torch.Generator().manual_seed(0))
+    decoded = teacher.decode(sample)
+    assert decoded.shape == (1, 3, 64, 64) and 0.0 <= decoded.min() and decoded.max() <= 1.0
+
+
+def test_v_prediction_checkpoints_are_converted_to_eps(tmp_path):
+    teacher = load_tiny(tiny_models.stable_diffusion(tmp_path / "sd-v", prediction_type="v_prediction"))
+    assert teacher.prediction_type == "v_prediction"
+    x_t, t = torch.randn(1, 4, 8, 8), torch.tensor([600])
+    prediction = teacher.predict(x_t, t, Condition(prompt="a chair", guidance_scale=1.0))
+    v = teacher.unet(x_t, t, encoder_hidden_states=teacher.prompts(["a chair"])).sample
+    alpha, sigma = teacher.schedule.coefficients(t, x_t)
+    assert torch.allclose(prediction.eps, S.eps_from_v(x_t, v, alpha, sigma), atol=1e-5)
+    assert torch.allclose(prediction.x0, alpha * x_t - sigma * v, atol=1e-4)
+
+
+def test_runtime_defaults_to_half_precision_on_cuda_only():
+    assert Runtime.create("cuda:0").dtype == torch.float16 and Runtime.create("cpu").dtype == torch.float32
+    assert Runtime.create("cuda", torch.float32).dtype == torch.float32
+
+
+def test_attention_slicing_and_offload_leave_the_prediction_unchanged(teacher, folder):
+    frugal = load_tiny(folder, attention_slicing=True, offload=True)
+    assert frugal.runtime.offload and frugal.runtime.attention_slicing
+    x_t, t = torch.randn(2, 4, 8, 8), torch.tensor([300, 600])
+    condition = Condition(prompt="a chair", negative_prompt="blurry")
+    assert torch.allclose(frugal.predict(x_t, t, condition).eps, teacher.predict(x_t, t, condition).eps, atol=1e-4)
+
+
+def test_an_empty_folder_is_a_missing_model(tmp_path, monkeypatch):
+    monkeypatch.setenv(ENV, str(tmp_path))
+    with pytest.raises(registry.MissingModelError, match="stable_diffusion"):
+        stable_diffusion.load()
+
+
+@pytest.mark.weights
+@pytest.mark.skipif(not registry.resolve(stable_diffusion.ROLE).present, reason="Stable Diffusion weights are not on disk")
+def test_real_weights_sds_step():
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    teacher = stable_diffusion.load(device=device)
+    latents = teacher.encode(torch.rand(1, 3, 512, 512, device=device))
+    result = teacher.sds(latents, Condition(prompt="a wooden chair", poses=torch.tensor([SIDE])), torch.tensor([500]))
+    assert result.gradient.shape == (1, 4, 64, 64) and torch.isfinite(result.gradient).all()
