@@ -25,7 +25,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from .model_folder import model_folder
+from .model_folder import loader, model_folder
 
 logger = logging.getLogger(__name__)
 
@@ -129,11 +129,12 @@ def weights_file(folder: Path) -> Path:
     raise FileNotFoundError(f"{folder} has open_clip_config.json but no weights ({', '.join(WEIGHT_FILES)})")
 
 
+@loader(ROLE)
 def load(path: Path | str | None = None, *, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> ClipScorer:
     """A :class:`ClipScorer` from an open_clip hub-layout folder (None: the registry's ``clip``); nothing is downloaded.
 
     Raises :class:`~backend.teachers.registry.MissingModelError` when the folder or its
-    ``open_clip_config.json`` is missing, FileNotFoundError when the weights are.
+    ``open_clip_config.json`` is missing, :class:`~backend.teachers.registry.BrokenModelError` when the weights are.
     """
     import open_clip
 

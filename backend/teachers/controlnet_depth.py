@@ -18,7 +18,7 @@ import torch
 
 from .base import Condition
 from .latent_diffusion import PromptEncoder, Runtime, UNetInputs, load_module, resize, vae_scale_factor
-from .model_folder import model_folder
+from .model_folder import loader, model_folder
 from .stable_diffusion import StableDiffusionTeacher, load_parts
 
 ROLE = "controlnet_depth"
@@ -88,6 +88,7 @@ class ControlNetDepthTeacher(StableDiffusionTeacher):
         return self.unet(sample, t, encoder_hidden_states=context, down_block_additional_residuals=down, mid_block_additional_residual=middle).sample
 
 
+@loader(ROLE, BASE_ROLE)
 def load(
     path: Path | None = None,
     base_path: Path | None = None,

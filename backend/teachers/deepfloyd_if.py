@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from . import schedule as S
 from .base import Condition
 from .latent_diffusion import PromptEncoder, PromptStyle, Runtime, TextTeacher, load_module, load_scheduler, resize
-from .model_folder import model_folder
+from .model_folder import loader, model_folder
 
 STAGE1_ROLE = "deepfloyd_if_stage1"
 STAGE2_ROLE = "deepfloyd_if_stage2"
@@ -115,6 +115,7 @@ class DeepFloydRefiner:
         return self.stage2.refine_images(images, self.options.stage2_strength, replace(condition, image=low), steps, generator)
 
 
+@loader(STAGE1_ROLE)
 def load_stage1(
     path: Path | None = None, *, device: str | torch.device = "cpu", dtype: torch.dtype | None = None, attention_slicing: bool = False, offload: bool = False
 ) -> DeepFloydTeacher:
@@ -123,6 +124,7 @@ def load_stage1(
     return _stage1(model_folder(STAGE1_ROLE, path), runtime)
 
 
+@loader(STAGE1_ROLE, STAGE2_ROLE)
 def load(
     stage1_path: Path | None = None,
     stage2_path: Path | None = None,

@@ -48,7 +48,7 @@ from backend.core.cameras import spherical_to_c2w
 
 from .base import Condition
 from .latent_diffusion import LatentTeacher, PromptEncoder, Runtime, TextTeacher, UNetInputs, load_module, load_scheduler, vae_scale_factor
-from .model_folder import model_folder
+from .model_folder import loader, model_folder
 from .mvdream_unet import UNET_CLASS_NAME, MultiViewUNet, MVDreamUNetConfig
 
 logger = logging.getLogger(__name__)
@@ -149,6 +149,7 @@ def load_unet(folder: Path, device: torch.device | str, dtype: torch.dtype) -> M
     return unet.to(device=device, dtype=dtype)
 
 
+@loader(ROLE)
 def load(
     path: Path | str | None = None,
     *,

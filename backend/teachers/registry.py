@@ -162,6 +162,20 @@ class MissingModelError(ProtocolError):
         )
 
 
+class BrokenModelError(ProtocolError):
+    """A model is on disk but could not be loaded (incomplete download, another model's files); wire code ``missing_model``."""
+
+    def __init__(self, roles: tuple[str, ...] | list[str], cause: BaseException) -> None:
+        self.roles = tuple(roles)
+        names = " / ".join(repr(role) for role in self.roles)
+        super().__init__(
+            ErrorCode.MISSING_MODEL,
+            f"model {names} is on disk but could not be loaded ({type(cause).__name__}: {cause}); "
+            "the folder may be an incomplete download or hold another model: run `distill3d models` to see where it resolves, and re-download it",
+            models=list(self.roles),
+        )
+
+
 def check_present(roles: list[str] | tuple[str, ...]) -> None:
     """Raise :class:`MissingModelError` listing every one of ``roles`` that is not on disk."""
     missing = [r for r in (resolve(role) for role in dict.fromkeys(roles)) if not r.present]

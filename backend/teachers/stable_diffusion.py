@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from .latent_diffusion import LatentTeacher, PromptEncoder, Runtime, TextTeacher, load_module, load_scheduler
-from .model_folder import model_folder
+from .model_folder import loader, model_folder
 
 ROLE = "stable_diffusion"
 
@@ -45,6 +45,7 @@ def load_parts(folder: Path, runtime: Runtime) -> tuple[torch.nn.Module, object,
     return unet, load_scheduler(folder), vae, prompts
 
 
+@loader(ROLE)
 def load(
     path: Path | None = None, *, device: str | torch.device = "cpu", dtype: torch.dtype | None = None, attention_slicing: bool = False, offload: bool = False
 ) -> StableDiffusionTeacher:

@@ -31,7 +31,7 @@ from backend.core.cameras import zero123_relative_pose
 
 from .base import Condition
 from .latent_diffusion import LatentTeacher, Runtime, UNetInputs, load_module, load_scheduler, on_device, resize, vae_latents
-from .model_folder import model_folder
+from .model_folder import loader, model_folder
 
 ROLE = "zero123"
 
@@ -159,6 +159,7 @@ class Zero123Teacher(LatentTeacher):
         return unconditional, conditional
 
 
+@loader(ROLE)
 def load(
     path: Path | None = None, *, device: str | torch.device = "cpu", dtype: torch.dtype | None = None, attention_slicing: bool = False, offload: bool = False
 ) -> Zero123Teacher:

@@ -298,7 +298,7 @@ def test_missing_model_names_mvdream(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_a_plain_stable_diffusion_folder_is_refused(tmp_path: Path):
     (tmp_path / "model_index.json").write_text(json.dumps({**MODEL_INDEX, "unet": ["diffusers", "UNet2DConditionModel"]}), encoding="utf-8")
-    with pytest.raises(ValueError, match="not an MVDream checkpoint"):
+    with pytest.raises(registry.BrokenModelError, match="not an MVDream checkpoint"):
         load(tmp_path)
 
 
