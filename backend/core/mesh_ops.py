@@ -78,8 +78,8 @@ def winding_number(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, 
     """
     import torch
 
-    tri = torch.from_numpy(np.asarray(vertices, dtype=np.float32))[torch.from_numpy(np.asarray(faces, dtype=np.int64))]  # (F, 3, 3)
-    query = torch.from_numpy(np.asarray(points, dtype=np.float32))
+    tri = torch.from_numpy(np.ascontiguousarray(vertices, dtype=np.float32))[torch.from_numpy(np.ascontiguousarray(faces, dtype=np.int64))]  # (F, 3, 3)
+    query = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float32))
     out = torch.zeros(len(query), dtype=torch.float64)
     step = max(1, chunk // max(len(tri), 1))
     for start in range(0, len(query), step):
