@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from backend.teachers import clip, registry
+from tests.backend.teachers.tiny_models import load_through_registry
 
 TINY_CONFIG = {
     "model_cfg": {
@@ -19,14 +20,6 @@ TINY_CONFIG = {
     "preprocess_cfg": {"mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711]},
 }
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and spinning OpenMP threads crawl on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def write_tiny_clip(folder: Path) -> Path:
@@ -42,6 +35,9 @@ def write_tiny_clip(folder: Path) -> Path:
     return folder
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
 @pytest.fixture(scope="module")
 def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_clip(tmp_path_factory.mktemp("clip") / "tiny")
@@ -49,9 +45,7 @@ def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def scorer(tiny_folder: Path) -> clip.ClipScorer:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DISTILL3D_MODEL_CLIP", str(tiny_folder))
-        return clip.load()
+    return load_through_registry(clip.load, {"clip": tiny_folder})
 
 
 def images(seed: int, batch: int = 1, size: tuple[int, int] = (48, 40)) -> torch.Tensor:

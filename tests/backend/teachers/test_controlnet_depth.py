@@ -27,10 +27,7 @@ def folders(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def teacher(folders):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(ENV, str(folders[0]))
-        patch.setenv(BASE_ENV, str(folders[1]))
-        return controlnet_depth.load()
+    return tiny_models.load_through_registry(controlnet_depth.load, {"controlnet_depth": folders[0], "controlnet_base": folders[1]})
 
 
 @pytest.fixture(scope="module")

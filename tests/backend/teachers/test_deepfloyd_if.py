@@ -26,10 +26,7 @@ def folders(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def refiner(folders):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(ENV1, str(folders[0]))
-        patch.setenv(ENV2, str(folders[1]))
-        return deepfloyd_if.load()
+    return tiny_models.load_through_registry(deepfloyd_if.load, {"deepfloyd_if_stage1": folders[0], "deepfloyd_if_stage2": folders[1]})
 
 
 @pytest.fixture(scope="module")

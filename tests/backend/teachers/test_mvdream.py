@@ -17,6 +17,7 @@ from backend.teachers import schedule as S
 from backend.teachers.base import Condition, sds_loss
 from backend.teachers.mvdream import MVDreamTeacher, camera_input, load, mvdream_camera
 from backend.teachers.mvdream_unet import MultiViewUNet, MVDreamUNetConfig, diffusers_to_mvdream, mvdream_to_diffusers
+from tests.backend.teachers.tiny_models import load_through_registry
 
 REAL_UNET_CONFIG = {
     "_class_name": "MultiViewUNetModel",
@@ -54,14 +55,6 @@ TINY_UNET = MVDreamUNetConfig(model_channels=32, channel_mult=(1, 2), num_res_bl
 
 TEXT_LENGTH = 16
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and spinning OpenMP threads crawl on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # ------------------------------------------------------------------ camera convention
@@ -184,6 +177,9 @@ def write_tiny_mvdream(folder: Path) -> Path:
     return folder
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
 @pytest.fixture(scope="module")
 def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_mvdream(tmp_path_factory.mktemp("mvdream") / "tiny")
@@ -191,9 +187,7 @@ def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def teacher(tiny_folder: Path) -> MVDreamTeacher:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DISTILL3D_MODEL_MVDREAM", str(tiny_folder))
-        return load()
+    return load_through_registry(load, {"mvdream": tiny_folder})
 
 
 def ring(groups: int = 1, elevation: float = 15.0) -> torch.Tensor:

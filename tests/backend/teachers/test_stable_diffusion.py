@@ -15,9 +15,7 @@ FRONT, SIDE, BACK = [0.0, 10.0, 2.0], [20.0, -90.0, 2.0], [0.0, 180.0, 2.0]
 
 
 def load_tiny(folder, **options):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(ENV, str(folder))
-        return stable_diffusion.load(**options)
+    return tiny_models.load_through_registry(stable_diffusion.load, {"stable_diffusion": folder}, **options)
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,7 @@ POSES = torch.tensor([[30.0, 90.0, 2.5], [0.0, 180.0, 2.0]])
 @pytest.fixture(scope="module")
 def teacher(tmp_path_factory):
     folder = tiny_models.zero123(tmp_path_factory.mktemp("zero123"))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(ENV, str(folder))
-        return zero123.load()
+    return tiny_models.load_through_registry(zero123.load, {"zero123": folder})
 
 
 @pytest.fixture(scope="module")

@@ -45,6 +45,18 @@ def t5_tokenizer():
     return T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=MAX_TOKENS)
 
 
+def load_through_registry(load, folders: dict[str, Path], **options):
+    """``load(**options)`` with the registry pointed at ``folders`` (role → folder) by environment, as a user would."""
+    import pytest
+
+    from backend.teachers import registry
+
+    with pytest.MonkeyPatch.context() as patch:
+        for role, folder in folders.items():
+            patch.setenv(registry.ROLE_ENV_PREFIX + role.upper(), str(folder))
+        return load(**options)
+
+
 def write_sentencepiece_tokenizer(folder: Path, vocab_size: int) -> None:
     """Replace ``folder`` with what the real DeepFloyd IF repos ship as their tokenizer: a SentencePiece
     ``spiece.model`` (trained here on a few captions) and a ``tokenizer_config.json`` — no ``tokenizer.json``,
