@@ -26,7 +26,8 @@ class Condition:
     negative_prompt: str = ""
     """Text for the unconditional branch of classifier-free guidance."""
     image: torch.Tensor | None = None
-    """(1, 3, H, W) reference image in [0, 1] (Zero-1-to-3)."""
+    """Images in [0, 1]: the (1, 3, H, W) reference image of Zero-1-to-3, or the (B, 3, h, w) low-resolution
+    images DeepFloyd IF's stage II upscales."""
     poses: torch.Tensor | None = None
     """(B, 3) target views as (elevation°, azimuth°, radius), one per batch element (Zero-1-to-3, MVDream, synthetic)."""
     reference_pose: tuple[float, float, float] = (0.0, 0.0, 2.0)
@@ -61,6 +62,12 @@ class SDSResult:
     """(B,) the time-steps used."""
 
 
+def noise_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Standard normal noise shaped like ``x``, drawn on the generator's device (a CUDA generator works) and moved to ``x``'s."""
+    device = generator.device if generator is not None else x.device
+    return torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
+
+
 def sds_loss(x: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
     """A scalar whose gradient with respect to ``x`` is ``gradient`` / B (the usual SDS surrogate)."""
     return (x * gradient.detach()).sum() / x.shape[0]
@@ -76,6 +83,7 @@ class Teacher(ABC):
     default_guidance: float = 7.5
     """Classifier-free guidance scale used when a condition names none."""
     schedule: S.NoiseSchedule
+    """ᾱ_t of the teacher's T training time-steps; subclasses set it."""
 
     @property
     def device(self) -> torch.device:
@@ -106,19 +114,31 @@ class Teacher(ABC):
         lo, hi = int(round(low * (steps - 1))), int(round(high * (steps - 1)))
         return torch.randint(lo, hi + 1, (batch,), generator=generator)
 
+    def check_timesteps(self, t: torch.Tensor, batch: int) -> None:
+        """ValueError unless ``t`` is (batch,) integers in [0, T)."""
+        if t.shape != (batch,) or t.dtype.is_floating_point:
+            raise ValueError(f"time-steps must be a ({batch},) integer tensor, got {tuple(t.shape)} {t.dtype}")
+        if int(t.min()) < 0 or int(t.max()) >= self.schedule.steps:
+            raise ValueError(f"time-steps must lie in [0, {self.schedule.steps}), got [{int(t.min())}, {int(t.max())}]")
+
     def ddim_x0(self, x_t: torch.Tensor, t: torch.Tensor, condition: Condition, steps: int) -> torch.Tensor:
         """x̂₀ by a deterministic DDIM rollout x_t → x_{t−r} → … → x̂₀ in ``steps`` teacher calls (steps = 1: one-step x̂₀).
 
-        All batch elements share the rollout length; each starts from its own t.
+        All batch elements share the rollout length, at most max(t) + 1 calls (no time-step is visited twice);
+        each element starts from its own t.
         """
+        if steps < 1:
+            raise ValueError(f"a DDIM rollout needs at least one step, got {steps}")
+        self.check_timesteps(t, x_t.shape[0])
+        steps = min(steps, int(t.max()) + 1)
         x = x_t
         start = t.clone()
         prediction = None
         for k in range(steps):
             current = (start.float() * (1.0 - k / steps)).round().long()
             prediction = self.predict(x, current, condition)
-            following = (start.float() * (1.0 - (k + 1) / steps)).round().long()
             if k + 1 < steps:
+                following = (start.float() * (1.0 - (k + 1) / steps)).round().long()
                 alpha_next, sigma_next = self.schedule.coefficients(following, x)
                 x = S.ddim_step(prediction.x0, prediction.eps, alpha_next, sigma_next)
         return prediction.x0
@@ -139,10 +159,11 @@ class Teacher(ABC):
         ``x0_steps`` > 1 takes x̂₀ from a DDIM rollout (DTC123's multi-step x̂₀ for late iterations).
         No gradient flows into the teacher.
         """
+        self.check_timesteps(t, x.shape[0])
         with torch.no_grad():
             x = x.detach()
             if noise is None:
-                noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+                noise = noise_like(x, generator)
             alpha, sigma = self.schedule.coefficients(t, x)
             x_t = S.add_noise(x, noise, alpha, sigma)
             x0 = self.ddim_x0(x_t, t, condition, x0_steps)
@@ -157,7 +178,7 @@ class Teacher(ABC):
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Draw x₀ (shape) from pure noise by ``steps`` DDIM steps; decode it with :meth:`decode`."""
-        noise = torch.randn(shape, generator=generator).to(self.device)
+        noise = noise_like(torch.empty(shape, device=self.device), generator)
         return self._denoise_from(noise, self.schedule.steps - 1, condition, steps)
 
     def img2img(
@@ -174,8 +195,7 @@ class Teacher(ABC):
         start = int(round(strength * (self.schedule.steps - 1)))
         t = torch.full((x0.shape[0],), start, dtype=torch.long)
         alpha, sigma = self.schedule.coefficients(t, x0)
-        noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype).to(x0.device)
-        return self._denoise_from(S.add_noise(x0, noise, alpha, sigma), start, condition, max(1, math.ceil(strength * steps)))
+        return self._denoise_from(S.add_noise(x0, noise_like(x0, generator), alpha, sigma), start, condition, max(1, math.ceil(strength * steps)))
 
     def refine_images(self, images: torch.Tensor, strength: float, condition: Condition, steps: int = 50, generator: torch.Generator | None = None) -> torch.Tensor:
         """img2img on images (B, 3, H, W) in [0, 1] → refined images, through the teacher's space."""

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from .model_folder import loader, model_folder
+from .model_folder import model_folder, reading
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +129,6 @@ def weights_file(folder: Path) -> Path:
     raise FileNotFoundError(f"{folder} has open_clip_config.json but no weights ({', '.join(WEIGHT_FILES)})")
 
 
-@loader(ROLE)
 def load(path: Path | str | None = None, *, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> ClipScorer:
     """A :class:`ClipScorer` from an open_clip hub-layout folder (None: the registry's ``clip``); nothing is downloaded.
 
@@ -141,10 +140,12 @@ def load(path: Path | str | None = None, *, device: torch.device | str = "cpu", 
     if dtype not in _PRECISION:
         raise ValueError(f"unsupported CLIP dtype {dtype} (use one of {', '.join(map(str, _PRECISION))})")
     folder = model_folder(ROLE, path)
-    weights = weights_file(folder)
-    name = f"local-dir:{folder}"
-    model = open_clip.create_model(name, precision=_PRECISION[dtype], device=device, require_pretrained=True)
-    model.eval().requires_grad_(False)
-    spec = ImagePreprocess.from_open_clip(open_clip.get_model_preprocess_cfg(model))
+    with reading(ROLE):
+        weights = weights_file(folder)
+        name = f"local-dir:{folder}"
+        model = open_clip.create_model(name, precision=_PRECISION[dtype], device=device, require_pretrained=True)
+        model.eval().requires_grad_(False)
+        spec = ImagePreprocess.from_open_clip(open_clip.get_model_preprocess_cfg(model))
+        tokenizer = open_clip.get_tokenizer(name)
     logger.info("loaded CLIP from %s (%s) on %s", folder, weights.name, device)
-    return ClipScorer(model, open_clip.get_tokenizer(name), spec, dtype)
+    return ClipScorer(model, tokenizer, spec, dtype)

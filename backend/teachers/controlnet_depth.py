@@ -18,7 +18,7 @@ import torch
 
 from .base import Condition
 from .latent_diffusion import PromptEncoder, Runtime, UNetInputs, load_module, resize, vae_scale_factor
-from .model_folder import loader, model_folder
+from .model_folder import model_folder, reading
 from .stable_diffusion import StableDiffusionTeacher, load_parts
 
 ROLE = "controlnet_depth"
@@ -88,7 +88,6 @@ class ControlNetDepthTeacher(StableDiffusionTeacher):
         return self.unet(sample, t, encoder_hidden_states=context, down_block_additional_residuals=down, mid_block_additional_residual=middle).sample
 
 
-@loader(ROLE, BASE_ROLE)
 def load(
     path: Path | None = None,
     base_path: Path | None = None,
@@ -104,5 +103,7 @@ def load(
 
     runtime = Runtime.create(device, dtype, attention_slicing=attention_slicing, offload=offload)
     controlnet_folder, base_folder = model_folder(ROLE, path), model_folder(BASE_ROLE, base_path)
-    controlnet = load_module(ControlNetModel, controlnet_folder, None, runtime)
-    return ControlNetDepthTeacher(*load_parts(base_folder, runtime), controlnet=controlnet, runtime=runtime, options=options)
+    with reading(ROLE):
+        controlnet = load_module(ControlNetModel, controlnet_folder, None, runtime)
+    with reading(BASE_ROLE):
+        return ControlNetDepthTeacher(*load_parts(base_folder, runtime), controlnet=controlnet, runtime=runtime, options=options)

@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 
 from . import schedule as S
-from .base import Condition
+from .base import Condition, noise_like
 from .latent_diffusion import PromptEncoder, PromptStyle, Runtime, TextTeacher, load_module, load_scheduler, resize
-from .model_folder import loader, model_folder
+from .model_folder import model_folder, reading
 
 STAGE1_ROLE = "deepfloyd_if_stage1"
 STAGE2_ROLE = "deepfloyd_if_stage2"
@@ -89,7 +89,7 @@ class DeepFloydUpscaler(DeepFloydTeacher):
         low = condition.image.to(x_t.device, x_t.dtype) * 2.0 - 1.0
         upscaled = F.interpolate(low, size=x_t.shape[-2:], mode="bilinear", align_corners=True)
         generator = torch.Generator().manual_seed(self.options.augmentation_seed)
-        noise = torch.randn(upscaled.shape, generator=generator, dtype=upscaled.dtype).to(upscaled.device)
+        noise = noise_like(upscaled, generator)
         level = torch.full((x_t.shape[0],), self.options.noise_level, dtype=torch.long)
         alpha, sigma = self.noising.coefficients(level, upscaled)
         return torch.cat([x_t, S.add_noise(upscaled, noise, alpha, sigma)], dim=1)
@@ -101,10 +101,14 @@ class DeepFloydUpscaler(DeepFloydTeacher):
 class DeepFloydRefiner:
     """CAD's DeepFloyd refinement: SDEdit at 64² with stage I, then at 256² with stage II conditioned on that result."""
 
-    def __init__(self, stage1: DeepFloydTeacher, stage2: DeepFloydUpscaler, options: DeepFloydOptions = DeepFloydOptions()) -> None:
+    def __init__(self, stage1: DeepFloydTeacher, stage2: DeepFloydUpscaler) -> None:
         self.stage1 = stage1
         self.stage2 = stage2
-        self.options = options
+
+    @property
+    def options(self) -> DeepFloydOptions:
+        """Strengths and augmentation (one set, held by stage II)."""
+        return self.stage2.options
 
     def refine_images(self, images: torch.Tensor, condition: Condition, steps: int = 50, generator: torch.Generator | None = None) -> torch.Tensor:
         """Images (B, 3, H, W) in [0, 1] → refined (B, 3, 256, 256) in [0, 1].
@@ -115,16 +119,16 @@ class DeepFloydRefiner:
         return self.stage2.refine_images(images, self.options.stage2_strength, replace(condition, image=low), steps, generator)
 
 
-@loader(STAGE1_ROLE)
 def load_stage1(
     path: Path | None = None, *, device: str | torch.device = "cpu", dtype: torch.dtype | None = None, attention_slicing: bool = False, offload: bool = False
 ) -> DeepFloydTeacher:
     """IF stage I from ``path`` (default: the registry's ``deepfloyd_if_stage1`` folder); see :class:`Runtime` for the options."""
     runtime = Runtime.create(device, dtype, attention_slicing=attention_slicing, offload=offload)
-    return _stage1(model_folder(STAGE1_ROLE, path), runtime)
+    folder = model_folder(STAGE1_ROLE, path)
+    with reading(STAGE1_ROLE):
+        return _stage1(folder, runtime)
 
 
-@loader(STAGE1_ROLE, STAGE2_ROLE)
 def load(
     stage1_path: Path | None = None,
     stage2_path: Path | None = None,
@@ -140,16 +144,18 @@ def load(
 
     runtime = Runtime.create(device, dtype, attention_slicing=attention_slicing, offload=offload)
     stage1_folder, stage2_folder = model_folder(STAGE1_ROLE, stage1_path), model_folder(STAGE2_ROLE, stage2_path)
-    stage1 = _stage1(stage1_folder, runtime)
-    stage2 = DeepFloydUpscaler(
-        unet=load_module(UNet2DConditionModel, stage2_folder, "unet", runtime),
-        scheduler=load_scheduler(stage2_folder),
-        noising_scheduler=load_scheduler(stage2_folder, "image_noising_scheduler"),
-        prompts=stage1.prompts,
-        runtime=runtime,
-        options=options,
-    )
-    return DeepFloydRefiner(stage1, stage2, options)
+    with reading(STAGE1_ROLE):
+        stage1 = _stage1(stage1_folder, runtime)
+    with reading(STAGE2_ROLE):
+        stage2 = DeepFloydUpscaler(
+            unet=load_module(UNet2DConditionModel, stage2_folder, "unet", runtime),
+            scheduler=load_scheduler(stage2_folder),
+            noising_scheduler=load_scheduler(stage2_folder, "image_noising_scheduler"),
+            prompts=stage1.prompts,
+            runtime=runtime,
+            options=options,
+        )
+    return DeepFloydRefiner(stage1, stage2)
 
 
 def _stage1(folder: Path, runtime: Runtime) -> DeepFloydTeacher:

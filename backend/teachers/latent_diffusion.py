@@ -53,6 +53,8 @@ class Runtime:
     ) -> "Runtime":
         """A runtime; ``dtype`` None picks float16 on CUDA and float32 elsewhere."""
         device = torch.device(device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("CUDA was asked for, but torch sees no CUDA device here; use device='cpu'")
         if dtype is None:
             dtype = torch.float16 if device.type == "cuda" else torch.float32
         return cls(device=device, dtype=dtype, attention_slicing=attention_slicing, offload=offload)
@@ -266,7 +268,24 @@ class DiffusersTeacher(Teacher):
             else:
                 raw_u, raw_c = self.denoise(UNetInputs.cat(unconditional, conditional), torch.cat([t, t])).chunk(2)
                 eps = S.classifier_free_guidance(self._eps(raw_u, x_t, alpha, sigma), self._eps(raw_c, x_t, alpha, sigma), scale)
-            return Prediction(eps=eps, x0=S.x0_from_eps(x_t, eps, alpha, sigma))
+            x0 = S.x0_from_eps(x_t, eps, alpha, sigma)
+            limited = self.limit_x0(x0)
+            if limited is not x0:  # keep ε̂ consistent with the limited x̂₀, as the scheduler's step would
+                x0, eps = limited, S.eps_from_x0(x_t, limited, alpha, sigma)
+            return Prediction(eps=eps, x0=x0)
+
+    def limit_x0(self, x0: torch.Tensor) -> torch.Tensor:
+        """Pixel-space x̂₀ thresholded or clipped as the checkpoint's scheduler config asks (DeepFloyd IF: dynamic
+        thresholding); latents are never limited (converted latent checkpoints often carry a meaningless ``clip_sample``)."""
+        config = self.scheduler.config
+        if self.space != "pixel":
+            return x0
+        if config.get("thresholding", False):
+            return S.dynamic_threshold(x0, config.get("dynamic_thresholding_ratio", 0.995), config.get("sample_max_value", 1.0))
+        if config.get("clip_sample", False):
+            limit = config.get("clip_sample_range", 1.0)
+            return x0.clamp(-limit, limit)
+        return x0
 
     def _eps(self, raw: torch.Tensor, x_t: torch.Tensor, alpha: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """ε̂ from a raw output: its first C channels (learned-variance UNets append C more), converted from v if need be."""

@@ -1,25 +1,22 @@
 """Where a loader reads a model from, and what a failed read becomes.
 
 :func:`model_folder` gives the local folder (an explicit path, or the registry's);
-:func:`loader` turns any failure while reading it — an incomplete download, a folder
+:func:`reading` turns any failure while reading it — an incomplete download, a folder
 holding another model — into a :class:`~backend.teachers.registry.BrokenModelError`
 naming the model, instead of a traceback from deep inside diffusers.
 """
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, TypeVar
 
 import torch
 
 from protocol.errors import ProtocolError
 
 from . import registry
-
-Loaded = TypeVar("Loaded")
-
 
 def model_folder(role: str, path: Path | str | None) -> Path:
     """``path`` if it holds the role's marker file, else the registry's folder for ``role``.
@@ -35,22 +32,29 @@ def model_folder(role: str, path: Path | str | None) -> Path:
     return folder
 
 
-def loader(*roles: str) -> Callable[[Callable[..., Loaded]], Callable[..., Loaded]]:
-    """Decorate a ``load()`` that reads the models of ``roles``: reading failures become :class:`registry.BrokenModelError`.
+@contextmanager
+def reading(role: str) -> Iterator[None]:
+    """Around the code that reads ``role``'s files: any failure there becomes :class:`registry.BrokenModelError`.
 
-    Wire errors (missing models) and running out of memory pass through unchanged.
+    Wire errors (missing models) and running out of memory pass through unchanged. Validate arguments
+    and resolve folders *before* entering, so their errors keep their own message.
     """
+    try:
+        yield
+    except (ProtocolError, torch.OutOfMemoryError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - diffusers, transformers and safetensors raise many kinds
+        raise registry.BrokenModelError(role, exc) from exc
 
-    def decorate(load: Callable[..., Loaded]) -> Callable[..., Loaded]:
-        @functools.wraps(load)
-        def guarded(*args, **kwargs) -> Loaded:
-            try:
-                return load(*args, **kwargs)
-            except (ProtocolError, torch.OutOfMemoryError, MemoryError):
-                raise
-            except Exception as exc:  # noqa: BLE001 - diffusers, transformers and safetensors raise many kinds
-                raise registry.BrokenModelError(roles, exc) from exc
 
-        return guarded
+def read_weights(folder: Path, names: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """The state dict in the first of ``names`` present in ``folder`` (safetensors, else a pickle-free torch file)."""
+    for name in names:
+        path = folder / name
+        if path.is_file():
+            if path.suffix == ".safetensors":
+                from safetensors.torch import load_file
 
-    return decorate
+                return load_file(path)
+            return torch.load(path, map_location="cpu", weights_only=True)
+    raise FileNotFoundError(f"{folder} has none of {', '.join(names)}")

@@ -48,7 +48,7 @@ from backend.core.cameras import spherical_to_c2w
 
 from .base import Condition
 from .latent_diffusion import LatentTeacher, PromptEncoder, Runtime, TextTeacher, UNetInputs, load_module, load_scheduler, vae_scale_factor
-from .model_folder import loader, model_folder
+from .model_folder import model_folder, read_weights, reading
 from .mvdream_unet import UNET_CLASS_NAME, MultiViewUNet, MVDreamUNetConfig
 
 logger = logging.getLogger(__name__)
@@ -125,18 +125,6 @@ class MVDreamTeacher(TextTeacher, LatentTeacher):
 # ------------------------------------------------------------------ loading
 
 
-def _read_unet_weights(folder: Path) -> dict[str, torch.Tensor]:
-    for name in UNET_WEIGHTS:
-        path = folder / name
-        if path.is_file():
-            if path.suffix == ".safetensors":
-                from safetensors.torch import load_file
-
-                return load_file(path)
-            return torch.load(path, map_location="cpu", weights_only=True)
-    raise FileNotFoundError(f"{folder} has none of {', '.join(UNET_WEIGHTS)}")
-
-
 def load_unet(folder: Path, device: torch.device | str, dtype: torch.dtype) -> MultiViewUNet:
     """The multi-view UNet from MVDream's ``unet/`` folder (``config.json`` + weights in MVDream's own naming)."""
     raw = json.loads((folder / "config.json").read_text(encoding="utf-8"))
@@ -145,40 +133,40 @@ def load_unet(folder: Path, device: torch.device | str, dtype: torch.dtype) -> M
     config = MVDreamUNetConfig.from_dict(raw)
     with torch.device("meta"):
         unet = MultiViewUNet(config)
-    unet.load_mvdream_state_dict(_read_unet_weights(folder))
+    unet.load_mvdream_state_dict(read_weights(folder, UNET_WEIGHTS))
     return unet.to(device=device, dtype=dtype)
 
 
-@loader(ROLE)
 def load(
     path: Path | str | None = None,
     *,
     device: torch.device | str = "cpu",
     dtype: torch.dtype | None = None,
     views: int = VIEWS,
-    attention_slicing: bool = False,
     offload: bool = False,
 ) -> MVDreamTeacher:
     """The MVDream teacher from a diffusers-format folder (None: the registry's ``mvdream``); nothing is downloaded.
 
-    See :class:`~backend.teachers.latent_diffusion.Runtime` for ``dtype`` (float16 on CUDA by default),
-    ``attention_slicing`` and ``offload``. Raises :class:`~backend.teachers.registry.MissingModelError`
+    See :class:`~backend.teachers.latent_diffusion.Runtime` for ``dtype`` (float16 on CUDA by default)
+    and ``offload``. There is no attention slicing: diffusers' slicing processors would replace the
+    multi-view attention, which already runs through PyTorch's memory-efficient
+    ``scaled_dot_product_attention``. Raises :class:`~backend.teachers.registry.MissingModelError`
     when the model is not on disk.
     """
     from transformers import CLIPTextModel, CLIPTokenizer
 
+    runtime = Runtime.create(device, dtype, offload=offload)
     folder = model_folder(ROLE, path)
-    runtime = Runtime.create(device, dtype, attention_slicing=attention_slicing, offload=offload)
-    index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
-    unet_entry = index.get("unet") or [None, None]
-    if unet_entry[-1] != UNET_CLASS_NAME:
-        raise ValueError(f"{folder} is not an MVDream checkpoint: its model_index.json names the UNet {unet_entry!r}, expected [..., {UNET_CLASS_NAME!r}]")
-    unet = load_unet(folder / "unet", runtime.device, runtime.dtype)
-    unet.eval().requires_grad_(False)
-    if runtime.attention_slicing:
-        unet.unet.set_attention_slice("auto")
-    text_encoder = load_module(CLIPTextModel, folder, "text_encoder", runtime, encoder=True)
-    prompts = PromptEncoder(CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer"), text_encoder, runtime)
-    vae = load_module(AutoencoderKL, folder, "vae", runtime)
+    with reading(ROLE):
+        index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+        unet_entry = index.get("unet") or [None, None]
+        if unet_entry[-1] != UNET_CLASS_NAME:
+            raise ValueError(f"{folder} is not an MVDream checkpoint: its model_index.json names the UNet {unet_entry!r}, expected [..., {UNET_CLASS_NAME!r}]")
+        unet = load_unet(folder / "unet", runtime.device, runtime.dtype)
+        unet.eval().requires_grad_(False)
+        text_encoder = load_module(CLIPTextModel, folder, "text_encoder", runtime, encoder=True)
+        prompts = PromptEncoder(CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer"), text_encoder, runtime)
+        vae = load_module(AutoencoderKL, folder, "vae", runtime)
+        teacher = MVDreamTeacher(unet, load_scheduler(folder), vae, prompts, runtime, views)
     logger.info("loaded MVDream from %s on %s (%s)", folder, runtime.device, runtime.dtype)
-    return MVDreamTeacher(unet, load_scheduler(folder), vae, prompts, runtime, views)
+    return teacher

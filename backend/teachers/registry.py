@@ -165,14 +165,13 @@ class MissingModelError(ProtocolError):
 class BrokenModelError(ProtocolError):
     """A model is on disk but could not be loaded (incomplete download, another model's files); wire code ``missing_model``."""
 
-    def __init__(self, roles: tuple[str, ...] | list[str], cause: BaseException) -> None:
-        self.roles = tuple(roles)
-        names = " / ".join(repr(role) for role in self.roles)
+    def __init__(self, role: str, cause: BaseException) -> None:
+        self.role = role
         super().__init__(
             ErrorCode.MISSING_MODEL,
-            f"model {names} is on disk but could not be loaded ({type(cause).__name__}: {cause}); "
+            f"model {role!r} is on disk but could not be loaded ({type(cause).__name__}: {cause}); "
             "the folder may be an incomplete download or hold another model: run `distill3d models` to see where it resolves, and re-download it",
-            models=list(self.roles),
+            models=[role],
         )
 
 

@@ -63,6 +63,14 @@ def eps_from_v(x_t: torch.Tensor, v: torch.Tensor, alpha: torch.Tensor, sigma: t
     return sigma * x_t + alpha * v
 
 
+def dynamic_threshold(x0: torch.Tensor, ratio: float, max_value: float) -> torch.Tensor:
+    """Imagen's dynamic thresholding of x̂₀ (B, …), as diffusers' schedulers apply it: per sample, s = the ``ratio``
+    quantile of |x̂₀| clamped to [1, ``max_value``]; x̂₀ is clamped to [−s, s] and divided by s."""
+    magnitude = x0.reshape(x0.shape[0], -1).abs().float()
+    s = torch.quantile(magnitude, ratio, dim=1).clamp(1.0, max_value).reshape(-1, *([1] * (x0.dim() - 1)))
+    return (torch.maximum(torch.minimum(x0.float(), s), -s) / s).to(x0.dtype)
+
+
 def classifier_free_guidance(unconditional: torch.Tensor, conditional: torch.Tensor, scale: float) -> torch.Tensor:
     """ε̂ = ε_u + scale·(ε_c − ε_u)."""
     return unconditional + scale * (conditional - unconditional)

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from .latent_diffusion import LatentTeacher, PromptEncoder, Runtime, TextTeacher, load_module, load_scheduler
-from .model_folder import loader, model_folder
+from .model_folder import model_folder, reading
 
 ROLE = "stable_diffusion"
 
@@ -45,10 +45,11 @@ def load_parts(folder: Path, runtime: Runtime) -> tuple[torch.nn.Module, object,
     return unet, load_scheduler(folder), vae, prompts
 
 
-@loader(ROLE)
 def load(
     path: Path | None = None, *, device: str | torch.device = "cpu", dtype: torch.dtype | None = None, attention_slicing: bool = False, offload: bool = False
 ) -> StableDiffusionTeacher:
     """Stable Diffusion from ``path`` (default: the registry's ``stable_diffusion`` folder); see :class:`Runtime` for the options."""
     runtime = Runtime.create(device, dtype, attention_slicing=attention_slicing, offload=offload)
-    return StableDiffusionTeacher(*load_parts(model_folder(ROLE, path), runtime), runtime)
+    folder = model_folder(ROLE, path)
+    with reading(ROLE):
+        return StableDiffusionTeacher(*load_parts(folder, runtime), runtime)

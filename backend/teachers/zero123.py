@@ -31,7 +31,7 @@ from backend.core.cameras import zero123_relative_pose
 
 from .base import Condition
 from .latent_diffusion import LatentTeacher, Runtime, UNetInputs, load_module, load_scheduler, on_device, resize, vae_latents
-from .model_folder import loader, model_folder
+from .model_folder import model_folder, read_weights, reading
 
 ROLE = "zero123"
 
@@ -40,6 +40,9 @@ GUIDANCE = 5.0
 
 IMAGE_SIZE = 256
 """Zero-1-to-3 is trained on 256² images (32² latents)."""
+
+WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
+"""Weight files of a diffusers model folder, in order of preference."""
 
 PROJECTION_FOLDERS = {"clip_camera_projection": "proj", "cc_projection": "projection"}
 """Camera-projection sub-folders of the two diffusers layouts → the name of their Linear layer."""
@@ -85,13 +88,9 @@ class Reference:
 
 def load_camera_projection(folder: Path, runtime: Runtime) -> torch.nn.Linear:
     """The (D + 4) → D camera projection of either layout (see the module docstring) as a frozen Linear."""
-    from safetensors.torch import load_file
-
     for subfolder, layer in PROJECTION_FOLDERS.items():
-        weights = folder / subfolder / "diffusion_pytorch_model.safetensors"
-        legacy = weights.with_suffix(".bin")
-        if weights.is_file() or legacy.is_file():
-            state = load_file(weights) if weights.is_file() else torch.load(legacy, map_location="cpu", weights_only=True)
+        if (folder / subfolder).is_dir():
+            state = read_weights(folder / subfolder, WEIGHT_FILES)
             weight, bias = state[f"{layer}.weight"], state[f"{layer}.bias"]
             projection = torch.nn.Linear(weight.shape[1], weight.shape[0])
             projection.load_state_dict({"weight": weight, "bias": bias})
@@ -159,7 +158,6 @@ class Zero123Teacher(LatentTeacher):
         return unconditional, conditional
 
 
-@loader(ROLE)
 def load(
     path: Path | None = None, *, device: str | torch.device = "cpu", dtype: torch.dtype | None = None, attention_slicing: bool = False, offload: bool = False
 ) -> Zero123Teacher:
@@ -169,12 +167,13 @@ def load(
 
     runtime = Runtime.create(device, dtype, attention_slicing=attention_slicing, offload=offload)
     folder = model_folder(ROLE, path)
-    return Zero123Teacher(
-        unet=load_module(UNet2DConditionModel, folder, "unet", runtime),
-        scheduler=load_scheduler(folder),
-        vae=load_module(AutoencoderKL, folder, "vae", runtime),
-        image_encoder=load_module(CLIPVisionModelWithProjection, folder, "image_encoder", runtime, encoder=True),
-        projection=load_camera_projection(folder, runtime),
-        preprocess=ClipPreprocess.from_folder(folder / "feature_extractor"),
-        runtime=runtime,
-    )
+    with reading(ROLE):
+        return Zero123Teacher(
+            unet=load_module(UNet2DConditionModel, folder, "unet", runtime),
+            scheduler=load_scheduler(folder),
+            vae=load_module(AutoencoderKL, folder, "vae", runtime),
+            image_encoder=load_module(CLIPVisionModelWithProjection, folder, "image_encoder", runtime, encoder=True),
+            projection=load_camera_projection(folder, runtime),
+            preprocess=ClipPreprocess.from_folder(folder / "feature_extractor"),
+            runtime=runtime,
+        )

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from backend.teachers import schedule as S
 from backend.teachers import deepfloyd_if, registry
 from backend.teachers.base import Condition
 from tests.backend.teachers import tiny_models
@@ -54,10 +55,18 @@ def test_eps_is_the_first_half_of_the_learned_variance_output(stage1):
     prediction = stage1.predict(x_t, t, Condition(prompt="A Chair ", guidance_scale=1.0))
     raw = stage1.unet(x_t, t, encoder_hidden_states=stage1.prompts(["a chair", "a chair"])).sample
     assert raw.shape[1] == 6
-    assert torch.allclose(prediction.eps, raw[:, :3], atol=1e-5), "captions are lower-cased and stripped; ε̂ = first 3 channels"
+    alpha, sigma = stage1.schedule.coefficients(t, x_t)
+    unlimited = S.x0_from_eps(x_t, raw[:, :3], alpha, sigma)
+    config = stage1.scheduler.config
+    assert config.thresholding and unlimited.abs().max() > 1.0  # the scheduler's dynamic thresholding has work to do
+    expected = S.dynamic_threshold(unlimited, config.dynamic_thresholding_ratio, config.sample_max_value)
+    assert torch.allclose(prediction.x0, expected, atol=1e-5), "captions are lower-cased and stripped; ε̂ = first 3 channels"
+    assert prediction.x0.abs().max() <= 1.0 + 1e-6
+    assert torch.allclose(prediction.eps, S.eps_from_x0(x_t, expected, alpha, sigma), atol=1e-4)
 
 
-def test_guidance_is_u_plus_s_times_c_minus_u(stage1):
+def test_guidance_is_u_plus_s_times_c_minus_u(stage1, monkeypatch):
+    monkeypatch.setattr(stage1, "limit_x0", lambda x0: x0)  # guidance is linear before thresholding (tested above)
     x_t, t = torch.randn(2, 3, LOW, LOW, generator=torch.Generator().manual_seed(0)), torch.tensor([900, 100])
 
     def eps(scale):

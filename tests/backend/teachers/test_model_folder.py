@@ -5,7 +5,7 @@ import importlib
 import pytest
 
 from backend.teachers import registry
-from backend.teachers.model_folder import loader, model_folder
+from backend.teachers.model_folder import model_folder, reading
 from protocol.errors import ErrorCode
 
 LOADERS = [
@@ -30,21 +30,31 @@ def test_marker_only_folders_give_a_broken_model_error(module, function, roles, 
     with pytest.raises(registry.BrokenModelError) as info:
         load()
     assert info.value.code is ErrorCode.MISSING_MODEL
-    assert info.value.details["models"] == roles
-    assert all(repr(role) in info.value.message for role in roles) and "distill3d models" in info.value.message
+    assert info.value.details["models"] == roles[:1]  # the first broken folder is named
+    assert repr(roles[0]) in info.value.message and "distill3d models" in info.value.message
 
 
 def test_the_guard_passes_wire_errors_and_memory_errors_through(tmp_path):
-    @loader("clip")
-    def missing():
-        return model_folder("clip", tmp_path)
-
     with pytest.raises(registry.MissingModelError):
-        missing()
-
-    @loader("clip")
-    def out_of_memory():
-        raise MemoryError
-
+        with reading("clip"):
+            model_folder("clip", tmp_path)
     with pytest.raises(MemoryError):
-        out_of_memory()
+        with reading("clip"):
+            raise MemoryError
+
+
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda: importlib.import_module("backend.teachers.clip").load(dtype="float16"), "unsupported CLIP dtype"),
+        (lambda: importlib.import_module("backend.teachers.stable_diffusion").load(device="cuda"), "CUDA"),
+    ],
+)
+def test_bad_arguments_keep_their_own_message(call, words, tmp_path, monkeypatch):
+    if words == "CUDA":
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match=words):
+        call()

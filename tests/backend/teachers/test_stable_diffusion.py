@@ -124,9 +124,13 @@ def test_v_prediction_checkpoints_are_converted_to_eps(tmp_path):
     assert torch.allclose(prediction.x0, alpha * x_t - sigma * v, atol=1e-4)
 
 
-def test_runtime_defaults_to_half_precision_on_cuda_only():
+def test_runtime_defaults_to_half_precision_on_cuda_only(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert Runtime.create("cuda:0").dtype == torch.float16 and Runtime.create("cpu").dtype == torch.float32
     assert Runtime.create("cuda", torch.float32).dtype == torch.float32
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="no CUDA device"):
+        Runtime.create("cuda")
 
 
 def test_attention_slicing_and_offload_leave_the_prediction_unchanged(teacher, folder):
