@@ -99,12 +99,13 @@ def cmd_models(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.json:
         print(json.dumps([{"role": r.role, "reference": r.reference, "source": r.source, "present": r.present,
-                           "path": None if r.path is None else str(r.path), "used_by": registry.ROLES[r.role].used_by} for r in resolutions], indent=2))
+                           "path": None if r.path is None else str(r.path), "used_by": registry.ROLES[r.role].used_by,
+                           "how_to_obtain": None if r.present else r.how_to_obtain()} for r in resolutions], indent=2))
         return EXIT_OK
     print(f"models config: {registry.config_path()}{'' if registry.config_path().is_file() else ' (not present)'}")
     for r in resolutions:
         role = registry.ROLES[r.role]
-        state = f"present at {r.path}" if r.present else "MISSING"
+        state = f"present at {r.path}" if r.present else ("INCOMPLETE" if r.problem else "MISSING")
         print(f"{r.role}: {state}")
         print(f"  {role.description}; used by {role.used_by}")
         print(f"  resolves to {r.reference} (from {r.source})")

@@ -58,7 +58,10 @@ def prepare(spec: JobSpec, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> PreparedJ
     preset, config = resolve(entry, spec.preset, spec.params)
     required = getattr(config, "required_models", None)
     if required is not None:
-        registry.check_present(required())
+        try:
+            registry.check_present(required())
+        except ValueError as exc:  # a broken models config file on the backend, or a role the method misnames
+            raise ProtocolError(ErrorCode.MISSING_MODEL, f"cannot check the models this job needs: {exc}") from None
     if entry.needs_prompt and not spec.prompt.strip():
         raise ProtocolError(ErrorCode.INVALID_PARAMS, f"method {entry.name} needs a prompt")
     image = None

@@ -27,8 +27,10 @@ def model_folder(role: str, path: Path | str | None) -> Path:
     if path is None:
         return registry.require(role)
     folder = Path(path).expanduser()
-    if not (folder / registry.ROLES[role].marker).is_file():
-        raise registry.MissingModelError([registry.Resolution(role=role, reference=str(folder), source="the load() argument", path=None)])
+    marker = registry.ROLES[role].marker
+    problem = registry.incompleteness(folder, marker) if (folder / marker).is_file() else None
+    if problem or not (folder / marker).is_file():
+        raise registry.MissingModelError([registry.Resolution(role=role, reference=str(folder), source=registry.LOAD_ARGUMENT, path=None, problem=problem)])
     return folder
 
 

@@ -12,6 +12,7 @@ Torch-free (the broker checks models at submit time).
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ CONFIG_ENV = "DISTILL3D_MODELS_FILE"
 ROLE_ENV_PREFIX = "DISTILL3D_MODEL_"
 """``DISTILL3D_MODEL_ZERO123=/models/zero123-xl`` overrides one role."""
 DEFAULT_CONFIG = Path("~/.config/distill3d/models.toml")
+LOAD_ARGUMENT = "the load() argument"
+"""The source of a folder passed to a loader directly."""
 
 
 @dataclass(frozen=True)
@@ -62,12 +65,15 @@ class Resolution:
     """Where one role resolves on this machine."""
 
     role: str
+    """Registry key."""
     reference: str
     """The hub id or folder the role points at."""
     source: str
     """Where ``reference`` came from: ``default``, the config file's path, or the environment variable's name."""
     path: Path | None
-    """The local folder holding the model, or None when it is not on disk."""
+    """The local folder holding the model, or None when it is not on disk (or incomplete)."""
+    problem: str | None = None
+    """Why a folder that was found is not usable (an incomplete download), else None."""
 
     @property
     def present(self) -> bool:
@@ -76,6 +82,12 @@ class Resolution:
     def how_to_obtain(self) -> str:
         """One actionable sentence for a missing model."""
         role = ROLES[self.role]
+        if self.problem and (self.source == LOAD_ARGUMENT or _looks_local(self.reference)):
+            return f"{self.problem}; copy the whole model into that folder"
+        if self.problem:
+            return f"{self.problem}; the cached download is incomplete: run `huggingface-cli download {self.reference}` again"
+        if self.source == LOAD_ARGUMENT:
+            return f"pass a folder that holds {role.marker} (and the model's weights)"
         if _looks_local(self.reference):
             return f"the folder {self.reference} (from {self.source}) does not exist or lacks {role.marker}; point {ROLE_ENV_PREFIX}{self.role.upper()} at a folder that has it"
         return (
@@ -138,7 +150,42 @@ def resolve(role: str) -> Resolution:
         path = folder if (folder / marker).is_file() else None
     else:
         path = _cached_hub_folder(reference, marker)
-    return Resolution(role=role, reference=reference, source=source, path=path)
+    problem = None if path is None else incompleteness(path, marker)
+    return Resolution(role=role, reference=reference, source=source, path=None if problem else path, problem=problem)
+
+
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pth", "*.safetensors.index.json", "*.bin.index.json")
+"""Files that hold (or index) a model's weights."""
+
+
+def _has_weights(folder: Path) -> bool:
+    return any(next(folder.glob(pattern), None) is not None for pattern in WEIGHT_PATTERNS)
+
+
+def incompleteness(folder: Path, marker: str) -> str | None:
+    """Why a model folder with its marker file is not complete (a component without weights), or None.
+
+    Diffusers folders: every component ``model_index.json`` names must have its sub-folder, and one
+    holding a ``config.json`` (a network) must hold weights. Single models (``config.json`` or
+    ``open_clip_config.json`` markers) must hold weights themselves. Cheap: nothing is read but the index.
+    """
+    if marker != "model_index.json":
+        return None if _has_weights(folder) else f"{folder} has {marker} but no weight file"
+    try:
+        index = json.loads((folder / marker).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return f"{folder / marker} is unreadable: {exc}"
+    if not isinstance(index, dict):
+        return f"{folder / marker} is not a JSON object"
+    for name, entry in index.items():
+        if name.startswith("_") or not isinstance(entry, list) or None in entry:
+            continue
+        component = folder / name
+        if not component.is_dir():
+            return f"{folder} lacks the {name}/ folder its {marker} names"
+        if (component / "config.json").is_file() and not _has_weights(component):
+            return f"{component} has no weight file"
+    return None
 
 
 def require(role: str) -> Path:
@@ -154,7 +201,7 @@ class MissingModelError(ProtocolError):
 
     def __init__(self, missing: list[Resolution]) -> None:
         self.missing = missing
-        lines = [f"model {r.role!r} ({r.reference}) is not on disk: {r.how_to_obtain()}" for r in missing]
+        lines = [f"model {r.role!r} ({r.reference}) is {'incomplete' if r.problem else 'not on disk'}: {r.how_to_obtain()}" for r in missing]
         super().__init__(
             ErrorCode.MISSING_MODEL,
             "; ".join(lines) + ". Run `distill3d models` to see every model and where it resolves.",

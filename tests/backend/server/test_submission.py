@@ -60,3 +60,12 @@ def test_a_job_whose_model_is_missing_is_refused_at_submit(monkeypatch, tmp_path
     (tmp_path / "zero123" / "model_index.json").write_text("{}")
     monkeypatch.setenv("DISTILL3D_MODEL_ZERO123", str(tmp_path / "zero123"))
     assert prepare(JobSpec(method="testbed", params={"needs_model": "zero123"})).config["needs_model"] == "zero123"
+
+
+def test_a_broken_models_config_is_a_clear_refusal(monkeypatch, tmp_path):
+    (tmp_path / "models.toml").write_text("[models\n")
+    monkeypatch.setenv("DISTILL3D_MODELS_FILE", str(tmp_path / "models.toml"))
+    monkeypatch.delenv("DISTILL3D_MODEL_ZERO123", raising=False)
+    with pytest.raises(ProtocolError) as info:
+        prepare(JobSpec(method="testbed", params={"needs_model": "zero123"}))
+    assert info.value.code is ErrorCode.MISSING_MODEL and "cannot read the models config" in info.value.message

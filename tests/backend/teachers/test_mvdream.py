@@ -290,10 +290,13 @@ def test_missing_model_names_mvdream(tmp_path: Path, monkeypatch: pytest.MonkeyP
         load(tmp_path)
 
 
-def test_a_plain_stable_diffusion_folder_is_refused(tmp_path: Path):
-    (tmp_path / "model_index.json").write_text(json.dumps({**MODEL_INDEX, "unet": ["diffusers", "UNet2DConditionModel"]}), encoding="utf-8")
+def test_a_plain_stable_diffusion_folder_is_refused(tmp_path: Path, tiny_folder: Path):
+    import shutil
+
+    folder = shutil.copytree(tiny_folder, tmp_path / "sd")
+    (folder / "model_index.json").write_text(json.dumps({**MODEL_INDEX, "unet": ["diffusers", "UNet2DConditionModel"]}), encoding="utf-8")
     with pytest.raises(registry.BrokenModelError, match="not an MVDream checkpoint"):
-        load(tmp_path)
+        load(folder)
 
 
 @pytest.mark.weights

@@ -91,3 +91,23 @@ def test_models_command_on_a_machine_without_weights(tmp_path):
     (tmp_path / "models.toml").write_text("[models\n")
     broken = subprocess.run([sys.executable, "-m", "backend.cli", "models"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert broken.returncode == 2 and "cannot read the models config" in broken.stderr
+
+
+def test_an_incomplete_download_is_not_present(tmp_path, monkeypatch):
+    import json
+
+    folder = model_folder(tmp_path / "sd")
+    (folder / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"],
+                                                         "tokenizer": ["transformers", "CLIPTokenizer"], "safety_checker": [None, None]}))
+    (folder / "tokenizer").mkdir()
+    (folder / "unet").mkdir()
+    (folder / "unet" / "config.json").write_text("{}")
+    monkeypatch.setenv("DISTILL3D_MODEL_STABLE_DIFFUSION", str(folder))
+    resolution = registry.resolve("stable_diffusion")
+    assert not resolution.present and "unet has no weight file" in resolution.problem
+    with pytest.raises(registry.MissingModelError, match="is incomplete"):
+        registry.require("stable_diffusion")
+    (folder / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"")
+    assert registry.resolve("stable_diffusion").present
+    (folder / "model_index.json").write_text("{not json")
+    assert "unreadable" in registry.resolve("stable_diffusion").problem
