@@ -135,10 +135,10 @@ class Teacher(ABC):
         start = t.clone()
         prediction = None
         for k in range(steps):
-            current = (start.float() * (1.0 - k / steps)).round().long()
+            current = (start.double() * (1.0 - k / steps)).floor().long()  # floor: distinct while steps ≤ t + 1
             prediction = self.predict(x, current, condition)
             if k + 1 < steps:
-                following = (start.float() * (1.0 - (k + 1) / steps)).round().long()
+                following = (start.double() * (1.0 - (k + 1) / steps)).floor().long()
                 alpha_next, sigma_next = self.schedule.coefficients(following, x)
                 x = S.ddim_step(prediction.x0, prediction.eps, alpha_next, sigma_next)
         return prediction.x0

@@ -35,8 +35,23 @@ GUIDANCE = 7.5
 class ControlNetOptions:
     """How strongly the depth map steers the UNet."""
 
-    conditioning_scale: float = 1.0
-    """Multiplier on the ControlNet residuals (diffusers' ``controlnet_conditioning_scale``)."""
+    conditioning_scale: float = 0.8
+    """Multiplier on the ControlNet residuals: 0.8, the default of diffusers'
+    ``StableDiffusionControlNetImg2ImgPipeline`` (``controlnet_conditioning_scale``), whose other defaults we follow too."""
+
+
+def normalise_depth(depth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Metric depth (B, 1, H, W) (distance, 0 where empty) → the control image convention (B, 1, H, W):
+    inverse depth mapped per image onto [0.1, 1] over ``mask`` (B, 1, H, W) — nearest 1, farthest 0.1 — and the
+    background 0, like the MiDaS maps the ControlNet was trained on."""
+    covered = mask > 0.5
+    inverse = torch.where(covered, 1.0 / depth.clamp_min(1e-6), torch.zeros_like(depth))
+    flat_inverse, flat_covered = inverse.flatten(1), covered.flatten(1)
+    high = torch.where(flat_covered, flat_inverse, torch.full_like(flat_inverse, -torch.inf)).amax(dim=1)
+    low = torch.where(flat_covered, flat_inverse, torch.full_like(flat_inverse, torch.inf)).amin(dim=1)
+    low, high = (torch.where(torch.isfinite(v), v, torch.zeros_like(v)).reshape(-1, 1, 1, 1) for v in (low, high))
+    span = (high - low).clamp_min(1e-6)
+    return torch.where(covered, 0.1 + 0.9 * (inverse - low) / span, torch.zeros_like(depth))
 
 
 class ControlNetDepthTeacher(StableDiffusionTeacher):
@@ -67,7 +82,9 @@ class ControlNetDepthTeacher(StableDiffusionTeacher):
         height, width = latents.shape[-2] * factor, latents.shape[-1] * factor
         if height != width:
             raise ValueError(f"ControlNet-depth expects square images, got latents {tuple(latents.shape[-2:])}")
-        return resize(depth.to(self.device, torch.float32), height).clamp(0.0, 1.0).expand(-1, 3, -1, -1)
+        if float(depth.min()) < 0.0 or float(depth.max()) > 1.0:
+            raise ValueError("ControlNet-depth wants depth normalised to [0, 1] with near = bright; convert metric depth with normalise_depth()")
+        return resize(depth.to(self.device, torch.float32), height).expand(-1, 3, -1, -1)
 
     def extras(self, x_t: torch.Tensor, condition: Condition) -> dict[str, torch.Tensor]:
         if condition.depth is None:

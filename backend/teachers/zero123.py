@@ -150,6 +150,8 @@ class Zero123Teacher(LatentTeacher):
             raise ValueError("Zero-1-to-3 needs condition.image (the reference) and condition.poses (the target views)")
         if condition.poses.shape[0] != x_t.shape[0]:
             raise ValueError(f"got {condition.poses.shape[0]} poses for a batch of {x_t.shape[0]}")
+        if condition.image.dim() != 4 or condition.image.shape[:2] != (1, 3):
+            raise ValueError(f"Zero-1-to-3 takes one reference image (1, 3, H, W), got {tuple(condition.image.shape)}")
         reference = self.reference(condition.image)
         context = self.camera_context(reference, condition)
         latent = reference.latent.to(x_t.dtype).expand(x_t.shape[0], -1, -1, -1)

@@ -28,6 +28,7 @@ class Family:
     """A parametric family of scenes."""
 
     name: str
+    """Registry key and the name of its scenes."""
     ranges: dict[str, tuple[float, float]]
     """Parameter → (low, high); members draw each uniformly."""
     build: Callable[[Parameters], Scene]

@@ -23,6 +23,7 @@ from .render import SceneObject, SyntheticObject
 
 class SampleLabel(str, enum.Enum):
     GOOD = "good"
+    """Rendered as reported: the right object at the reported pose."""
     WRONG_POSE = "wrong_pose"
     """Rendered 90°–270° of azimuth away from the reported pose."""
     WRONG_OBJECT = "wrong_object"

@@ -100,6 +100,7 @@ class SceneObject:
     """A procedural scene as a :class:`SyntheticObject`."""
 
     scene: Scene
+    """The procedural scene rendered."""
 
     @property
     def name(self) -> str:
@@ -128,6 +129,7 @@ class MeshObject:
     texture: torch.Tensor | None = None
     """(S, S, 3) float texture in [0, 1], row 0 on top."""
     name: str = "mesh"
+    """A label (the GLB's file name)."""
 
     def render(self, c2w: torch.Tensor, fov_deg: float, width: int, height: int, shaded: bool = False, background: float = 1.0) -> MeshRender:
         out = render_mesh(
@@ -145,7 +147,8 @@ class MeshObject:
 
     @classmethod
     def from_glb(cls, source: str | Path | bytes) -> "MeshObject":
-        """Load a GLB (path or bytes): all meshes merged; base-colour texture, else vertex colours, else grey."""
+        """Load a GLB (path or bytes): all meshes merged; base-colour texture (times its factor), else vertex colours,
+        else the material's base-colour factor, else grey."""
         import trimesh
 
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
@@ -159,12 +162,25 @@ class MeshObject:
         positions = torch.from_numpy(np.asarray(loaded.vertices, dtype=np.float32))
         faces = torch.from_numpy(np.asarray(loaded.faces, dtype=np.int64))
         visual = loaded.visual
-        texture_image = getattr(getattr(visual, "material", None), "baseColorTexture", None)
+        material = getattr(visual, "material", None)
+        factor = _base_color_factor(material)
+        texture_image = getattr(material, "baseColorTexture", None)
         if getattr(visual, "uv", None) is not None and texture_image is not None:
-            texture = torch.from_numpy(np.asarray(texture_image.convert("RGB"), dtype=np.float32) / 255.0)
+            texture = torch.from_numpy(np.asarray(texture_image.convert("RGB"), dtype=np.float32) / 255.0) * factor
             uvs = torch.from_numpy(np.asarray(visual.uv, dtype=np.float32))
             return cls(positions, faces, uvs=uvs, texture=texture, name=name)
         if visual.kind == "vertex":
             colors = torch.from_numpy(np.asarray(visual.vertex_colors[:, :3], dtype=np.float32) / 255.0)
             return cls(positions, faces, colors=colors, name=name)
+        if material is not None and getattr(material, "baseColorFactor", None) is not None:
+            return cls(positions, faces, colors=factor.expand(len(positions), 3).clone(), name=name)
         return cls(positions, faces, colors=torch.full_like(positions, 0.7), name=name)
+
+
+def _base_color_factor(material) -> torch.Tensor:
+    """The glTF baseColorFactor's RGB (3,) in [0, 1] (trimesh stores it as 0–255 or 0–1), 1 when there is none."""
+    factor = getattr(material, "baseColorFactor", None)
+    if factor is None:
+        return torch.ones(3)
+    rgb = np.asarray(factor, dtype=np.float32)[:3]
+    return torch.from_numpy(rgb / 255.0 if np.asarray(factor).dtype == np.uint8 or rgb.max() > 1.0 else rgb)

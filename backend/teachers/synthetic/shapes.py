@@ -62,6 +62,7 @@ class Part:
     """One primitive of a scene."""
 
     shape: Primitive
+    """Which unit primitive."""
     center: tuple[float, float, float] = (0.0, 0.0, 0.0)
     """World position of the local origin."""
     size: tuple[float, float, float] = (0.5, 0.5, 0.5)
@@ -71,6 +72,7 @@ class Part:
     color: Color = COLORS["grey"]
     """Base colour."""
     pattern: Pattern = Pattern.SOLID
+    """How ``color`` and ``color2`` are laid out on the surface."""
     color2: Color = COLORS["white"]
     """Second colour of stripes and checks."""
     frequency: float = 2.0
@@ -112,6 +114,7 @@ class Scene:
     """A composition of parts: the union of their volumes."""
 
     parts: tuple[Part, ...]
+    """At least one part; overlapping parts merge."""
     name: str = field(default="scene", compare=False)
     """A label for people (family name, prompt)."""
 

@@ -43,10 +43,16 @@ HALF_HEIGHT = {Primitive.TORUS: 0.3}
 
 @dataclass(frozen=True)
 class ObjectPhrase:
+    """One parsed object: "a small striped red cube"."""
+
     shape: Primitive
+    """The noun."""
     color: Color
+    """The colour word's RGB (grey without one)."""
     pattern: Pattern
+    """The pattern word (solid without one)."""
     size: float
+    """Half extent from the size word."""
 
 
 def vocabulary() -> dict[str, list[str]]:

@@ -80,7 +80,7 @@ def test_refine_starts_at_strength_times_T(teacher, monkeypatch):
     poses = torch.tensor([[0.0, 0.0, 2.0], [0.0, 180.0, 2.0]])
     refined = teacher.refine_images(images, controlnet_depth.STRENGTH, Condition(prompt="a chair", depth=ramp(2), poses=poses), steps=5)
     assert refined.shape == (2, 3, 64, 64) and 0.0 <= refined.min() and refined.max() <= 1.0
-    assert [int(t[0]) for t in calls] == [799, 599, 400, 200]
+    assert [int(t[0]) for t in calls] == [799, 599, 399, 199]
     assert len(calls) == math.ceil(0.8 * 5)
 
 
@@ -108,3 +108,23 @@ def test_real_weights_sds_step():
     latents = teacher.encode(torch.rand(1, 3, 512, 512, device=device))
     result = teacher.sds(latents, Condition(prompt="a wooden chair", depth=ramp(1, 512)), torch.tensor([500]))
     assert result.gradient.shape == (1, 4, 64, 64) and torch.isfinite(result.gradient).all()
+
+
+def test_metric_depth_is_refused_and_normalise_depth_converts_it(teacher, x_t):
+    from backend.core.cameras import spherical_to_c2w
+    from backend.teachers.synthetic.render import SceneObject
+    from backend.teachers.synthetic.text import parse
+
+    c2w = spherical_to_c2w(torch.tensor([10.0, 30.0]), torch.tensor([0.0, 90.0]), torch.tensor([2.0, 2.0]))
+    truth = SceneObject(parse("a red cube on a blue sphere")).render(c2w, 49.1, 32, 32)
+    metric = truth.depth[:, None]
+    with pytest.raises(ValueError, match="normalise_depth"):
+        teacher.predict(x_t, torch.tensor([500, 500]), Condition(prompt="a toy", depth=metric))
+    control = controlnet_depth.normalise_depth(metric, truth.mask[:, None])
+    covered = truth.mask[:, None] > 0
+    assert float(control[~covered].abs().max()) == 0.0
+    assert torch.allclose(control.flatten(1).amax(dim=1), torch.ones(2))
+    assert float(control[covered].min()) == pytest.approx(0.1, abs=1e-5)
+    nearest = metric.masked_fill(~covered, float("inf")).flatten(1).argmin(dim=1)
+    assert torch.allclose(control.flatten(1).gather(1, nearest[:, None]), torch.ones(2, 1))  # near is bright
+    assert torch.isfinite(teacher.predict(x_t, torch.tensor([500, 500]), Condition(prompt="a toy", depth=control)).eps).all()

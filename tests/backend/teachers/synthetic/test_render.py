@@ -73,3 +73,16 @@ def test_loading_garbage_glb_is_a_clear_error(tmp_path):
         MeshObject.from_glb(b"not a glb at all")
     with pytest.raises(ValueError, match="no .glb files"):
         load_folder(tmp_path)
+
+
+def test_a_glb_coloured_by_its_material_factor_keeps_its_colour():
+    import io
+
+    import trimesh
+
+    mesh = trimesh.creation.box(extents=(0.6, 0.6, 0.6))
+    mesh.visual = trimesh.visual.TextureVisuals(material=trimesh.visual.material.PBRMaterial(baseColorFactor=[255, 0, 0, 255]))
+    buffer = io.BytesIO()
+    mesh.export(buffer, file_type="glb")
+    loaded = MeshObject.from_glb(buffer.getvalue())
+    assert torch.allclose(loaded.colors, torch.tensor([1.0, 0.0, 0.0]).expand(len(loaded.colors), 3))
