@@ -155,3 +155,18 @@ def test_real_weights_sds_step():
     latents = teacher.encode(torch.rand(1, 3, 512, 512, device=device))
     result = teacher.sds(latents, Condition(prompt="a wooden chair", poses=torch.tensor([SIDE])), torch.tensor([500]))
     assert result.gradient.shape == (1, 4, 64, 64) and torch.isfinite(result.gradient).all()
+
+
+def test_half_precision_weights_take_float32_inputs_and_agree(teacher, folder):
+    """The fp16-on-CUDA path, exercised on CPU with bfloat16: inputs are cast to the weights' dtype and ε̂ comes back
+    in the caller's dtype, close to the float32 model's."""
+    half = load_tiny(folder, dtype=torch.bfloat16)
+    assert next(half.unet.parameters()).dtype == torch.bfloat16
+    x_t, t = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(3)), torch.tensor([200, 700])
+    condition = Condition(prompt="a chair", guidance_scale=1.0)  # guidance 25 would amplify bfloat16's 3-digit rounding
+    reference, reduced = teacher.predict(x_t, t, condition), half.predict(x_t, t, condition)
+    assert reduced.eps.dtype == torch.float32
+    scale = reference.eps.abs().mean()
+    assert (reduced.eps - reference.eps).abs().mean() < 0.05 * scale
+    latents = half.encode(torch.rand(1, 3, 16, 16))
+    assert latents.dtype == torch.float32 and torch.isfinite(half.decode(latents)).all()
