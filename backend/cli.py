@@ -113,7 +113,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             print(f"  to get it: {r.how_to_obtain()}")
     missing = sum(not r.present for r in resolutions)
     print(f"{len(resolutions) - missing} of {len(resolutions)} models present"
-          + ("; methods still run on the synthetic world (tiny presets) without them" if missing else ""))
+          + ("; a job whose method needs a missing one is refused when it is submitted" if missing else ""))
     return EXIT_OK
 
 
