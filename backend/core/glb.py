@@ -6,8 +6,20 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 GLB_MEDIA_TYPE = "model/gltf-binary"
+PNG_LEVEL = 1
+"""zlib level of embedded PNG textures: 1 encodes a 1024² texture in about half the time of PIL's default 6,
+for about 40% more bytes (still a fraction of the mesh's)."""
+
+
+class FastPNG(Image.Image):
+    """A PIL image whose PNG encoding (as trimesh's GLB writer calls it, without options) uses :data:`PNG_LEVEL`."""
+
+    def save(self, fp, format=None, **params):  # noqa: A002 - PIL's signature
+        params.setdefault("compress_level", PNG_LEVEL)
+        return super().save(fp, format, **params)
 
 
 @dataclass
@@ -41,10 +53,10 @@ class MeshAsset:
     def to_glb(self, image_format: str = "PNG") -> bytes:
         """GLB bytes: a PBR material (metallic 0, roughness 1) with the texture, or COLOR_0 vertex colours."""
         import trimesh
-        from PIL import Image
 
         if self.texture is not None:
             image = Image.fromarray(self.texture)
+            image.__class__ = FastPNG
             image.format = image_format.upper()  # trimesh embeds the image in this format
             material = trimesh.visual.material.PBRMaterial(baseColorTexture=image, metallicFactor=0.0, roughnessFactor=1.0)
             visual = trimesh.visual.TextureVisuals(uv=self.uvs, material=material)
