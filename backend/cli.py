@@ -199,6 +199,13 @@ def cmd_bench_render(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_bench_blender_import(args: argparse.Namespace) -> int:
+    from .bench.blender_import_bench import run_blender_import_bench
+
+    run_blender_import_bench(args.faces, args.resolution, args.repeats)
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------- helpers
 
 
@@ -388,6 +395,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--repeats", type=int, default=3)
     b.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     b.set_defaults(func=cmd_bench_render)
+    b = bench.add_parser("blender-import", help="textured mesh into Blender: arrays + foreach_set vs the glTF importer")
+    b.add_argument("--faces", type=int, default=200_000, help="faces of the imported mesh")
+    b.add_argument("--resolution", type=int, default=256, help="marching-cubes resolution of the asset")
+    b.add_argument("--repeats", type=int, default=3)
+    b.set_defaults(func=cmd_bench_blender_import)
     return parser
 
 

@@ -1,0 +1,57 @@
+"""``distill3d bench blender-import``: a textured mesh into Blender from the wire's arrays vs. Blender's glTF importer.
+
+Both import the same asset (the export benchmark's torus and sphere, decimated to the
+target face count, 1024² texture) into an empty scene of real Blender (``bpy``), in the
+same process and run; ours is :func:`blender_addon.importer.import_arrays`, theirs
+``bpy.ops.import_scene.gltf`` on the asset's GLB.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, TextIO
+
+from ..core.export import ExportConfig, export_textured
+from .table import print_table
+from .workloads import BOX, stripes, torus_and_sphere
+
+
+def _best(action: Callable[[], object], repeats: int) -> float:
+    """Fastest of ``repeats`` runs of ``action``, each in a freshly emptied scene."""
+    import bpy
+
+    times = []
+    for _ in range(repeats):
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def run_blender_import_bench(faces: int, resolution: int, repeats: int, out: TextIO = sys.stdout) -> None:
+    try:
+        import bpy
+    except ImportError:
+        raise SystemExit("bench blender-import needs Blender as a Python module: pip install bpy==5.0.1 (Python 3.11, numpy<2)") from None
+    from blender_addon.importer import import_arrays
+
+    config = replace(ExportConfig(), resolution=resolution, target_faces=faces)
+    asset, glb, _ = export_textured(torus_and_sphere, stripes, BOX, config)
+    arrays = asset.arrays()
+    with tempfile.TemporaryDirectory(prefix="distill3d-bench-") as folder:
+        path = Path(folder) / "asset.glb"
+        path.write_bytes(glb)
+        ours = _best(lambda: import_arrays("asset", arrays), repeats)
+        gltf = _best(lambda: bpy.ops.import_scene.gltf(filepath=str(path)), repeats)
+    print(f"distill3d bench blender-import — Blender {bpy.app.version_string} (bpy), {os.cpu_count()} CPU cores, best of {repeats}", file=out)
+    rows = [
+        ("arrays → foreach_set (ours)", f"{len(asset.faces):,}", f"{ours * 1000:,.0f}", f"{gltf / ours:.1f}×"),
+        ("bpy.ops.import_scene.gltf", f"{len(asset.faces):,}", f"{gltf * 1000:,.0f}", "1×"),
+    ]
+    print_table(f"Importing a textured mesh ({asset.texture.shape[0]}² texture, GLB {len(glb) / 1e6:.1f} MB)", ("path", "faces", "ms", "vs glTF"), rows, out)
