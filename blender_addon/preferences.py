@@ -1,7 +1,5 @@
 """Add-on preferences: where the backend is."""
 
-from __future__ import annotations
-
 import bpy
 
 from .wire import connection
