@@ -24,13 +24,32 @@ def to_blender(vectors: np.ndarray) -> np.ndarray:
 
 
 def build_mesh(name: str, arrays: Mapping[str, np.ndarray]) -> bpy.types.Mesh:
-    """A mesh datablock from result arrays: geometry, smooth custom normals, a ``UVMap`` layer and/or ``Color`` attribute."""
-    positions, faces = arrays["positions"], np.asarray(arrays["faces"], dtype=np.int32)
+    """A new mesh datablock from result arrays (see :func:`fill_mesh`)."""
+    check_arrays(arrays)
+    return fill_mesh(bpy.data.meshes.new(name), arrays)
+
+
+def check_arrays(arrays: Mapping[str, np.ndarray]) -> None:
+    """Raise ``ValueError`` unless ``arrays`` hold a consistent triangle mesh."""
+    if "positions" not in arrays or "faces" not in arrays:
+        raise ValueError(f"a mesh needs 'positions' and 'faces' arrays; got {sorted(arrays)}")
+    positions, faces = np.asarray(arrays["positions"]), np.asarray(arrays["faces"])
     if positions.ndim != 2 or positions.shape[1] != 3 or faces.ndim != 2 or faces.shape[1] != 3:
         raise ValueError(f"expected positions (V, 3) and faces (F, 3), got {positions.shape} and {faces.shape}")
     if faces.size and (faces.min() < 0 or faces.max() >= len(positions)):
         raise ValueError("faces index vertices that do not exist")
-    mesh = bpy.data.meshes.new(name)
+    for name, width in (("normals", 3), ("uvs", 2), ("colors", 4)):
+        if name in arrays and np.shape(arrays[name]) != (len(positions), width):
+            raise ValueError(f"{name} has shape {np.shape(arrays[name])}, expected ({len(positions)}, {width})")
+
+
+def fill_mesh(mesh: bpy.types.Mesh, arrays: Mapping[str, np.ndarray]) -> bpy.types.Mesh:
+    """Replace ``mesh``'s geometry, in place, with the arrays': smooth custom normals, a ``UVMap`` layer and/or ``Color`` attribute.
+
+    Objects using ``mesh`` keep it (the interpolation preview is updated this way). Call :func:`check_arrays` first.
+    """
+    positions, faces = arrays["positions"], np.asarray(arrays["faces"], dtype=np.int32)
+    mesh.clear_geometry()
     mesh.vertices.add(len(positions))
     mesh.vertices.foreach_set("co", to_blender(positions).ravel())
     mesh.loops.add(faces.size)
@@ -99,15 +118,41 @@ def material(name: str, image: bpy.types.Image | None, vertex_colors: bool) -> b
 def import_arrays(name: str, arrays: Mapping[str, np.ndarray], properties: Mapping[str, object] | None = None) -> bpy.types.Object:
     """A new object at the 3D cursor in the ``Distill3D`` collection, with its material and ``properties`` as custom properties."""
     mesh = build_mesh(name, arrays)
+    return place(bpy.data.objects.new(name, with_material(mesh, name, arrays)), properties)
+
+
+def with_material(mesh: bpy.types.Mesh, name: str, arrays: Mapping[str, np.ndarray]) -> bpy.types.Mesh:
+    """``mesh`` with a new material for the arrays' texture or vertex colours."""
     image = texture_image(name, np.asarray(arrays["texture"], dtype=np.uint8)) if "texture" in arrays else None
     mesh.materials.append(material(name, image, "colors" in arrays))
-    obj = bpy.data.objects.new(name, mesh)
-    collection = bpy.data.collections.get(COLLECTION)
-    if collection is None:
-        collection = bpy.data.collections.new(COLLECTION)
-        bpy.context.scene.collection.children.link(collection)
-    collection.objects.link(obj)
+    return mesh
+
+
+def collection() -> bpy.types.Collection:
+    """The ``Distill3D`` collection of the current scene (created on first use)."""
+    found = bpy.data.collections.get(COLLECTION)
+    if found is None:
+        found = bpy.data.collections.new(COLLECTION)
+    if found.name not in bpy.context.scene.collection.children:
+        bpy.context.scene.collection.children.link(found)
+    return found
+
+
+def place(obj: bpy.types.Object, properties: Mapping[str, object] | None = None) -> bpy.types.Object:
+    """Link ``obj`` into the ``Distill3D`` collection at the 3D cursor and set its custom ``properties``."""
+    collection().objects.link(obj)
     obj.location = bpy.context.scene.cursor.location
     for key, value in (properties or {}).items():
-        obj[key] = value
+        obj[key] = id_property(value)
     return obj
+
+
+INT32 = (-(2**31), 2**31 - 1)
+"""Range of Blender's integer ID properties."""
+
+
+def id_property(value: object) -> object:
+    """``value`` as Blender can store it: integers beyond 32 bits (e.g. seeds up to 2³² − 1) become text."""
+    if isinstance(value, int) and not isinstance(value, bool) and not INT32[0] <= value <= INT32[1]:
+        return str(value)
+    return value

@@ -1,4 +1,4 @@
-"""Add-on preferences: where the backend is."""
+"""Add-on preferences: where the backend is, and whether Blender starts one itself."""
 
 import bpy
 
@@ -14,9 +14,31 @@ class Distill3DPreferences(bpy.types.AddonPreferences):
         subtype="FILE_PATH",
         default=str(connection.default_connection_file()),
     )
+    address: bpy.props.StringProperty(
+        name="Address",
+        description="Reach the backend here instead of the connection file's address (e.g. tcp://gpu-box:5757 through a tunnel); the key still comes from the file",
+    )
+    start_local: bpy.props.BoolProperty(
+        name="Start a local backend",
+        description="Connect starts `distill3d serve` with the command below (writing the connection file above) and Blender stops it on quit",
+        default=False,
+    )
+    serve_command: bpy.props.StringProperty(
+        name="Backend command",
+        description="How to run the backend: 'distill3d serve', or '/path/to/python -m backend.cli serve' with the Python that has it installed",
+        default="distill3d serve",
+    )
 
     def draw(self, context: bpy.types.Context) -> None:
-        self.layout.prop(self, "connection_file")
+        layout = self.layout
+        layout.prop(self, "connection_file")
+        layout.prop(self, "address")
+        layout.prop(self, "start_local")
+        row = layout.row()
+        row.enabled = self.start_local
+        row.prop(self, "serve_command")
+        if not bpy.app.online_access:
+            layout.label(text="Blender's online access is off: only backends on this machine (loopback) are used", icon="INFO")
 
 
 classes = (Distill3DPreferences,)

@@ -1,8 +1,8 @@
 """The wire-format modules the add-on uses: vendored inside the built extension, the repository's when run from a checkout."""
 
 try:  # inside the extension zip, where build_addon.py copies the protocol package next to this module
-    from .protocol import connection
+    from .protocol import buffers, cameras, client, connection, download, errors, messages
 except ImportError:  # the source tree (tests, development)
-    from protocol import connection
+    from protocol import buffers, cameras, client, connection, download, errors, messages  # type: ignore[no-redef]
 
-__all__ = ["connection"]
+__all__ = ["buffers", "cameras", "client", "connection", "download", "errors", "messages"]

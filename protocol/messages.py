@@ -245,6 +245,7 @@ class MethodInfo(Record):
     params: tuple[ParamInfo, ...] = param(max_len=1000)
     needs_image: bool = False
     needs_prompt: bool = False
+    role: str = param("generate", doc="'generate' (makes an asset from inputs) or 'generator' (samples a 3D generator: variants, interpolate).", max_len=32)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ only when this module is named in ``$DISTILL3D_PLUGINS``, so artists never see i
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -51,10 +50,34 @@ def tetrahedron() -> tuple[Any, Any]:
     return positions, faces
 
 
+FACE_COLORS = ((220, 60, 50), (60, 160, 70), (50, 90, 210), (230, 200, 60))
+"""Texture colour of each tetrahedron face (one texture quadrant each)."""
+
+
+def textured_tetrahedron(texture_size: int = 32) -> Any:
+    """A :class:`MeshAsset`: the tetrahedron with split vertices (12), flat normals, UVs and one coloured texture quadrant per face."""
+    import numpy as np
+
+    from ..core.glb import MeshAsset
+
+    corners, faces = tetrahedron()
+    positions = corners[faces.ravel()]
+    edges = np.cross(positions[1::3] - positions[0::3], positions[2::3] - positions[0::3])
+    normals = np.repeat(edges / np.linalg.norm(edges, axis=1, keepdims=True), 3, axis=0).astype(np.float32)
+    quadrants = np.array([[0.0, 0.0], [0.5, 0.0], [0.0, 0.5], [0.5, 0.5]], dtype=np.float32)
+    triangle = np.array([[0.05, 0.05], [0.45, 0.05], [0.05, 0.45]], dtype=np.float32)
+    uvs = (quadrants[:, None, :] + triangle[None]).reshape(-1, 2)
+    half = texture_size // 2
+    texture = np.zeros((texture_size, texture_size, 3), dtype=np.uint8)
+    for (u, v), color in zip(quadrants, FACE_COLORS):
+        top = texture_size - half - int(v * texture_size)  # uv origin is bottom-left, row 0 is the top
+        texture[top : top + half, int(u * texture_size) : int(u * texture_size) + half] = color
+    return MeshAsset(positions=positions, normals=normals, faces=np.arange(12, dtype=np.int32).reshape(4, 3), uvs=uvs, texture=texture)
+
+
 class ProbeMethod:
     def run(self, inputs: JobInputs, config: ProbeConfig, context: JobContext) -> JobResult:
         import numpy as np
-        import trimesh
 
         reporter = context.reporter
         names = [f"stage{i + 1}" for i in range(config.stages)]
@@ -69,16 +92,14 @@ class ProbeMethod:
                 if config.preview_every and step % config.preview_every == 0:
                     done = (index * config.steps + step) / (config.stages * config.steps)
                     reporter.preview(preview_image(config.preview_size, done), force=True)
-        positions, faces = tetrahedron()
-        glb = io.BytesIO()
-        trimesh.Trimesh(positions, faces, process=False).export(glb, file_type="glb")
-        arrays: dict[str, Any] = {"positions": positions, "faces": faces}
+        asset = textured_tetrahedron()
+        arrays: dict[str, Any] = asset.arrays()
         if config.payload_mib:
             rng = np.random.default_rng(inputs.seed)
             arrays["payload"] = rng.integers(0, 256, int(config.payload_mib * (1 << 20)), dtype=np.uint8)
         return JobResult(
             arrays=arrays,
-            files={"mesh.glb": ResultFile(glb.getvalue(), "model/gltf-binary")},
+            files={"mesh.glb": ResultFile(asset.to_glb(), "model/gltf-binary")},
             metadata={"steps": config.steps * config.stages, "seed": inputs.seed, "prompt": inputs.prompt},
         )
 

@@ -41,6 +41,9 @@ class MethodEntry:
     """Jobs must carry an input image."""
     needs_prompt: bool = False
     """Jobs must carry a non-empty prompt."""
+    role: str = "generate"
+    """``generate``: makes an asset from the artist's inputs (the Generate panel lists these);
+    ``generator``: a tool that samples an existing 3D generator (variants, interpolation)."""
 
     def __post_init__(self) -> None:
         if self.default_preset not in self.presets:
@@ -54,6 +57,34 @@ _plugins_loaded = False
 def register(entry: MethodEntry) -> None:
     """Add a method (a second entry with the same name replaces the first)."""
     _registry[entry.name] = entry
+
+
+def _register_builtins() -> None:
+    from .variants.config import InterpolateConfig, VariantsConfig
+
+    register(
+        MethodEntry(
+            name="variants",
+            description="Sample N variants of a 3D generator (a distilled CAD generator, or 'demo'): one mesh per seed, tagged with its latent.",
+            config_class=VariantsConfig,
+            factory="backend.methods.variants.pipeline:VariantsMethod",
+            presets={"default": {}, "preview": {"quality": "preview"}},
+            role="generator",
+        )
+    )
+    register(
+        MethodEntry(
+            name="interpolate",
+            description="The mesh between two latents of a 3D generator, at preview quality for scrubbing or full quality to keep.",
+            config_class=InterpolateConfig,
+            factory="backend.methods.variants.pipeline:InterpolateMethod",
+            presets={"default": {}, "full": {"quality": "full"}},
+            role="generator",
+        )
+    )
+
+
+_register_builtins()
 
 
 def _load_plugins() -> None:

@@ -50,6 +50,8 @@ class JobContext:
     """Scratch space kept with the job (checkpoints to resume from)."""
     reporter: ProgressReporter
     """Progress, previews and cancellation; call it at every step."""
+    jobs_dir: Path
+    """The job store's folder (every job's folder is ``jobs_dir / job_id``), to read other jobs' outputs."""
 
 
 @dataclass(frozen=True)

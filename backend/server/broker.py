@@ -109,6 +109,7 @@ def method_infos() -> tuple[MethodInfo, ...]:
             params=tuple(describe(e.config_class)),
             needs_image=e.needs_image,
             needs_prompt=e.needs_prompt,
+            role=e.role,
         )
         for e in methods.entries()
     )

@@ -106,7 +106,7 @@ class _Worker:
             self.send({"t": "event", "job_id": job_id, "kind": kind, "data": data, "payload": payload, "time": time.time()})
 
         reporter = ProgressReporter(emit, self.cancel.is_set)
-        context = JobContext(job_id=job_id, device=self.device, work_dir=job_dir / "work", reporter=reporter)
+        context = JobContext(job_id=job_id, device=self.device, work_dir=job_dir / "work", reporter=reporter, jobs_dir=job_dir.parent)
         method = self.methods.get(entry.name)
         if method is None:
             method = self.methods[entry.name] = methods.create(entry.name)

@@ -1,0 +1,163 @@
+"""The 3D Viewport sidebar tab "Distill3D": connection, Generate (with live progress and preview), Variants, Interpolation."""
+
+from __future__ import annotations
+
+import bpy
+
+from . import apply, runtime
+
+STATE_ICONS = {"connected": "CHECKMARK", "connecting": "SORTTIME", "starting": "SORTTIME", "offline": "ERROR"}
+
+
+class _Tab:
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Distill3D"
+
+
+class DISTILL3D_MT_methods(bpy.types.Menu):
+    bl_label = "Method"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        session = runtime.session()
+        methods = session.methods("generate") if session is not None else ()
+        if not methods:
+            self.layout.label(text="Connect to list the backend's methods")
+        for method in methods:
+            self.layout.operator("distill3d.set_method", text=method.name).name = method.name
+
+
+class DISTILL3D_MT_presets(bpy.types.Menu):
+    bl_label = "Preset"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        session = runtime.session()
+        info = session.method(context.scene.distill3d.method) if session is not None else None
+        for preset in info.presets if info is not None else ():
+            self.layout.operator("distill3d.set_preset", text=preset).name = preset
+
+
+class DISTILL3D_PT_main(_Tab, bpy.types.Panel):
+    bl_label = "Distill3D"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        state, reason = runtime.connection_state()
+        row = layout.row()
+        row.label(text=state.capitalize(), icon=STATE_ICONS.get(state, "QUESTION"))
+        if state == "offline":
+            row.operator("distill3d.connect", text="Connect")
+        else:
+            row.operator("distill3d.disconnect", text="", icon="CANCEL")
+        if reason:
+            _wrapped(layout, reason)
+        message = context.scene.distill3d.message
+        if message:
+            _wrapped(layout.box(), message, icon="INFO")
+
+
+class DISTILL3D_PT_generate(_Tab, bpy.types.Panel):
+    bl_label = "Generate"
+    bl_parent_id = "DISTILL3D_PT_main"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout, settings = self.layout, context.scene.distill3d
+        layout.menu("DISTILL3D_MT_methods", text=settings.method or "Choose a method")
+        layout.menu("DISTILL3D_MT_presets", text=settings.preset or "Default preset")
+        layout.prop(settings, "image_source")
+        if settings.image_source == "DATABLOCK":
+            layout.template_ID(settings, "image", open="image.open")
+        elif settings.image_source == "FILE":
+            layout.prop(settings, "image_file")
+        layout.prop(settings, "camera_source")
+        if settings.camera_source == "MANUAL":
+            column = layout.column(align=True)
+            for name in ("elevation", "azimuth", "distance", "fov"):
+                column.prop(settings, name)
+        layout.prop(settings, "prompt")
+        layout.prop(settings, "negative_prompt")
+        row = layout.row(align=True)
+        row.prop(settings, "random_seed", text="", icon="FILE_REFRESH")
+        sub = row.row(align=True)
+        sub.enabled = not settings.random_seed
+        sub.prop(settings, "seed")
+        layout.prop(settings, "show_params", icon="TRIA_DOWN" if settings.show_params else "TRIA_RIGHT", emboss=False)
+        if settings.show_params:
+            column = layout.column(align=True)
+            for param in settings.params:
+                column.prop(param, "value", text=param.name)
+            layout.prop(settings, "extra_params")
+        row = layout.row(align=True)
+        row.scale_y = 1.4
+        row.operator("distill3d.generate", icon="PLAY")
+        row.operator("distill3d.cancel", icon="X").job_id = ""
+        self._draw_active_job(layout, context)
+
+    @staticmethod
+    def _draw_active_job(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+        settings = context.scene.distill3d
+        session = runtime.session()
+        job = session.jobs.get(settings.active_job) if session is not None else None
+        if job is None or job.info is None:
+            return
+        info = job.info
+        progress = info.progress
+        if progress is not None and not info.state.finished:
+            eta = f", {progress.eta_s:.0f} s left" if progress.eta_s is not None else ""
+            layout.progress(factor=progress.fraction, text=f"{progress.stage} {progress.step}/{progress.total}{eta}")
+        else:
+            layout.label(text=f"Job {info.job_id}: {info.state.value}")
+        image = bpy.data.images.get(apply.PREVIEW_IMAGE)
+        if image is not None and image.preview is not None:
+            layout.template_icon(icon_value=image.preview.icon_id, scale=8.0)
+
+
+class DISTILL3D_PT_variants(_Tab, bpy.types.Panel):
+    bl_label = "Variants"
+    bl_parent_id = "DISTILL3D_PT_main"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout, settings = self.layout, context.scene.distill3d
+        layout.prop(settings, "generator")
+        layout.prop(settings, "variant_count")
+        layout.prop(settings, "truncation")
+        layout.prop(settings, "variant_quality")
+        layout.operator("distill3d.sample_variants", icon="GRID")
+
+
+class DISTILL3D_PT_interpolation(_Tab, bpy.types.Panel):
+    bl_label = "Interpolation"
+    bl_parent_id = "DISTILL3D_PT_main"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout, settings = self.layout, context.scene.distill3d
+        layout.operator("distill3d.interpolate_from_selection", icon="RESTRICT_SELECT_OFF")
+        layout.prop(settings, "interp_a")
+        layout.prop(settings, "interp_b")
+        layout.prop(settings, "interp_t", slider=True)
+        layout.operator("distill3d.interpolate_keep", icon="IMPORT")
+
+
+def _wrapped(layout: bpy.types.UILayout, text: str, icon: str = "NONE", width: int = 48) -> None:
+    """Long text over several label lines (the sidebar does not wrap)."""
+    words, line, column = text.split(), "", layout.column(align=True)
+    for word in words:
+        if line and len(line) + len(word) + 1 > width:
+            column.label(text=line, icon=icon)
+            line, icon = word, "NONE"
+        else:
+            line = f"{line} {word}".strip()
+    if line:
+        column.label(text=line, icon=icon)
+
+
+classes = (
+    DISTILL3D_MT_methods,
+    DISTILL3D_MT_presets,
+    DISTILL3D_PT_main,
+    DISTILL3D_PT_generate,
+    DISTILL3D_PT_variants,
+    DISTILL3D_PT_interpolation,
+)

@@ -1,0 +1,69 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backend.methods import get
+from backend.methods.base import JobContext, JobInputs, MethodError
+from backend.methods.configs import resolve
+from backend.methods.progress import ProgressReporter
+from backend.methods.variants.pipeline import InterpolateMethod, VariantsMethod
+
+
+def _context(tmp_path: Path, events: list) -> JobContext:
+    reporter = ProgressReporter(lambda kind, data, payload: events.append((kind, data)), min_interval_s=0.0)
+    return JobContext(job_id="job", device="cpu", work_dir=tmp_path / "work", reporter=reporter, jobs_dir=tmp_path)
+
+
+def _inputs(seed: int = 10, **arrays) -> JobInputs:
+    return JobInputs(prompt="", negative_prompt="", seed=seed, camera=None, image=None, arrays=arrays)
+
+
+def test_variants_returns_one_tagged_mesh_per_seed(tmp_path):
+    events: list = []
+    _, config = resolve(get("variants"), "preview", {"count": 3})
+    result = VariantsMethod().run(_inputs(seed=10), config, _context(tmp_path, events))
+    variants = result.metadata["variants"]
+    assert [v["seed"] for v in variants] == [10, 11, 12]
+    for index, variant in enumerate(variants):
+        assert np.allclose(result.arrays[f"v{index}.latent"], variant["latent"])
+        assert len(result.arrays[f"v{index}.faces"]) == variant["faces"] > 0
+        assert f"v{index}.colors" in result.arrays and f"v{index}.texture" not in result.arrays
+    assert not np.allclose(result.arrays["v0.positions"][:10], result.arrays["v1.positions"][:10])
+    assert [d["step"] for kind, d in events if kind == "progress"][-1] == 3
+
+
+def test_variants_full_quality_has_textures_and_glbs(tmp_path):
+    _, config = resolve(get("variants"), None, {"seeds": [5]})
+    result = VariantsMethod().run(_inputs(), config, _context(tmp_path, []))
+    assert result.arrays["v0.texture"].shape == (512, 512, 3)
+    assert result.files["v0.mesh.glb"].data[:4] == b"glTF"
+
+
+def test_interpolate_moves_between_the_latents(tmp_path):
+    method = VariantsMethod()
+    _, config = resolve(get("variants"), "preview", {"count": 2})
+    variants = method.run(_inputs(), config, _context(tmp_path, [])).arrays
+    a, b = variants["v0.latent"], variants["v1.latent"]
+    meshes = {}
+    for t in (0.0, 0.5, 1.0):
+        _, config = resolve(get("interpolate"), None, {"t": t})
+        meshes[t] = InterpolateMethod().run(_inputs(latent_a=a, latent_b=b), config, _context(tmp_path, []))
+    assert np.allclose(meshes[0.0].arrays["positions"], variants["v0.positions"])
+    assert np.allclose(meshes[1.0].arrays["positions"], variants["v1.positions"])
+    assert np.allclose(meshes[0.5].arrays["latent"], (a + b) / 2)
+
+
+@pytest.mark.parametrize(
+    "arrays, params, message",
+    [
+        ({}, {}, "missing: latent_a, latent_b"),
+        ({"latent_a": np.zeros(4, np.float32), "latent_b": np.zeros(3, np.float32)}, {}, "must both have 4 values"),
+        ({"latent_a": np.zeros(4, np.float32), "latent_b": np.zeros(4, np.float32)}, {"generator": "no-such"}, "is not 'demo'"),
+    ],
+)
+def test_interpolate_refuses_bad_inputs_with_a_reason(tmp_path, arrays, params, message):
+    _, config = resolve(get("interpolate"), None, params)
+    with pytest.raises(MethodError, match=message) as caught:
+        InterpolateMethod().run(_inputs(**arrays), config, _context(tmp_path, []))
+    assert caught.value.code.value == "invalid_params"

@@ -1,0 +1,26 @@
+"""The add-on's whole headless scenario in real Blender against a live backend on loopback (see headless_scenario.py).
+
+The rendered PNG of the imported results is kept in ``$DISTILL3D_TEST_ARTIFACTS`` (default ``test-artifacts/``).
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.servers import REPO, server_env
+
+pytestmark = pytest.mark.slow
+
+
+def test_generate_cancel_reattach_variants_interpolate_render(server, tmp_path):
+    artifacts = Path(os.environ.get("DISTILL3D_TEST_ARTIFACTS", REPO / "test-artifacts")) / "blender_addon"
+    result = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("headless_scenario.py")), str(server.connection_file), str(artifacts)],
+        cwd=REPO, env=server_env(), capture_output=True, text=True, timeout=600,
+    )
+    steps = [line for line in result.stdout.splitlines() if line.startswith("step ")]
+    assert result.returncode == 0 and "scenario ok" in result.stdout, "\n".join(steps) + "\n" + result.stdout[-3000:] + result.stderr[-5000:] + server.log()[-3000:]
+    assert (artifacts / "imported.png").stat().st_size > 10_000

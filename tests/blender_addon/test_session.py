@@ -1,0 +1,73 @@
+"""The add-on's session layer (no bpy) against a live backend: what it shows, and what it drops as stale."""
+
+import time
+
+import numpy as np
+import pytest
+
+from blender_addon.session import Session
+from protocol.messages import Attach, JobSpec, Ping, Submit
+from tests.conftest import connect
+
+
+def _drain(session: Session, until, timeout: float = 60.0) -> list:
+    seen, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen += session.poll()
+        if until(seen):
+            return seen
+        time.sleep(0.02)
+    raise AssertionError(f"timed out; saw {[(o.kind, o.message) for o in seen]}")
+
+
+@pytest.fixture
+def session(shared_server):
+    session = Session(shared_server.info)
+    session.client.wait_connected(15)
+    yield session
+    session.close()
+
+
+def test_a_submitted_job_streams_progress_previews_and_its_result(session):
+    spec = JobSpec(method="testbed", preset="quick", params={"steps": 4, "preview_every": 1})
+    session.submit(spec, "generate", name="thing")
+    seen = _drain(session, lambda seen: any(o.kind == "result" for o in seen))
+    kinds = [o.kind for o in seen]
+    assert "job" in kinds and "preview" in kinds and kinds[-1] == "result"
+    result = seen[-1]
+    assert result.job.context == {"name": "thing"} and result.arrays["positions"].shape == (12, 3)
+    assert result.files["mesh.glb"][:4] == b"glTF" and not session.busy()
+
+
+def test_replies_and_events_this_session_did_not_ask_for_are_dropped(session, shared_server):
+    other = connect(shared_server)
+    try:
+        foreign = other.request(Submit(job=JobSpec(method="testbed", preset="quick"), follow=False)).job.job_id
+    finally:
+        other.close()
+    session.client.send(Ping())  # a reply nobody in the session waits for
+    session.client.send(Attach(job_id=foreign, follow=True))  # the client follows it, the session does not
+    time.sleep(1.0)
+    assert [o for o in session.poll() if o.kind != "status"] == []
+
+
+def test_a_fast_scrub_sends_few_jobs_and_ends_on_the_last_t(session):
+    session.submit(JobSpec(method="variants", preset="preview", params={"count": 2}, seed=3), "variants")
+    variants = _drain(session, lambda seen: any(o.kind == "result" for o in seen))[-1].arrays
+    a, b = variants["v0.latent"], variants["v1.latent"]
+    for t in np.linspace(0.0, 1.0, 30):
+        session.interpolate("demo", a, b, float(t))
+        session.poll()
+        time.sleep(0.01)
+    seen = _drain(session, lambda seen: any(o.kind == "result" and o.job.context["t"] == 1.0 for o in seen))
+    shown = [o.job.context["t"] for o in seen if o.kind == "result"]
+    jobs = [j for j in session.jobs.values() if j.purpose == "interpolate"]
+    assert len(jobs) < 10, f"{len(jobs)} jobs for 30 slider moves"
+    assert shown == sorted(shown) and shown[-1] == 1.0
+    assert np.allclose(seen[-1].arrays["latent"], b)
+
+
+def test_an_unknown_job_to_attach_fails_readably(session):
+    session.attach("no-such-job", "generate")
+    seen = _drain(session, lambda seen: any(o.kind == "failed" for o in seen))
+    assert "no-such-job" in seen[-1].message or "unknown" in seen[-1].message.lower()
