@@ -75,7 +75,7 @@ def connection_state() -> tuple[str, str]:
 
 def connect() -> None:
     """(Re)connect with the preferences' settings; never raises — the reason shows as the connection state."""
-    global _session, _problem, _backend
+    global _problem, _backend
     disconnect(stop_backend=False)
     prefs = preferences()
     path = Path(bpy.path.abspath(prefs.connection_file)).expanduser()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from backend.bench.probe import tetrahedron
+from backend.bench.probe import textured_tetrahedron
 from protocol.download import download
 from protocol.errors import ErrorCode, RemoteError
 from protocol.messages import Attach, Cancel, GetStats, JobState, Ping, ReleaseGpu, Submit, JobSpec
@@ -33,11 +33,11 @@ def test_job_streams_gap_free_events_previews_and_a_result(shared_client):
     assert stream.previews and stream.previews[-1].info.seq == max(e.seq for e in stream.events if e.kind == "preview")
     assert stream.job.result is not None and stream.job.progress.fraction == 1.0
     files = download(shared_client.request_async, job.job_id, stream.job.result)
-    positions, faces = tetrahedron()
-    np.testing.assert_array_equal(files["positions"].to_numpy(), positions)
-    np.testing.assert_array_equal(files["faces"].to_numpy(), faces)
+    expected = textured_tetrahedron().arrays()
+    for name in ("positions", "faces", "uvs", "texture"):
+        np.testing.assert_array_equal(files[name].to_numpy(), expected[name])
     mesh = trimesh.load(io.BytesIO(files["mesh.glb"]), file_type="glb", force="mesh")
-    assert len(mesh.vertices) == 4 and len(mesh.faces) == 4
+    assert len(mesh.faces) == 4
     assert stream.job.result.metadata["prompt"] == "a red torus"
 
 
