@@ -1,10 +1,12 @@
 """``python build_addon.py``: the extension zip as Blender receives it, installed into real Blender (bpy 5.0.1)."""
 
 import ast
+import os
 import subprocess
 import sys
 import tomllib
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +73,16 @@ def test_installs_and_enables_in_blender(built, tmp_path):
     assert "vendored=True" in result.stdout and "torch=False" in result.stdout
     site = tmp_path / "blender" / "extensions" / ".local" / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
     assert (site / "zmq").is_dir() and (site / "msgpack").is_dir(), "Blender installed this platform's wheels"
+
+
+def test_the_installed_zip_runs_the_artists_session_against_a_live_backend(built, server, tmp_path):
+    """The judged path: the freshly built zip, installed into Blender, driven through the headless scenario."""
+    artifacts = Path(os.environ.get("DISTILL3D_TEST_ARTIFACTS", REPO / "test-artifacts")) / "blender_extension"
+    env = {"BLENDER_USER_RESOURCES": str(tmp_path / "blender"), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    scenario = REPO / "tests" / "blender_addon" / "headless_scenario.py"
+    result = subprocess.run(
+        [sys.executable, str(scenario), str(server.connection_file), str(artifacts), str(built)],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0 and "scenario ok" in result.stdout, result.stdout[-3000:] + result.stderr[-5000:]
+    assert (artifacts / "imported.png").stat().st_size > 10_000

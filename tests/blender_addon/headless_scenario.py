@@ -1,9 +1,11 @@
 """The artist's session, headless in real Blender (bpy), against a live backend: run by test_headless.py.
 
-Usage: python headless_scenario.py CONNECTION_FILE OUT_DIR. Exits non-zero (with the failed
-assertion) on any problem; prints one "step ..." line per step done.
+Usage: python headless_scenario.py CONNECTION_FILE OUT_DIR [EXTENSION_ZIP]. With a zip, the built
+extension is installed into Blender and driven instead of the source tree. Exits non-zero (with
+the failed assertion) on any problem; prints one "step ..." line per step done.
 """
 
+import importlib
 import json
 import socket
 import sys
@@ -17,6 +19,7 @@ import addon_utils  # noqa: E402
 import numpy as np  # noqa: E402
 
 connection_file, out_dir = Path(sys.argv[1]), Path(sys.argv[2])
+extension_zip = Path(sys.argv[3]) if len(sys.argv) > 3 else None
 out_dir.mkdir(parents=True, exist_ok=True)
 
 
@@ -48,10 +51,17 @@ def job_ids() -> set[str]:
 
 # ------------------------------------------------------------------ connect
 bpy.ops.wm.read_factory_settings(use_empty=True)
-addon_utils.enable("blender_addon", default_set=True)
-import blender_addon  # noqa: E402  (after enabling, which imports it)
-from blender_addon import apply, runtime  # noqa: E402
-prefs = bpy.context.preferences.addons["blender_addon"].preferences
+if extension_zip is not None:
+    installed = bpy.ops.extensions.package_install_files(filepath=str(extension_zip), repo="user_default", enable_on_install=True)
+    assert installed == {"FINISHED"}, installed
+    MODULE = "bl_ext.user_default.distill3d"
+else:
+    MODULE = "blender_addon"
+    addon_utils.enable(MODULE, default_set=True)
+blender_addon = importlib.import_module(MODULE)  # after enabling, which imports it
+apply, runtime = importlib.import_module(f"{MODULE}.apply"), importlib.import_module(f"{MODULE}.runtime")
+assert (extension_zip is not None) == (f"{MODULE}.protocol.client" in sys.modules), "the extension runs its vendored protocol"
+prefs = bpy.context.preferences.addons[MODULE].preferences
 settings = bpy.context.scene.distill3d
 
 prefs.connection_file = str(out_dir / "missing.json")
@@ -200,5 +210,5 @@ bpy.ops.render.render(write_still=True)
 assert (out_dir / "imported.png").stat().st_size > 10_000
 step(f"rendered {out_dir / 'imported.png'}")
 
-addon_utils.disable("blender_addon", default_set=True)
+addon_utils.disable(MODULE, default_set=True)
 print("scenario ok", flush=True)
