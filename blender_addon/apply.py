@@ -9,7 +9,7 @@ import json
 import math
 import os
 import tempfile
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import bpy
 import numpy as np
@@ -99,12 +99,10 @@ def show_preview(data: bytes, media_type: str) -> bpy.types.Image:
         image.reload()
     image.preview_ensure()
     image.preview.reload()
-    for window in getattr(bpy.context.window_manager, "windows", ()):
-        for area in window.screen.areas:
-            if area.type == "IMAGE_EDITOR":
-                space = area.spaces.active
-                if space.image is None or space.image == image:
-                    space.image = image
+    for area in areas(bpy.context.window_manager, "IMAGE_EDITOR"):
+        space = area.spaces.active
+        if space.image is None or space.image == image:
+            space.image = image
     return image
 
 
@@ -229,11 +227,17 @@ def update_interpolation_preview(arrays: Mapping[str, np.ndarray], t: float) -> 
     return obj
 
 
-def _redraw() -> None:
-    for window in getattr(bpy.context.window_manager, "windows", ()):
+def areas(window_manager: bpy.types.WindowManager, *types: str) -> Iterator[bpy.types.Area]:
+    """Every open area of one of ``types`` in every window (none under bpy as a module)."""
+    for window in getattr(window_manager, "windows", ()):
         for area in window.screen.areas:
-            if area.type in ("VIEW_3D", "IMAGE_EDITOR"):
-                area.tag_redraw()
+            if area.type in types:
+                yield area
+
+
+def _redraw() -> None:
+    for area in areas(bpy.context.window_manager, "VIEW_3D", "IMAGE_EDITOR"):
+        area.tag_redraw()
 
 
 _HANDLERS = {

@@ -10,6 +10,7 @@ from typing import Any
 
 import bpy
 
+from .apply import areas
 from .wire import buffers, cameras, messages
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
@@ -70,10 +71,9 @@ def input_image(settings: Any, context: bpy.types.Context) -> tuple[bytes, str] 
             raise ValueError(f"input image file {settings.image_file!r} does not exist")
         return path.read_bytes(), path.name
     if source == "EDITOR":
-        for window in getattr(context.window_manager, "windows", ()):
-            for area in window.screen.areas:
-                if area.type == "IMAGE_EDITOR" and area.spaces.active.image is not None:
-                    return image_bytes(area.spaces.active.image)
+        for area in areas(context.window_manager, "IMAGE_EDITOR"):
+            if area.spaces.active.image is not None:
+                return image_bytes(area.spaces.active.image)
         raise ValueError("no Image Editor with an image is open")
     return image_bytes(settings.image) if settings.image is not None else None
 

@@ -85,9 +85,8 @@ class Session:
         self._downloaded: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self._ready: deque[Outcome] = deque()
         self._interpolation: _Interpolation | None = None
-        self._interp_sent: tuple[float, int] | None = None
-        """(t, generation) of the newest interpolation job asked for"""
-        self._interp_in_flight = 0
+        self._interp_sent_t: float | None = None
+        """t of the newest interpolation job asked for"""
         self._interp_generation = 0
         self.interp_shown = 0
         """Generation of the interpolation mesh on screen; older answers are dropped."""
@@ -164,7 +163,7 @@ class Session:
 
     def busy(self) -> bool:
         """Work is still under way (requests unanswered, jobs running, downloads, a pending scrub)."""
-        unsent = self._interpolation is not None and (self._interp_sent is None or self._interp_sent[0] != self._interpolation.t)
+        unsent = self._interpolation is not None and self._interp_sent_t != self._interpolation.t
         return bool(self._pending or self._ready or unsent or any(not j.done for j in self.jobs.values()))
 
     def _emit(self, kind: str, job: TrackedJob | None = None, **fields: Any) -> None:
@@ -196,8 +195,6 @@ class Session:
         kind, context = entry
         if isinstance(message, messages.Error):
             job = self.jobs.get(context.get("job_id", ""))
-            if kind == "interpolate":
-                self._interp_in_flight -= 1
             if kind == "attach" and job is not None:
                 self._finish(job, "failed", message.message)
             else:
@@ -233,8 +230,6 @@ class Session:
 
     def _finish(self, job: TrackedJob, outcome: str, message: str) -> None:
         job.done = True
-        if job.purpose == "interpolate":
-            self._interp_in_flight -= 1
         if outcome != "dropped":
             self._emit("failed", job, message=message)
 
@@ -254,17 +249,20 @@ class Session:
             return
         job.done = True
         if job.purpose == "interpolate":
-            self._interp_in_flight -= 1
             if job.generation < self.interp_shown:
                 return
             self.interp_shown = job.generation
         self._ready.append(outcome)
 
+    def _interpolation_in_flight(self) -> bool:
+        """An interpolation job is asked for and not yet answered, running, or downloading."""
+        return any(kind == "interpolate" for kind, _ in self._pending.values()) or any(
+            job.purpose == "interpolate" and not job.done for job in self.jobs.values()
+        )
+
     def _send_interpolation(self) -> None:
         wanted = self._interpolation
-        if wanted is None or self._interp_in_flight > 0 or not self.connected:
-            return
-        if self._interp_sent is not None and self._interp_sent[0] == wanted.t:
+        if wanted is None or self._interpolation_in_flight() or not self.connected or self._interp_sent_t == wanted.t:
             return
         if time.monotonic() - wanted.changed_at < self.debounce_s:
             return
@@ -274,6 +272,5 @@ class Session:
             params={"generator": wanted.generator, "t": wanted.t, "quality": "preview"},
             arrays={"latent_a": buffers.WireArray.from_numpy(wanted.latent_a), "latent_b": buffers.WireArray.from_numpy(wanted.latent_b)},
         )
-        self._interp_in_flight += 1
-        self._interp_sent = (wanted.t, self._interp_generation)
+        self._interp_sent_t = wanted.t
         self.submit(spec, "interpolate", t=wanted.t, generation=self._interp_generation)
