@@ -111,11 +111,11 @@ def _on_result(outcome: Outcome) -> None:
     entry = job_entry(job)
     try:
         if job.purpose == "variants":
-            import_variants(job, outcome.arrays, outcome.files)
+            import_variants(job, outcome)
         elif job.purpose == "interpolate":
-            update_interpolation_preview(outcome.arrays, float(job.context.get("t", 0.0)))
+            update_interpolation_preview(outcome, float(job.context.get("t", 0.0)))
         else:
-            import_result(job, outcome.arrays, outcome.files)
+            import_result(job, outcome)
     except (ValueError, RuntimeError) as exc:
         _scene(job).distill3d.message = f"could not import job {job.job_id}: {exc}"
         if entry is not None:
@@ -137,17 +137,16 @@ def _properties(job: TrackedJob, **extra: Any) -> dict[str, Any]:
     return props
 
 
-def import_result(job: TrackedJob, arrays: Mapping[str, np.ndarray], files: Mapping[str, bytes], prefix: str = "", name: str = "", **extra: Any) -> bpy.types.Object:
+def import_result(job: TrackedJob, outcome: Outcome, prefix: str = "", name: str = "", **extra: Any) -> bpy.types.Object:
     """One mesh of a result (items under ``prefix``) as a new object; the result's GLB through Blender's glTF importer when it has no mesh arrays."""
     name = name or job.context.get("name") or f"Distill3D {job.info.method if job.info else ''} {job.job_id[-6:]}".strip()
-    mesh_arrays = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-    if "latent" in mesh_arrays:
-        extra.setdefault("distill3d_latent", np.asarray(mesh_arrays["latent"], np.float32).tolist())
-    if "positions" in mesh_arrays:
-        return importer.import_arrays(name, mesh_arrays, _properties(job, **extra))
-    glb = next((data for key, data in files.items() if key.startswith(prefix) and key.endswith(".glb")), None)
+    if prefix + "latent" in outcome.arrays:
+        extra.setdefault("distill3d_latent", np.asarray(outcome.arrays[prefix + "latent"], np.float32).tolist())
+    if prefix in outcome.meshes:
+        return importer.import_mesh(name, outcome.meshes[prefix], _properties(job, **extra))
+    glb = next((data for key, data in outcome.files.items() if key.startswith(prefix) and key.endswith(".glb")), None)
     if glb is None:
-        raise ValueError(f"the result has neither mesh arrays nor a GLB (items: {sorted([*arrays, *files])})")
+        raise ValueError(f"the result has neither mesh arrays nor a GLB (items: {sorted([*outcome.arrays, *outcome.files])})")
     return import_glb(name, glb, _properties(job, **extra))
 
 
@@ -179,10 +178,11 @@ def variant_count(arrays: Mapping[str, np.ndarray]) -> int:
     return max(indices) + 1 if indices else 0
 
 
-def import_variants(job: TrackedJob, arrays: Mapping[str, np.ndarray], files: Mapping[str, bytes]) -> list[bpy.types.Object]:
+def import_variants(job: TrackedJob, outcome: Outcome) -> list[bpy.types.Object]:
     """Every variant as its own object, in a grid starting at the 3D cursor, named by seed and tagged with its latent."""
     metadata = job.info.result.metadata if job.info is not None and job.info.result is not None else {}
     described = metadata.get("variants", [])
+    arrays = outcome.arrays
     count = variant_count(arrays)
     extents = [np.ptp(arrays[f"v{i}.positions"], axis=0).max() for i in range(count) if f"v{i}.positions" in arrays]
     spacing = GRID_MARGIN * max(extents, default=1.0)
@@ -192,7 +192,7 @@ def import_variants(job: TrackedJob, arrays: Mapping[str, np.ndarray], files: Ma
     for index in range(count):
         seed = described[index]["seed"] if index < len(described) else index
         obj = import_result(
-            job, arrays, files, prefix=f"v{index}.", name=f"Variant {index} (seed {seed})",
+            job, outcome, prefix=f"v{index}.", name=f"Variant {index} (seed {seed})",
             distill3d_seed=seed, distill3d_generator=metadata.get("generator", ""), distill3d_variant=index,
         )
         row, column = divmod(index, columns)
@@ -208,19 +208,21 @@ def latent_of(obj: bpy.types.Object | None) -> np.ndarray | None:
     return np.asarray(list(obj["distill3d_latent"]), np.float32)
 
 
-def update_interpolation_preview(arrays: Mapping[str, np.ndarray], t: float) -> bpy.types.Object:
+def update_interpolation_preview(outcome: Outcome, t: float) -> bpy.types.Object:
     """Replace the interpolation object's mesh data in place (created next to the variants on first use)."""
-    importer.check_arrays(arrays)
+    if "" not in outcome.meshes:
+        raise ValueError(f"the interpolation result holds no mesh (items: {sorted(outcome.arrays)})")
+    data, arrays = outcome.meshes[""], outcome.arrays
     obj = bpy.data.objects.get(INTERPOLATION_OBJECT)
     if obj is None:
-        mesh = importer.with_material(importer.build_mesh(INTERPOLATION_OBJECT, arrays), INTERPOLATION_OBJECT, arrays)
+        mesh = importer.with_material(importer.build_mesh(INTERPOLATION_OBJECT, data), INTERPOLATION_OBJECT, data)
         obj = importer.place(bpy.data.objects.new(INTERPOLATION_OBJECT, mesh))
         settings = bpy.context.scene.distill3d
         if settings.interp_a is not None and settings.interp_b is not None:
             a, b = settings.interp_a.location, settings.interp_b.location
             obj.location = ((a.x + b.x) / 2, min(a.y, b.y) - 1.5, (a.z + b.z) / 2)
     else:
-        importer.fill_mesh(obj.data, arrays)
+        importer.fill_mesh(obj.data, data)
     if "latent" in arrays:
         obj["distill3d_latent"] = np.asarray(arrays["latent"], np.float32).tolist()
     obj["distill3d_t"] = t

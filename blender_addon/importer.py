@@ -1,9 +1,7 @@
-"""Result arrays → a Blender mesh object, with ``foreach_set`` only (no Python loop over vertices).
+"""A prepared mesh (``mesh_data.BlenderMesh``) → a Blender mesh object: buffer copies only, no loop over vertices.
 
-The arrays are the wire's (see ``backend/core/glb.py``): float32 positions/normals/uvs in the
-glTF frame (+Y up), int32 faces, a uint8 texture (row 0 on top) or uint8 RGBA vertex colours.
-Blender is +Z up; a point (x, y, z) becomes (x, −z, y), the inverse of what Blender's glTF
-exporter does.
+Runs on the main thread; everything that does not need ``bpy`` (frame change, corner UVs, PNG
+encoding, checks) was done before, on the download thread, by :func:`mesh_data.prepare`.
 """
 
 from __future__ import annotations
@@ -13,59 +11,40 @@ from typing import Mapping
 import bpy
 import numpy as np
 
+from .mesh_data import BlenderMesh, prepare
+
 COLLECTION = "Distill3D"
 """Collection every imported object is linked into."""
 
 
-def to_blender(vectors: np.ndarray) -> np.ndarray:
-    """glTF-frame vectors (N, 3) → Blender's frame (N, 3), float32."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    return np.stack([vectors[:, 0], -vectors[:, 2], vectors[:, 1]], axis=1)
+def build_mesh(name: str, data: BlenderMesh) -> bpy.types.Mesh:
+    """A new mesh datablock from a prepared mesh (see :func:`fill_mesh`)."""
+    return fill_mesh(bpy.data.meshes.new(name), data)
 
 
-def build_mesh(name: str, arrays: Mapping[str, np.ndarray]) -> bpy.types.Mesh:
-    """A new mesh datablock from result arrays (see :func:`fill_mesh`)."""
-    check_arrays(arrays)
-    return fill_mesh(bpy.data.meshes.new(name), arrays)
+def fill_mesh(mesh: bpy.types.Mesh, data: BlenderMesh) -> bpy.types.Mesh:
+    """Replace ``mesh``'s geometry, in place: smooth custom normals, a ``UVMap`` layer and/or ``Color`` attribute.
 
-
-def check_arrays(arrays: Mapping[str, np.ndarray]) -> None:
-    """Raise ``ValueError`` unless ``arrays`` hold a consistent triangle mesh."""
-    if "positions" not in arrays or "faces" not in arrays:
-        raise ValueError(f"a mesh needs 'positions' and 'faces' arrays; got {sorted(arrays)}")
-    positions, faces = np.asarray(arrays["positions"]), np.asarray(arrays["faces"])
-    if positions.ndim != 2 or positions.shape[1] != 3 or faces.ndim != 2 or faces.shape[1] != 3:
-        raise ValueError(f"expected positions (V, 3) and faces (F, 3), got {positions.shape} and {faces.shape}")
-    if faces.size and (faces.min() < 0 or faces.max() >= len(positions)):
-        raise ValueError("faces index vertices that do not exist")
-    for name, width in (("normals", 3), ("uvs", 2), ("colors", 4)):
-        if name in arrays and np.shape(arrays[name]) != (len(positions), width):
-            raise ValueError(f"{name} has shape {np.shape(arrays[name])}, expected ({len(positions)}, {width})")
-
-
-def fill_mesh(mesh: bpy.types.Mesh, arrays: Mapping[str, np.ndarray]) -> bpy.types.Mesh:
-    """Replace ``mesh``'s geometry, in place, with the arrays': smooth custom normals, a ``UVMap`` layer and/or ``Color`` attribute.
-
-    Objects using ``mesh`` keep it (the interpolation preview is updated this way). Call :func:`check_arrays` first.
+    Objects using ``mesh`` keep it (the interpolation preview is updated this way). Positions,
+    corners and UVs go through the generic attribute API, whose ``foreach_set`` copies a matching
+    buffer in one go (the ``vertices``/``loops`` collections convert element by element, ~10× slower).
     """
-    positions, faces = arrays["positions"], np.asarray(arrays["faces"], dtype=np.int32)
     mesh.clear_geometry()
-    mesh.vertices.add(len(positions))
-    mesh.vertices.foreach_set("co", to_blender(positions).ravel())
-    mesh.loops.add(faces.size)
-    mesh.loops.foreach_set("vertex_index", faces.ravel())
-    mesh.polygons.add(len(faces))
-    mesh.polygons.foreach_set("loop_start", np.arange(0, faces.size, 3, dtype=np.int32))
+    mesh.vertices.add(data.vertex_count)
+    mesh.attributes["position"].data.foreach_set("vector", data.positions)
+    mesh.loops.add(len(data.corner_verts))
+    mesh.attributes[".corner_vert"].data.foreach_set("value", data.corner_verts)
+    mesh.polygons.add(data.face_count)
+    mesh.polygons.foreach_set("loop_start", data.face_starts)
     mesh.shade_smooth()
-    if "uvs" in arrays:
-        layer = mesh.uv_layers.new(name="UVMap")
-        layer.data.foreach_set("uv", np.asarray(arrays["uvs"], dtype=np.float32)[faces.ravel()].ravel())
-    if "colors" in arrays:
-        attribute = mesh.color_attributes.new("Color", "BYTE_COLOR", "POINT")
-        attribute.data.foreach_set("color", (np.asarray(arrays["colors"], dtype=np.float32) / 255.0).ravel())
+    if data.corner_uvs is not None:
+        mesh.uv_layers.new(name="UVMap")
+        mesh.attributes["UVMap"].data.foreach_set("vector", data.corner_uvs)
+    if data.colors is not None:
+        mesh.color_attributes.new("Color", "BYTE_COLOR", "POINT").data.foreach_set("color", data.colors)
     mesh.update()
-    if "normals" in arrays:
-        set_vertex_normals(mesh, to_blender(arrays["normals"]))
+    if data.normals is not None:
+        set_vertex_normals(mesh, data.normals)
     return mesh
 
 
@@ -74,25 +53,29 @@ FREE_NORMALS = (5, 0, 0)
 
 
 def set_vertex_normals(mesh: bpy.types.Mesh, normals: np.ndarray) -> None:
-    """Custom per-vertex normals (V, 3): keeps shading continuous across UV seams, where vertices are split.
+    """Custom per-vertex normals, (3V,) float32: keeps shading continuous across UV seams, where vertices are split.
 
     Blender ≥ 5.0 stores them directly as a float attribute (≈ 10× faster than the encoded
     per-corner path older versions need).
     """
     if bpy.app.version >= FREE_NORMALS:
-        mesh.attributes.new("custom_normal", "FLOAT_VECTOR", "POINT").data.foreach_set("vector", normals.ravel())
+        mesh.attributes.new("custom_normal", "FLOAT_VECTOR", "POINT").data.foreach_set("vector", normals)
     else:
-        mesh.normals_split_custom_set_from_vertices(normals)
+        mesh.normals_split_custom_set_from_vertices(normals.reshape(-1, 3))
 
 
-def texture_image(name: str, texture: np.ndarray) -> bpy.types.Image:
-    """A packed image datablock (stored in the .blend) from an (S, S, 3) uint8 texture, row 0 on top."""
-    height, width = texture.shape[:2]
-    image = bpy.data.images.new(name, width=width, height=height, alpha=False)
-    rgba = np.ones((height, width, 4), dtype=np.float32)
-    rgba[..., :3] = texture[::-1] / 255.0  # Blender's pixel rows run bottom to top
-    image.pixels.foreach_set(rgba.ravel())
-    image.pack()
+def texture_image(name: str, png: bytes, size: tuple[int, int]) -> bpy.types.Image:
+    """A packed image datablock (stored in the .blend) holding ``png`` of ``size`` (width, height).
+
+    Packing the encoded bytes lets Blender decode them only when something draws the image, as it
+    does for the images the glTF importer brings in; setting float pixels and packing those makes
+    Blender encode a PNG itself on the main thread, about 10× slower.
+    """
+    image = bpy.data.images.new(name, width=size[0], height=size[1], alpha=False)
+    image.source = "FILE"
+    image.filepath_raw = f"//{bpy.path.clean_name(name)}.png"
+    image.file_format = "PNG"
+    image.pack(data=png, data_len=len(png))
     return image
 
 
@@ -115,16 +98,20 @@ def material(name: str, image: bpy.types.Image | None, vertex_colors: bool) -> b
     return mat
 
 
-def import_arrays(name: str, arrays: Mapping[str, np.ndarray], properties: Mapping[str, object] | None = None) -> bpy.types.Object:
+def import_mesh(name: str, data: BlenderMesh, properties: Mapping[str, object] | None = None) -> bpy.types.Object:
     """A new object at the 3D cursor in the ``Distill3D`` collection, with its material and ``properties`` as custom properties."""
-    mesh = build_mesh(name, arrays)
-    return place(bpy.data.objects.new(name, with_material(mesh, name, arrays)), properties)
+    return place(bpy.data.objects.new(name, with_material(build_mesh(name, data), name, data)), properties)
 
 
-def with_material(mesh: bpy.types.Mesh, name: str, arrays: Mapping[str, np.ndarray]) -> bpy.types.Mesh:
-    """``mesh`` with a new material for the arrays' texture or vertex colours."""
-    image = texture_image(name, np.asarray(arrays["texture"], dtype=np.uint8)) if "texture" in arrays else None
-    mesh.materials.append(material(name, image, "colors" in arrays))
+def import_arrays(name: str, arrays: Mapping[str, np.ndarray], properties: Mapping[str, object] | None = None) -> bpy.types.Object:
+    """:func:`import_mesh` of raw result arrays, prepared on the calling thread (``ValueError`` if inconsistent)."""
+    return import_mesh(name, prepare(arrays), properties)
+
+
+def with_material(mesh: bpy.types.Mesh, name: str, data: BlenderMesh) -> bpy.types.Mesh:
+    """``mesh`` with a new material for the prepared mesh's texture or vertex colours."""
+    image = texture_image(name, data.texture_png, data.texture_size) if data.texture_png is not None else None
+    mesh.materials.append(material(name, image, data.colors is not None))
     return mesh
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .mesh_data import BlenderMesh, prepare_result
 from .wire import client as wire_client
 from .wire import download as wire_download
 from .wire import buffers, errors, messages
@@ -60,6 +61,8 @@ class Outcome:
     media_type: str = ""
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
+    meshes: dict[str, BlenderMesh] = field(default_factory=dict)
+    """The result's meshes by item prefix, laid out for Blender on the download thread (see ``mesh_data``)."""
 
 
 @dataclass
@@ -239,9 +242,15 @@ class Session:
             items = wire_download.download(self.client.request_async, job.job_id, manifest, timeout=self.download_timeout_s)
             arrays = {k: np.asarray(v.to_numpy()) for k, v in items.items() if not isinstance(v, bytes)}
             files = {k: v for k, v in items.items() if isinstance(v, bytes)}
-            self._downloaded.put(Outcome("result", job, arrays=arrays, files=files))
         except (errors.ProtocolError, OSError, ValueError) as exc:
             self._downloaded.put(Outcome("failed", job, message=f"could not fetch the result: {exc}"))
+            return
+        try:
+            meshes = prepare_result(arrays)
+        except ValueError as exc:
+            self._downloaded.put(Outcome("failed", job, message=f"the result's mesh is malformed: {exc}"))
+            return
+        self._downloaded.put(Outcome("result", job, arrays=arrays, files=files, meshes=meshes))
 
     def _on_downloaded(self, outcome: Any) -> None:
         job = outcome.job

@@ -44,10 +44,32 @@ class MethodEntry:
     role: str = "generate"
     """``generate``: makes an asset from the artist's inputs (the Generate panel lists these);
     ``generator``: a tool that samples an existing 3D generator (variants, interpolation)."""
+    transient_when: Mapping[str, Any] = field(default_factory=dict)
+    """Dotted config values that make a finished job disposable (e.g. an interpolation scrub preview):
+    the server deletes such jobs when it next starts. Empty: jobs are kept."""
+
+    def is_transient(self, config: Mapping[str, Any]) -> bool:
+        """True when a job that ran with ``config`` (nested as stored) matches every :attr:`transient_when` value."""
+        return bool(self.transient_when) and all(_dotted(config, key) == value for key, value in self.transient_when.items())
 
     def __post_init__(self) -> None:
         if self.default_preset not in self.presets:
             raise ValueError(f"method {self.name}: default preset {self.default_preset!r} is not among its presets")
+
+
+def _dotted(config: Mapping[str, Any], key: str) -> Any:
+    """``config["a"]["b"]`` for ``"a.b"``; None where a part is missing."""
+    value: Any = config
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
+def is_transient_job(method: str, config: Mapping[str, Any]) -> bool:
+    """A finished job of ``method`` that ran with ``config`` may be deleted (unknown methods: kept)."""
+    _load_plugins()
+    entry = _registry.get(method)
+    return entry is not None and entry.is_transient(config)
 
 
 _registry: dict[str, MethodEntry] = {}
@@ -80,6 +102,7 @@ def _register_builtins() -> None:
             factory="backend.methods.variants.pipeline:InterpolateMethod",
             presets={"default": {}, "full": {"quality": "full"}},
             role="generator",
+            transient_when={"quality": "preview"},
         )
     )
 

@@ -26,6 +26,7 @@ from protocol.framing import Framer
 from protocol.limits import DEFAULT_LIMITS, Limits
 from protocol.transport import configure, curve_available, make_curve_keypair
 
+from .. import methods
 from .broker import Broker
 from .images import DEFAULT_MAX_PIXELS
 from .scheduler import Scheduler
@@ -165,7 +166,7 @@ class Server:
             )
         key = self._signing_key()
         self.store = JobStore(config.data_dir)
-        queued = self.store.load()
+        queued = self.store.load(disposable=methods.is_transient_job)
         self._ctx = zmq.Context()
         self.sock = self._ctx.socket(zmq.ROUTER)
         configure(self.sock, config.limits, sndhwm=64, rcvhwm=256)

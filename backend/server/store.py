@@ -21,11 +21,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import ErrorInfo, Event, JobInfo, JobState, PreviewInfo, Progress, ResultManifest
@@ -69,15 +70,20 @@ class JobStore:
 
     # ------------------------------------------------------------- lifecycle
 
-    def load(self) -> list[str]:
+    def load(self, disposable: Callable[[str, dict[str, Any]], bool] | None = None) -> list[str]:
         """Read every job; end the ones a previous server left running. Returns queued job ids, oldest first.
 
         A job left running is failed (``interrupted``), or cancelled when a cancel was pending.
+        Finished jobs for which ``disposable(method, config)`` holds (scrub previews) are deleted.
         """
-        queued = []
+        queued, deleted = [], 0
         for job_dir in sorted(p for p in self.jobs_dir.iterdir() if p.is_dir()):
             try:
                 info, digest = self._load_job(job_dir)
+                if disposable is not None and info.state.finished and disposable(info.method, self._stored_config(job_dir)):
+                    shutil.rmtree(job_dir)
+                    deleted += 1
+                    continue
             except (OSError, ValueError, KeyError, TypeError, SchemaError) as exc:
                 log.error("skipping unreadable job folder %s: %s", job_dir.name, exc)
                 continue
@@ -96,7 +102,14 @@ class JobStore:
             elif info.state is JobState.QUEUED:
                 queued.append(info.job_id)
         queued.sort(key=lambda job_id: self._jobs[job_id].created_at)
+        if deleted:
+            log.info("deleted %d finished transient jobs (scrub previews)", deleted)
         return queued
+
+    @staticmethod
+    def _stored_config(job_dir: Path) -> dict[str, Any]:
+        """The resolved config a job ran with (``config.json``'s ``config``)."""
+        return json.loads((job_dir / "config.json").read_text(encoding="utf-8"))["config"]
 
     def _load_job(self, job_dir: Path) -> tuple[JobInfo, str]:
         """The job's snapshot, corrected by its event log (the log is written first, so it may be newer)."""

@@ -7,6 +7,7 @@ the failed assertion) on any problem; prints one "step ..." line per step done.
 
 import importlib
 import json
+import re
 import socket
 import sys
 import time
@@ -17,6 +18,7 @@ sys.modules["torch"] = None  # the add-on must never import torch
 import bpy  # noqa: E402  (first: it puts Blender's own modules, e.g. addon_utils, on the path)
 import addon_utils  # noqa: E402
 import numpy as np  # noqa: E402
+from panel_drawing import draw_all  # noqa: E402
 
 connection_file, out_dir = Path(sys.argv[1]), Path(sys.argv[2])
 extension_zip = Path(sys.argv[3]) if len(sys.argv) > 3 else None
@@ -60,6 +62,7 @@ else:
     addon_utils.enable(MODULE, default_set=True)
 blender_addon = importlib.import_module(MODULE)  # after enabling, which imports it
 apply, runtime = importlib.import_module(f"{MODULE}.apply"), importlib.import_module(f"{MODULE}.runtime")
+panels = importlib.import_module(f"{MODULE}.panels")
 assert (extension_zip is not None) == (f"{MODULE}.protocol.client" in sys.modules), "the extension runs its vendored protocol"
 prefs = bpy.context.preferences.addons[MODULE].preferences
 settings = bpy.context.scene.distill3d
@@ -68,6 +71,8 @@ prefs.connection_file = str(out_dir / "missing.json")
 bpy.ops.distill3d.connect()
 state, reason = runtime.connection_state()
 assert state == "offline" and "missing.json" in reason, (state, reason)
+shown = draw_all(panels)
+assert "Offline" in shown and "missing.json" in shown and "Connect to list the backend's methods" in shown, shown
 
 with socket.socket() as probe_socket:  # a port nobody listens on
     probe_socket.bind(("127.0.0.1", 0))
@@ -90,6 +95,8 @@ bpy.ops.distill3d.connect()
 wait_for(lambda: runtime.connection_state()[0] == "connected", "the connection", 30)
 methods = {m.name for m in runtime.session().methods("generate")}
 assert "testbed" in methods and "variants" not in methods, methods
+shown = draw_all(panels)
+assert "Connected" in shown and "testbed" in shown.splitlines(), shown
 step("connected")
 
 # ----------------------------------------------------------------- generate
@@ -106,6 +113,10 @@ assert "FINISHED" in bpy.ops.distill3d.generate()
 job = new_job(before)
 saw_progress = wait_for(lambda: runtime.session().jobs[job.job_id].info.progress is not None and entry(job.job_id).state == "running", "progress")
 wait_for(lambda: bpy.data.images.get(apply.PREVIEW_IMAGE) is not None, "a preview datablock")
+settings.show_params = True
+shown = draw_all(panels)
+assert re.search(r"^\S+ \d+/12", shown, re.M) or f"Job {job.job_id}: succeeded" in shown, shown  # progress bar, or done already
+assert "<icon " in shown, "the live preview is drawn in the panel"
 preview = bpy.data.images[apply.PREVIEW_IMAGE]
 assert tuple(preview.size) == (64, 64), tuple(preview.size)
 wait_for(lambda: entry(job.job_id).imported, "the import", 60)

@@ -36,6 +36,8 @@ def test_a_submitted_job_streams_progress_previews_and_its_result(session):
     assert "job" in kinds and "preview" in kinds and kinds[-1] == "result"
     result = seen[-1]
     assert result.job.context == {"name": "thing"} and result.arrays["positions"].shape == (12, 3)
+    assert list(result.meshes) == [""] and result.meshes[""].face_count == 4, "laid out for Blender on the download thread"
+    assert result.meshes[""].texture_png.startswith(b"\x89PNG")
     assert result.files["mesh.glb"][:4] == b"glTF" and not session.busy()
 
 

@@ -34,3 +34,12 @@ def test_listing_methods_imports_no_torch():
                          env={**__import__("os").environ, "DISTILL3D_PLUGINS": "tests.support.testbed"})
     assert out.stderr.strip().endswith("False")
     assert '"name": "testbed"' in out.stdout
+
+
+def test_only_interpolation_scrub_previews_are_transient():
+    from backend.methods import is_transient_job
+
+    assert is_transient_job("interpolate", {"quality": "preview", "generator": "demo"})
+    assert not is_transient_job("interpolate", {"quality": "full"})
+    assert not is_transient_job("variants", {"quality": "preview"}), "sampled variants are the artist's assets"
+    assert not is_transient_job("no-such-method", {"quality": "preview"})

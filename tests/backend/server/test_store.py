@@ -162,3 +162,21 @@ def test_long_logs_load_from_their_tail(tmp_path):
     info = reloaded.get(job.job_id)
     assert info.last_seq == 3002 + 1 and info.progress.step == 2999 and info.state is JobState.FAILED
     assert len(reloaded.events_since(job.job_id, 0, 10_000)) == info.last_seq
+
+
+def test_reload_deletes_finished_disposable_jobs_and_keeps_the_rest(tmp_path):
+    store = JobStore(tmp_path)
+
+    def interpolation(quality):
+        return store.create(method="interpolate", preset="default", spec={"method": "interpolate"}, config={"quality": quality},
+                            digest=quality, prompt="", seed=1, client_key=None, image=None)
+
+    scrubbed, kept, waiting = interpolation("preview"), interpolation("full"), interpolation("preview")
+    for job in (scrubbed, kept):
+        store.transition(job.job_id, JobState.RUNNING)
+        store.transition(job.job_id, JobState.SUCCEEDED)
+
+    reloaded = JobStore(tmp_path)
+    assert reloaded.load(disposable=lambda method, config: method == "interpolate" and config["quality"] == "preview") == [waiting.job_id]
+    assert not (tmp_path / "jobs" / scrubbed.job_id).exists(), "a finished scrub preview is gone"
+    assert {j.job_id for j in reloaded.list(10)[0]} == {kept.job_id, waiting.job_id}, "a kept mesh and an unfinished preview stay"

@@ -1,0 +1,119 @@
+"""Result arrays → a mesh laid out as Blender stores it, free of ``bpy`` so it runs on the download thread.
+
+The arrays are the wire's (see ``backend/core/glb.py``): float32 positions/normals/uvs in the
+glTF frame (+Y up), int32 faces, a uint8 texture (row 0 on top) or uint8 RGBA vertex colours.
+Blender is +Z up; a point (x, y, z) becomes (x, −z, y), the inverse of what Blender's glTF
+exporter does. Everything here is numpy and zlib: the main thread only copies finished buffers
+into Blender (``importer.py``).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+PNG_LEVEL = 1
+"""zlib level of packed textures: several times faster than the default 6, a little larger."""
+
+
+@dataclass(frozen=True)
+class BlenderMesh:
+    """One triangle mesh in Blender's layout (flat buffers ready for ``foreach_set``)."""
+
+    positions: np.ndarray
+    """(3V,) float32, Blender frame (+Z up)."""
+    corner_verts: np.ndarray
+    """(3F,) int32: the vertex of each face corner."""
+    face_starts: np.ndarray
+    """(F,) int32: first corner of each face (0, 3, 6, …)."""
+    normals: np.ndarray | None = None
+    """(3V,) float32 unit vertex normals, Blender frame."""
+    corner_uvs: np.ndarray | None = None
+    """(6F,) float32: the UV of each face corner."""
+    colors: np.ndarray | None = None
+    """(4V,) float32 RGBA vertex colours in [0, 1] (the preview path)."""
+    texture_png: bytes | None = None
+    """The base-colour texture as an RGB PNG."""
+    texture_size: tuple[int, int] = (0, 0)
+    """(width, height) of the texture in pixels."""
+
+    @property
+    def vertex_count(self) -> int:
+        return len(self.positions) // 3
+
+    @property
+    def face_count(self) -> int:
+        return len(self.face_starts)
+
+
+def to_blender(vectors: np.ndarray) -> np.ndarray:
+    """glTF-frame vectors (N, 3) → Blender's frame (N, 3), float32."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return np.stack([vectors[:, 0], -vectors[:, 2], vectors[:, 1]], axis=1)
+
+
+def check_arrays(arrays: Mapping[str, np.ndarray]) -> None:
+    """Raise ``ValueError`` unless ``arrays`` hold a consistent triangle mesh."""
+    if "positions" not in arrays or "faces" not in arrays:
+        raise ValueError(f"a mesh needs 'positions' and 'faces' arrays; got {sorted(arrays)}")
+    positions, faces = np.asarray(arrays["positions"]), np.asarray(arrays["faces"])
+    if positions.ndim != 2 or positions.shape[1] != 3 or faces.ndim != 2 or faces.shape[1] != 3:
+        raise ValueError(f"expected positions (V, 3) and faces (F, 3), got {positions.shape} and {faces.shape}")
+    if faces.size and (faces.min() < 0 or faces.max() >= len(positions)):
+        raise ValueError("faces index vertices that do not exist")
+    for name, width in (("normals", 3), ("uvs", 2), ("colors", 4)):
+        if name in arrays and np.shape(arrays[name]) != (len(positions), width):
+            raise ValueError(f"{name} has shape {np.shape(arrays[name])}, expected ({len(positions)}, {width})")
+    if "texture" in arrays:
+        texture = np.asarray(arrays["texture"])
+        if texture.ndim != 3 or texture.shape[2] != 3 or 0 in texture.shape:
+            raise ValueError(f"texture has shape {texture.shape}, expected (H, W, 3)")
+
+
+def prepare(arrays: Mapping[str, np.ndarray]) -> BlenderMesh:
+    """Check ``arrays`` (``ValueError`` if inconsistent) and lay them out for Blender."""
+    check_arrays(arrays)
+    faces = np.asarray(arrays["faces"], dtype=np.int32)
+    corners = np.ascontiguousarray(faces.ravel())
+    texture = np.asarray(arrays["texture"], dtype=np.uint8) if "texture" in arrays else None
+    return BlenderMesh(
+        positions=to_blender(arrays["positions"]).ravel(),
+        corner_verts=corners,
+        face_starts=np.arange(0, corners.size, 3, dtype=np.int32),
+        normals=to_blender(arrays["normals"]).ravel() if "normals" in arrays else None,
+        corner_uvs=np.asarray(arrays["uvs"], dtype=np.float32)[corners].ravel() if "uvs" in arrays else None,
+        colors=(np.asarray(arrays["colors"], dtype=np.float32) / 255.0).ravel() if "colors" in arrays else None,
+        texture_png=png_bytes(texture) if texture is not None else None,
+        texture_size=(texture.shape[1], texture.shape[0]) if texture is not None else (0, 0),
+    )
+
+
+def prepare_result(arrays: Mapping[str, np.ndarray]) -> dict[str, BlenderMesh]:
+    """Every mesh of a result, by item prefix: ``""`` for a single mesh, ``"v0."``, ``"v1."``, … for variants."""
+    prefixes = sorted(key[: -len("positions")] for key in arrays if key.endswith("positions"))
+    meshes = {}
+    for prefix in prefixes:
+        own = {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
+        try:
+            meshes[prefix] = prepare(own)
+        except ValueError as exc:
+            raise ValueError(f"mesh {prefix.rstrip('.') or 'of the result'}: {exc}") from exc
+    return meshes
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """An 8-bit RGB PNG of an (H, W, 3) uint8 image, row 0 on top (zlib only: Blender's Python has no image library)."""
+    height, width = image.shape[:2]
+    rows = np.empty((height, 1 + 3 * width), dtype=np.uint8)
+    rows[:, 0] = 0  # filter type "none" on every row
+    rows[:, 1:] = np.asarray(image, dtype=np.uint8).reshape(height, -1)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit truecolour, no interlace
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes(), PNG_LEVEL)) + chunk(b"IEND", b"")
