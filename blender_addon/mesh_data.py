@@ -1,7 +1,8 @@
 """Result arrays → a mesh laid out as Blender stores it, free of ``bpy`` so it runs on the download thread.
 
 The arrays are the wire's (see ``backend/core/glb.py``): float32 positions/normals/uvs in the
-glTF frame (+Y up), int32 faces, a uint8 texture (row 0 on top) or uint8 RGBA vertex colours.
+glTF frame (+Y up), int32 faces, uint8 RGBA vertex colours; the texture comes as the result's
+``texture.png`` file (packed into Blender as it is), or as a uint8 ``texture`` array (row 0 on top).
 Blender is +Z up; a point (x, y, z) becomes (x, −z, y), the inverse of what Blender's glTF
 exporter does. Everything here is numpy and zlib: the main thread only copies finished buffers
 into Blender (``importer.py``).
@@ -74,12 +75,21 @@ def check_arrays(arrays: Mapping[str, np.ndarray]) -> None:
             raise ValueError(f"texture has shape {texture.shape}, expected (H, W, 3)")
 
 
-def prepare(arrays: Mapping[str, np.ndarray]) -> BlenderMesh:
-    """Check ``arrays`` (``ValueError`` if inconsistent) and lay them out for Blender."""
+def prepare(arrays: Mapping[str, np.ndarray], texture_png: bytes | None = None) -> BlenderMesh:
+    """Check ``arrays`` (``ValueError`` if inconsistent) and lay them out for Blender.
+
+    ``texture_png`` (the result's ``texture.png``) is used as it is; otherwise a ``texture`` array is encoded.
+    """
     check_arrays(arrays)
     faces = np.asarray(arrays["faces"], dtype=np.int32)
     corners = np.ascontiguousarray(faces.ravel())
-    texture = np.asarray(arrays["texture"], dtype=np.uint8) if "texture" in arrays else None
+    if texture_png is not None:
+        texture_size = png_size(texture_png)
+    elif "texture" in arrays:
+        texture = np.asarray(arrays["texture"], dtype=np.uint8)
+        texture_png, texture_size = png_bytes(texture), (texture.shape[1], texture.shape[0])
+    else:
+        texture_size = (0, 0)
     return BlenderMesh(
         positions=to_blender(arrays["positions"]).ravel(),
         corner_verts=corners,
@@ -87,22 +97,40 @@ def prepare(arrays: Mapping[str, np.ndarray]) -> BlenderMesh:
         normals=to_blender(arrays["normals"]).ravel() if "normals" in arrays else None,
         corner_uvs=np.asarray(arrays["uvs"], dtype=np.float32)[corners].ravel() if "uvs" in arrays else None,
         colors=(np.asarray(arrays["colors"], dtype=np.float32) / 255.0).ravel() if "colors" in arrays else None,
-        texture_png=png_bytes(texture) if texture is not None else None,
-        texture_size=(texture.shape[1], texture.shape[0]) if texture is not None else (0, 0),
+        texture_png=texture_png,
+        texture_size=texture_size,
     )
 
 
-def prepare_result(arrays: Mapping[str, np.ndarray]) -> dict[str, BlenderMesh]:
+TEXTURE_FILE = "texture.png"
+"""A result's texture file, after the mesh's item prefix."""
+
+
+def prepare_result(arrays: Mapping[str, np.ndarray], files: Mapping[str, bytes] | None = None) -> dict[str, BlenderMesh]:
     """Every mesh of a result, by item prefix: ``""`` for a single mesh, ``"v0."``, ``"v1."``, … for variants."""
+    files = files or {}
     prefixes = sorted(key[: -len("positions")] for key in arrays if key.endswith("positions"))
     meshes = {}
     for prefix in prefixes:
         own = {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
         try:
-            meshes[prefix] = prepare(own)
+            meshes[prefix] = prepare(own, files.get(prefix + TEXTURE_FILE))
         except ValueError as exc:
             raise ValueError(f"mesh {prefix.rstrip('.') or 'of the result'}: {exc}") from exc
     return meshes
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """``(width, height)`` from a PNG's header; ``ValueError`` if ``data`` is not a PNG."""
+    if len(data) < 24 or not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        raise ValueError("the texture is not a PNG file")
+    width, height = struct.unpack(">II", data[16:24])
+    if width == 0 or height == 0:
+        raise ValueError(f"the texture PNG is {width}×{height} pixels")
+    return width, height
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -116,4 +144,4 @@ def png_bytes(image: np.ndarray) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit truecolour, no interlace
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes(), PNG_LEVEL)) + chunk(b"IEND", b"")
+    return PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes(), PNG_LEVEL)) + chunk(b"IEND", b"")

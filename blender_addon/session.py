@@ -74,6 +74,14 @@ class _Interpolation:
     changed_at: float
 
 
+def needed_items(manifest: Any) -> list[str]:
+    """The result items the add-on imports: everything but the GLBs, which it needs only when there are no mesh arrays."""
+    names = [item.name for item in manifest.items]
+    if any(name.endswith("positions") for name in names):
+        return [name for name in names if not name.endswith(".glb")]
+    return names
+
+
 class Session:
     """One backend connection and the jobs followed through it."""
 
@@ -237,16 +245,16 @@ class Session:
             self._emit("failed", job, message=message)
 
     def _download(self, job: TrackedJob, manifest: Any) -> None:
-        """(Download thread.) Fetch every item of the result; hand it over through the queue."""
+        """(Download thread.) Fetch the result (its GLB only when it has no mesh arrays); hand it over through the queue."""
         try:
-            items = wire_download.download(self.client.request_async, job.job_id, manifest, timeout=self.download_timeout_s)
+            items = wire_download.download(self.client.request_async, job.job_id, manifest, items=needed_items(manifest), timeout=self.download_timeout_s)
             arrays = {k: np.asarray(v.to_numpy()) for k, v in items.items() if not isinstance(v, bytes)}
             files = {k: v for k, v in items.items() if isinstance(v, bytes)}
         except (errors.ProtocolError, OSError, ValueError) as exc:
             self._downloaded.put(Outcome("failed", job, message=f"could not fetch the result: {exc}"))
             return
         try:
-            meshes = prepare_result(arrays)
+            meshes = prepare_result(arrays, files)
         except ValueError as exc:
             self._downloaded.put(Outcome("failed", job, message=f"the result's mesh is malformed: {exc}"))
             return

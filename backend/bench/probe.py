@@ -15,7 +15,7 @@ from typing import Any
 from protocol.schema import Record, param
 
 from ..methods import MethodEntry, register
-from ..methods.base import JobContext, JobInputs, JobResult, ResultFile
+from ..methods.base import JobContext, JobInputs, JobResult
 
 
 @dataclass(frozen=True)
@@ -92,16 +92,12 @@ class ProbeMethod:
                 if config.preview_every and step % config.preview_every == 0:
                     done = (index * config.steps + step) / (config.stages * config.steps)
                     reporter.preview(preview_image(config.preview_size, done), force=True)
-        asset = textured_tetrahedron()
-        arrays: dict[str, Any] = asset.arrays()
+        result = JobResult(metadata={"steps": config.steps * config.stages, "seed": inputs.seed, "prompt": inputs.prompt})
+        result.add_mesh(textured_tetrahedron())
         if config.payload_mib:
             rng = np.random.default_rng(inputs.seed)
-            arrays["payload"] = rng.integers(0, 256, int(config.payload_mib * (1 << 20)), dtype=np.uint8)
-        return JobResult(
-            arrays=arrays,
-            files={"mesh.glb": ResultFile(asset.to_glb(), "model/gltf-binary")},
-            metadata={"steps": config.steps * config.stages, "seed": inputs.seed, "prompt": inputs.prompt},
-        )
+            result.arrays["payload"] = rng.integers(0, 256, int(config.payload_mib * (1 << 20)), dtype=np.uint8)
+        return result
 
 
 register(

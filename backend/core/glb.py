@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
 
 GLB_MEDIA_TYPE = "model/gltf-binary"
 PNG_LEVEL = 1
-"""zlib level of embedded PNG textures: 1 encodes a 1024² texture in about half the time of PIL's default 6,
+"""zlib level of PNG textures: 1 encodes a 1024² texture in about half the time of PIL's default 6,
 for about 40% more bytes (still a fraction of the mesh's)."""
+TEXTURE_ITEM = "texture.png"
+"""Result file holding the texture (after the item prefix, e.g. ``v0.texture.png``)."""
+MESH_ITEM = "mesh.glb"
+"""Result file holding the GLB."""
 
 
-class FastPNG(Image.Image):
-    """A PIL image whose PNG encoding (as trimesh's GLB writer calls it, without options) uses :data:`PNG_LEVEL`."""
+class PreEncoded(Image.Image):
+    """A PIL image that trimesh's GLB writer 'saves' by writing bytes encoded beforehand (once, shared with the result's texture item)."""
+
+    encoded = b""
 
     def save(self, fp, format=None, **params):  # noqa: A002 - PIL's signature
-        params.setdefault("compress_level", PNG_LEVEL)
-        return super().save(fp, format, **params)
+        fp.write(self.encoded)
 
 
 @dataclass
@@ -38,6 +43,17 @@ class MeshAsset:
     """(S, S, 3) uint8 base colour; row 0 is the top."""
     colors: np.ndarray | None = None
     """(V, 4) uint8 RGBA vertex colours (the preview path)."""
+    _encoded: dict[str, bytes] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """Texture bytes by image format, encoded on first use."""
+
+    def encoded_texture(self, image_format: str = "PNG") -> bytes:
+        """The texture encoded as ``PNG`` (zlib level :data:`PNG_LEVEL`) or ``JPEG``, once per format."""
+        image_format = image_format.upper()
+        if image_format not in self._encoded:
+            buffer = io.BytesIO()
+            Image.fromarray(self.texture).save(buffer, format=image_format, **({"compress_level": PNG_LEVEL} if image_format == "PNG" else {}))
+            self._encoded[image_format] = buffer.getvalue()
+        return self._encoded[image_format]
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The raw arrays for a job result (float32 positions/normals/uvs, int32 faces, uint8 texture or colours)."""
@@ -56,8 +72,9 @@ class MeshAsset:
 
         if self.texture is not None:
             image = Image.fromarray(self.texture)
-            image.__class__ = FastPNG
-            image.format = image_format.upper()  # trimesh embeds the image in this format
+            image.__class__ = PreEncoded
+            image.encoded = self.encoded_texture(image_format)
+            image.format = image_format.upper()  # trimesh names the embedded image's type after this
             material = trimesh.visual.material.PBRMaterial(baseColorTexture=image, metallicFactor=0.0, roughnessFactor=1.0)
             visual = trimesh.visual.TextureVisuals(uv=self.uvs, material=material)
         elif self.colors is not None:
@@ -68,3 +85,4 @@ class MeshAsset:
         buffer = io.BytesIO()
         mesh.export(buffer, file_type="glb")
         return buffer.getvalue()
+

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from protocol.errors import ErrorCode
 from protocol.messages import Camera
 
+from ..core.glb import GLB_MEDIA_TYPE, MESH_ITEM, TEXTURE_ITEM, MeshAsset
 from .progress import ProgressReporter
 
 
@@ -67,11 +68,20 @@ class JobResult:
     """What a method returns; the server stores it and clients fetch it in chunks."""
 
     arrays: dict[str, Any] = field(default_factory=dict)
-    """Name → numpy array (float32 positions/normals/uvs, int32 faces, uint8 texture, …)."""
+    """Name → numpy array (float32 positions/normals/uvs, int32 faces, uint8 vertex colours, …)."""
     files: dict[str, ResultFile] = field(default_factory=dict)
-    """Name → file (the GLB, …)."""
+    """Name → file (the GLB, the texture image, …)."""
     metadata: dict[str, Any] = field(default_factory=dict)
     """Plain facts about the result (counts, timings, metrics)."""
+
+    def add_mesh(self, asset: MeshAsset, prefix: str = "", glb: bool = True, image_format: str = "PNG") -> None:
+        """Add one mesh under ``prefix`` (``""``, or ``v0.`` … for several): its geometry arrays, its texture
+        once as ``texture.png``, and (when ``glb``) ``mesh.glb``, which embeds the same encoded texture."""
+        self.arrays.update({prefix + name: array for name, array in asset.arrays().items() if name != "texture"})
+        if asset.texture is not None:
+            self.files[prefix + TEXTURE_ITEM] = ResultFile(asset.encoded_texture("PNG"), "image/png")
+        if glb:
+            self.files[prefix + MESH_ITEM] = ResultFile(asset.to_glb(image_format), GLB_MEDIA_TYPE)
 
 
 class Method(Protocol):

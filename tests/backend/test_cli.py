@@ -34,7 +34,8 @@ def test_generate_writes_the_glb_arrays_and_previews(shared_server, tmp_path):
     mesh = trimesh.load(out, force="mesh")
     assert len(mesh.faces) == 4
     arrays = np.load(tmp_path / "out" / "thing.arrays.npz")
-    assert arrays["positions"].shape == (12, 3) and arrays["faces"].dtype == np.int32 and arrays["texture"].shape == (32, 32, 3)
+    assert arrays["positions"].shape == (12, 3) and arrays["faces"].dtype == np.int32
+    assert Image.open(tmp_path / "out" / "thing.texture.png").size == (32, 32)
     previews = sorted((tmp_path / "out" / "thing.previews").iterdir())
     assert previews and previews[-1].suffix == ".jpg"
 

@@ -62,3 +62,14 @@ def test_prepare_result_finds_every_mesh_by_prefix_and_names_the_broken_one():
     with pytest.raises(ValueError, match="mesh v1: faces index"):
         prepare_result(variants)
     assert prepare_result({"meta": np.zeros(1)}) == {}
+
+
+def test_a_result_texture_png_is_used_as_it_is_and_a_non_png_is_refused():
+    png = png_bytes(np.zeros((6, 10, 3), np.uint8))
+    mesh = prepare(_triangle_pair(uvs=np.zeros((4, 2), np.float32)), texture_png=png)
+    assert mesh.texture_png is png and mesh.texture_size == (10, 6)
+    with pytest.raises(ValueError, match="not a PNG"):
+        prepare(_triangle_pair(), texture_png=b"GIF89a" + bytes(30))
+    variants = {f"v{i}.{k}": v for i in range(2) for k, v in _triangle_pair().items()}
+    meshes = prepare_result(variants, {"v1.texture.png": png})
+    assert meshes["v0."].texture_png is None and meshes["v1."].texture_size == (10, 6)

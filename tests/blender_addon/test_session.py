@@ -37,8 +37,8 @@ def test_a_submitted_job_streams_progress_previews_and_its_result(session):
     result = seen[-1]
     assert result.job.context == {"name": "thing"} and result.arrays["positions"].shape == (12, 3)
     assert list(result.meshes) == [""] and result.meshes[""].face_count == 4, "laid out for Blender on the download thread"
-    assert result.meshes[""].texture_png.startswith(b"\x89PNG")
-    assert result.files["mesh.glb"][:4] == b"glTF" and not session.busy()
+    assert result.meshes[""].texture_png == result.files["texture.png"] and result.meshes[""].texture_size == (32, 32)
+    assert "mesh.glb" not in result.files and not session.busy(), "no GLB download when the arrays are there"
 
 
 def test_replies_and_events_this_session_did_not_ask_for_are_dropped(session, shared_server):
@@ -73,3 +73,15 @@ def test_an_unknown_job_to_attach_fails_readably(session):
     session.attach("no-such-job", "generate")
     seen = _drain(session, lambda seen: any(o.kind == "failed" for o in seen))
     assert "no-such-job" in seen[-1].message or "unknown" in seen[-1].message.lower()
+
+
+def test_a_result_without_mesh_arrays_still_brings_its_glb():
+    from blender_addon.session import needed_items
+    from protocol.messages import ResultItem, ResultManifest
+
+    def manifest(*names):
+        return ResultManifest(items=tuple(ResultItem(name=n, kind="file", nbytes=0, nchunks=0) for n in names), chunk_bytes=1)
+
+    assert needed_items(manifest("positions", "faces", "texture.png", "mesh.glb")) == ["positions", "faces", "texture.png"]
+    assert needed_items(manifest("v0.positions", "v0.faces", "v0.mesh.glb", "v1.mesh.glb")) == ["v0.positions", "v0.faces"]
+    assert needed_items(manifest("mesh.glb", "notes.txt")) == ["mesh.glb", "notes.txt"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
 
 import numpy as np
 
@@ -11,7 +10,7 @@ from protocol.errors import ErrorCode
 
 from ...core.glb import MeshAsset
 from ...generators import Generator, GeneratorError, load
-from ..base import JobContext, JobInputs, JobResult, MethodError, ResultFile
+from ..base import JobContext, JobInputs, JobResult, MethodError
 from .config import InterpolateConfig, VariantsConfig
 
 CACHED_GENERATORS = 2
@@ -44,12 +43,6 @@ def _asset(generator: Generator, latent: np.ndarray, quality: str) -> MeshAsset:
         raise MethodError(f"the generator could not make this mesh: {exc}", ErrorCode.INVALID_PARAMS) from None
 
 
-def _mesh_result(asset: MeshAsset, quality: str, prefix: str = "") -> tuple[dict[str, Any], dict[str, ResultFile]]:
-    arrays = {prefix + name: array for name, array in asset.arrays().items()}
-    files = {f"{prefix}mesh.glb": ResultFile(asset.to_glb(), "model/gltf-binary")} if quality == "full" else {}
-    return arrays, files
-
-
 class VariantsMethod:
     """N latents from N seeds → N meshes; result items ``v<i>.positions`` … and ``v<i>.latent``."""
 
@@ -66,9 +59,8 @@ class VariantsMethod:
         for index, seed in enumerate(seeds):
             latent = generator.latent(seed, config.truncation)
             asset = _asset(generator, latent, config.quality)
-            arrays, files = _mesh_result(asset, config.quality, f"v{index}.")
-            result.arrays.update(arrays, **{f"v{index}.latent": latent})
-            result.files.update(files)
+            result.add_mesh(asset, f"v{index}.", glb=config.quality == "full")
+            result.arrays[f"v{index}.latent"] = latent
             result.metadata["variants"].append({"seed": seed, "latent": latent.tolist(), "faces": len(asset.faces)})
             reporter.progress("sample", index + 1, len(seeds), f"variant {index + 1} of {len(seeds)}: {len(asset.faces)} faces")
         return result
@@ -93,7 +85,8 @@ class InterpolateMethod:
             )
         latent = generator.mix(a, b, config.t)
         asset = _asset(generator, latent, config.quality)
-        arrays, files = _mesh_result(asset, config.quality)
-        arrays["latent"] = latent
+        result = JobResult(metadata={"generator": config.generator, "t": config.t, "quality": config.quality, "latent": latent.tolist()})
+        result.add_mesh(asset, glb=config.quality == "full")
+        result.arrays["latent"] = latent
         context.reporter.progress("interpolate", 1, 1, f"{len(asset.faces)} faces")
-        return JobResult(arrays=arrays, files=files, metadata={"generator": config.generator, "t": config.t, "quality": config.quality, "latent": latent.tolist()})
+        return result

@@ -7,6 +7,7 @@ import threading
 import time
 
 import numpy as np
+from PIL import Image
 import pytest
 import trimesh
 
@@ -34,8 +35,9 @@ def test_job_streams_gap_free_events_previews_and_a_result(shared_client):
     assert stream.job.result is not None and stream.job.progress.fraction == 1.0
     files = download(shared_client.request_async, job.job_id, stream.job.result)
     expected = textured_tetrahedron().arrays()
-    for name in ("positions", "faces", "uvs", "texture"):
+    for name in ("positions", "faces", "uvs"):
         np.testing.assert_array_equal(files[name].to_numpy(), expected[name])
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(files["texture.png"]))), expected["texture"])
     mesh = trimesh.load(io.BytesIO(files["mesh.glb"]), file_type="glb", force="mesh")
     assert len(mesh.faces) == 4
     assert stream.job.result.metadata["prompt"] == "a red torus"

@@ -1,13 +1,17 @@
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from backend.methods import get
 from backend.methods.base import JobContext, JobInputs, MethodError
 from backend.methods.configs import resolve
 from backend.methods.progress import ProgressReporter
 from backend.methods.variants.pipeline import InterpolateMethod, VariantsMethod
+from protocol.messages import ResultItem, ResultManifest
+from protocol.schema import from_plain, to_plain
 
 
 def _context(tmp_path: Path, events: list) -> JobContext:
@@ -28,7 +32,7 @@ def test_variants_returns_one_tagged_mesh_per_seed(tmp_path):
     for index, variant in enumerate(variants):
         assert np.allclose(result.arrays[f"v{index}.latent"], variant["latent"])
         assert len(result.arrays[f"v{index}.faces"]) == variant["faces"] > 0
-        assert f"v{index}.colors" in result.arrays and f"v{index}.texture" not in result.arrays
+        assert f"v{index}.colors" in result.arrays and f"v{index}.texture.png" not in result.files
     assert not np.allclose(result.arrays["v0.positions"][:10], result.arrays["v1.positions"][:10])
     assert [d["step"] for kind, d in events if kind == "progress"][-1] == 3
 
@@ -36,8 +40,20 @@ def test_variants_returns_one_tagged_mesh_per_seed(tmp_path):
 def test_variants_full_quality_has_textures_and_glbs(tmp_path):
     _, config = resolve(get("variants"), None, {"seeds": [5]})
     result = VariantsMethod().run(_inputs(), config, _context(tmp_path, []))
-    assert result.arrays["v0.texture"].shape == (512, 512, 3)
-    assert result.files["v0.mesh.glb"].data[:4] == b"glTF"
+    png = result.files["v0.texture.png"].data
+    assert Image.open(io.BytesIO(png)).size == (512, 512)
+    glb = result.files["v0.mesh.glb"].data
+    assert glb[:4] == b"glTF" and png in glb, "the GLB embeds the very same encoded texture"
+    assert "v0.texture" not in result.arrays, "the texture travels once, as an image"
+
+
+def test_the_largest_variants_result_fits_one_manifest(tmp_path):
+    _, config = resolve(get("variants"), "preview", {"count": 2})
+    result = VariantsMethod().run(_inputs(), config, _context(tmp_path, []))
+    per_variant = {name.split(".", 1)[1] for name in [*result.arrays, *result.files]} | {"texture.png", "mesh.glb"}
+    count = get("variants").config_class.__dataclass_fields__["count"].metadata["le"]
+    items = tuple(ResultItem(name=f"v{i}.{name}", kind="file", nbytes=0, nchunks=0) for i in range(count) for name in per_variant)
+    from_plain(ResultManifest, to_plain(ResultManifest(items=items, chunk_bytes=1024)))  # a client accepts it
 
 
 def test_interpolate_moves_between_the_latents(tmp_path):
