@@ -65,6 +65,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_world(args: argparse.Namespace) -> int:
+    """Write a member of a synthetic family as a GLB (a target for the synthetic teacher, no weights needed)."""
+    import torch
+
+    from .teachers.synthetic.families import family
+    from .teachers.synthetic.glb_io import export_scene
+
+    try:
+        scene = family(args.family).sample(torch.Generator().manual_seed(args.seed))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    _, glb = export_scene(scene)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(glb)
+    print(f"wrote {out} ({args.family}, seed {args.seed})")
+    return EXIT_OK
+
+
 def cmd_methods(args: argparse.Namespace) -> int:
     from .methods import entries
     from .methods.configs import describe
@@ -275,6 +294,10 @@ def _job_spec(args: argparse.Namespace, method: MethodInfo | None) -> JobSpec:
         if not sep or not key:
             raise UsageError(f"--set takes key=value, got {item!r}")
         params[key.strip()] = parse_cli_value(value, types.get(key.strip()))
+    if args.teacher:
+        params["teacher"] = args.teacher
+    if args.target:
+        params["target"] = str(Path(args.target).expanduser().resolve())  # the backend may run elsewhere on this machine
     image = None
     if args.image:
         path = Path(args.image)
@@ -328,6 +351,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cancel-grace", type=float, default=10.0, metavar="SECONDS", help="kill a worker that ignores a cancel this long")
     p.set_defaults(func=cmd_serve)
 
+    p = sub.add_parser("world", help="write a member of a synthetic family as a GLB (no server needed)")
+    p.add_argument("family", help="snowman, mushroom, table or ring_on_cube")
+    p.add_argument("--seed", type=int, default=0, help="which member")
+    p.add_argument("--out", required=True, metavar="OBJECT.glb")
+    p.set_defaults(func=cmd_world)
+
     p = sub.add_parser("methods", help="list methods, presets and parameters (no server needed)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_methods)
@@ -351,6 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera-fov", type=float, metavar="DEG")
     p.add_argument("--preset", metavar="NAME")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config parameter (repeatable)")
+    p.add_argument("--teacher", metavar="NAME", help="shortcut for --set teacher=NAME (e.g. 'synthetic': no weights)")
+    p.add_argument("--target", metavar="OBJECT.glb", help="shortcut for --set target=PATH: the object the synthetic teacher knows")
     p.add_argument("--client-key", metavar="KEY", help="idempotency key: re-running with it returns the same job")
     p.add_argument("--out", required=True, metavar="OUT.glb")
     p.add_argument("--no-previews", action="store_true", help="do not save previews beside the output")

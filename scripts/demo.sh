@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Start a backend in .demo/, run one job against it from the command line, stop the backend.
-# Until the generation methods land, the job uses `probe`: a weight-free method that walks the
-# whole path (submit, progress with ETA, previews, result arrays, GLB) and makes a tetrahedron.
+# Start a backend in .demo/, run one DTC123 generation against it from the command line, stop the backend.
+# No weights are needed: the input is a synthetic object's render and the synthetic teacher stands in
+# for Zero-1-to-3 (DTC123_PRESET=fast for a longer, better run; tiny takes a few minutes on 2 CPU cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 DATA=.demo/data
 OUT=.demo/out
-export DISTILL3D_PLUGINS=backend.bench.probe
+PRESET=${DTC123_PRESET:-tiny}
 rm -f "$DATA/connection.json"
 mkdir -p "$DATA" "$OUT"
 
@@ -21,7 +21,10 @@ for _ in $(seq 1 300); do
 done
 
 "$BIN/distill3d" info --connect "$DATA/connection.json"
-"$BIN/distill3d" generate --connect "$DATA/connection.json" --method probe \
-  --prompt "a red torus" --set steps=40 --set step_seconds=0.05 --out "$OUT/probe.glb"
+"$BIN/distill3d" world snowman --seed 3 --out "$OUT/snowman-truth.glb"
+echo "no input image and no weights: DTC123 reconstructs the synthetic snowman with the synthetic teacher"
+"$BIN/distill3d" generate --connect "$DATA/connection.json" --method dtc123 --teacher synthetic \
+  --target "$OUT/snowman-truth.glb" --camera-elevation 20 --camera-azimuth 30 --preset "$PRESET" --out "$OUT/snowman.glb"
 "$BIN/distill3d" jobs --connect "$DATA/connection.json" --limit 5
-echo "result: $OUT/probe.glb (+ $OUT/probe.arrays.npz, previews in $OUT/probe.previews/)"
+echo "result: $OUT/snowman.glb (+ $OUT/snowman.turntable.png, $OUT/snowman.arrays.npz, previews in $OUT/snowman.previews/);"
+echo "the ground truth it was made from: $OUT/snowman-truth.glb"

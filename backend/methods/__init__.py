@@ -82,7 +82,22 @@ def register(entry: MethodEntry) -> None:
 
 
 def _register_builtins() -> None:
+    from .dtc123.config import PRESETS as DTC123_PRESETS
+    from .dtc123.config import DTC123Config
     from .variants.config import InterpolateConfig, VariantsConfig
+
+    register(
+        MethodEntry(
+            name="dtc123",
+            description="One image to a textured mesh: a hash-grid NeRF distilled from Zero-1-to-3 with DTC123's time-step "
+            "curriculum (annealed interval, band mask), exported as a textured mesh. Needs Zero123-XL weights, or teacher "
+            "'synthetic' with a 'target' GLB (no weights). About 20 min on an A100 with the 'paper' preset.",
+            config_class=DTC123Config,
+            factory="backend.methods.dtc123.pipeline:DTC123Method",
+            presets=DTC123_PRESETS,
+            default_preset="paper",
+        )
+    )
 
     register(
         MethodEntry(

@@ -1,0 +1,151 @@
+"""Stage 1: the hash-grid NeRF distilled from Zero-1-to-3 (or the synthetic teacher) at low resolution.
+
+Each iteration renders one view: the reference view with probability 0.25, supervised by
+RGB, mask and (when there is a depth estimate) Pearson-depth losses; otherwise a random view,
+supervised by SDS with t drawn from the annealed interval of Eq. 2. The band mask of Eq. 3
+grows the visible hash levels, a normal-smoothness term regularises the depth, Adan steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from backend.core.cameras import get_rays, spherical_to_c2w
+from backend.core.volume import render_rays
+from backend.teachers.base import Condition, Teacher, sds_loss
+
+from ..progress import ProgressReporter
+from . import checkpoint
+from .adan import Adan
+from .config import DTC123Config
+from .field import CoarseField
+from .losses import normal_smoothness, pearson_depth_loss
+from .schedule import timestep_interval
+
+STAGE = "coarse"
+PREVIEW_ELEVATION = 15.0
+"""Elevation° of the circling progress view."""
+
+
+@dataclass
+class Reference:
+    """The reference view at the stage's resolution."""
+
+    rgb: torch.Tensor
+    """(3, R, R) in [0, 1], white background."""
+    mask: torch.Tensor
+    """(R, R) in [0, 1]."""
+    elevation: float
+    """Elevation° of its camera (azimuth 0 by convention)."""
+    depth: torch.Tensor | None = None
+    """(R, R) depth estimate (any scale: only its correlation is used), or None."""
+
+
+@dataclass
+class View:
+    rgb: torch.Tensor
+    """(1, 3, R, R) on white."""
+    opacity: torch.Tensor
+    """(R, R)."""
+    depth: torch.Tensor
+    """(R, R) distance along the ray."""
+    directions: torch.Tensor
+    """(R, R, 3) unit ray directions."""
+
+
+def render_view(field: CoarseField, pose: tuple[float, float, float], config: DTC123Config, resolution: int, generator: torch.Generator | None, perturb: bool = True) -> View:
+    """Volume-render the field from (elevation°, azimuth°, radius) at ``resolution``²."""
+    device = next(field.parameters()).device
+    c2w = spherical_to_c2w(*(torch.tensor([value], device=device) for value in pose))[0]
+    origins, directions = get_rays(c2w, config.cameras.fov_deg, resolution, resolution)
+    out = render_rays(
+        field, origins.reshape(-1, 3), directions.reshape(-1, 3), box=(-config.field.bound, config.field.bound),
+        coarse=config.coarse.samples, fine=config.coarse.importance_samples, perturb=perturb, background=torch.ones(3, device=device), generator=generator,
+    )
+    shape = (resolution, resolution)
+    return View(out.rgb.reshape(*shape, 3).permute(2, 0, 1)[None], out.opacity.reshape(shape), out.depth.reshape(shape), directions)
+
+
+def random_pose(config: DTC123Config, generator: torch.Generator) -> tuple[float, float, float]:
+    """Elevation uniform in the configured range, azimuth uniform on the circle, the fixed radius."""
+    low, high = config.cameras.elevation_range
+    elevation = low + (high - low) * float(torch.rand((), generator=generator))
+    azimuth = -180.0 + 360.0 * float(torch.rand((), generator=generator))
+    return elevation, azimuth, config.cameras.radius
+
+
+def reference_loss(view: View, reference: Reference, config: DTC123Config) -> torch.Tensor:
+    """RGB MSE + mask MSE (+ 1 − Pearson depth) against the reference view."""
+    coarse = config.coarse
+    loss = coarse.rgb_weight * F.mse_loss(view.rgb[0], reference.rgb) + coarse.mask_weight * F.mse_loss(view.opacity, reference.mask)
+    if reference.depth is not None and coarse.depth_weight > 0:
+        loss = loss + coarse.depth_weight * pearson_depth_loss(view.depth, reference.depth, reference.mask > 0.5)
+    return loss
+
+
+def preview_image(field: CoarseField, reference: Reference, config: DTC123Config, step: int) -> np.ndarray:
+    """(R, 2R, 3) float: the reference beside the student seen from a camera circling the object."""
+    azimuth = 360.0 * step / max(config.coarse.iterations, 1)
+    with torch.no_grad():
+        view = render_view(field, (PREVIEW_ELEVATION, azimuth, config.cameras.radius), config, config.coarse.resolution, None, perturb=False)
+    return torch.cat([reference.rgb.cpu(), view.rgb[0].cpu()], dim=2).permute(1, 2, 0).numpy()
+
+
+def train_coarse(
+    field: CoarseField,
+    teacher: Teacher,
+    condition: Condition,
+    reference: Reference,
+    config: DTC123Config,
+    reporter: ProgressReporter,
+    work_dir: Path,
+    seed: int,
+) -> dict[str, float]:
+    """Run (or resume) stage 1; returns facts for the result's metadata. Raises ``JobCancelled`` on cancel."""
+    coarse = config.coarse
+    total = coarse.iterations
+    optimizer = Adan(field.parameters(), lr=coarse.lr, weight_decay=coarse.weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    path = work_dir / "coarse.safetensors"
+    start = checkpoint.load(path, field, optimizer, generator)
+    if start:
+        reporter.log(f"stage 1 resumes at iteration {start} of {total}")
+    reference_pose = (reference.elevation, 0.0, config.cameras.radius)
+    condition = replace(
+        condition, image=condition.image if condition.image is not None else reference.rgb[None],
+        reference_pose=reference_pose, fov_deg=config.cameras.fov_deg, guidance_scale=coarse.guidance,
+    )
+    for step in range(start, total):
+        reporter.progress(STAGE, step, total, f"iteration {step} of {total}")
+        field.set_step(step, total)
+        use_reference = float(torch.rand((), generator=generator)) < config.cameras.reference_probability
+        pose = reference_pose if use_reference else random_pose(config, generator)
+        view = render_view(field, pose, config, coarse.resolution, generator)
+        if use_reference:
+            loss = reference_loss(view, reference, config)
+        else:
+            low, high = timestep_interval(step, total, config.curriculum)
+            t = teacher.sample_timesteps(1, low, high, generator)
+            x = teacher.encode(view.rgb)
+            posed = replace(condition, poses=torch.tensor([pose], dtype=torch.float32))
+            loss = sds_loss(x, teacher.sds(x, posed, t, generator=generator).gradient)
+        if coarse.normal_smooth_weight > 0:
+            loss = loss + coarse.normal_smooth_weight * normal_smoothness(view.depth, view.directions, view.opacity)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"stage 1 diverged at iteration {step} (loss {float(loss)})")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        done = step + 1
+        if done % coarse.preview_every == 0 or done == total:
+            reporter.preview(preview_image(field, reference, config, done), force=True)
+        if done % coarse.checkpoint_every == 0 and done < total:
+            checkpoint.save(path, done, field, optimizer, generator)
+    reporter.progress(STAGE, total, total, "stage 1 done")
+    checkpoint.save(path, total, field, optimizer, generator)
+    return {"coarse_iterations": total, "coarse_resumed_at": start}

@@ -1,0 +1,35 @@
+"""DTC123's schedules as pure functions of the iteration (Eq. 2; Eq. 3 lives in ``core.hashgrid.band_mask``)."""
+
+from __future__ import annotations
+
+import math
+
+from .config import CurriculumConfig
+
+
+def timestep_midpoint(step: int, total: int, step_length: int, t_max: float, t_min: float) -> float:
+    """Eq. 2: t_mid = t_max − (t_max − t_min) · ln(1 + ⌊k / l⌋ · l / N), a fraction of T.
+
+    Piecewise constant over blocks of ``step_length`` iterations, decreasing; at k = N it reaches
+    t_max − ln 2 · (t_max − t_min) (the paper's natural log, applied per stage).
+    """
+    if total < 1 or step_length < 1 or not 0 <= step <= total:
+        raise ValueError(f"need 0 ≤ step ≤ total, total ≥ 1, step_length ≥ 1; got step={step}, total={total}, step_length={step_length}")
+    return t_max - (t_max - t_min) * math.log(1.0 + (step // step_length) * step_length / total)
+
+
+def interval_radius(step: int, total: int, radius_start: float, radius_end: float) -> float:
+    """Δ at ``step``: linear from ``radius_start`` to ``radius_end`` over the stage (the paper only says it narrows)."""
+    return radius_start + (radius_end - radius_start) * min(step / total, 1.0)
+
+
+def timestep_interval(step: int, total: int, config: CurriculumConfig) -> tuple[float, float]:
+    """(low, high) fractions of T to draw t from at ``step`` of ``total``: [t_mid − Δ, t_mid + Δ] within [t_min, t_max].
+
+    With ``config.annealed`` off, the whole range (the uniform-sampling ablation).
+    """
+    if not config.annealed:
+        return config.t_min, config.t_max
+    middle = timestep_midpoint(step, total, config.step_length, config.t_max, config.t_min)
+    radius = interval_radius(step, total, config.radius_start, config.radius_end)
+    return max(config.t_min, middle - radius), min(config.t_max, middle + radius)
