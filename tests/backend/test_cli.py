@@ -112,3 +112,21 @@ def test_network_address_needs_curve_or_insecure(tmp_path):
 def test_invalid_client_arguments_exit_2_without_a_traceback(shared_server, args, words):
     result = distill3d(*args, "--connect", shared_server.connection_file, check=False)
     assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr
+
+
+def test_dtc123_on_a_synthetic_world_object_through_the_backend(shared_server, tmp_path):
+    distill3d("world", "mushroom", "--seed", 1, "--out", tmp_path / "truth.glb")
+    result = distill3d("generate", "--connect", shared_server.connection_file, "--method", "dtc123", "--teacher", "synthetic",
+                       "--target", tmp_path / "truth.glb", "--camera-elevation", 15, "--preset", "tiny",
+                       "--set", "coarse.iterations=20", "--set", "export_resolution=32", "--out", tmp_path / "out" / "mushroom.glb", timeout=300)
+    assert "succeeded" in result.stderr
+    assert len(trimesh.load(tmp_path / "out" / "mushroom.glb", force="mesh").faces) > 100
+    from PIL import Image
+
+    assert Image.open(tmp_path / "out" / "mushroom.turntable.png").size == (8 * 192, 192)
+    assert any((tmp_path / "out" / "mushroom.previews").iterdir())
+
+
+def test_world_refuses_an_unknown_family(tmp_path):
+    result = distill3d("world", "dragon", "--out", tmp_path / "x.glb", check=False)
+    assert result.returncode == 2 and "snowman" in result.stderr

@@ -23,6 +23,8 @@ class CurriculumConfig(Record):
 
     t_max: float = param(0.98, doc="Largest time-step, as a fraction of the teacher's T (the usual SDS range; the paper says 'the entire range').", gt=0.0, le=1.0)
     t_min: float = param(0.02, doc="Smallest time-step fraction.", ge=0.0, lt=1.0)
+    log_base: float = param(2.0, doc="Base of Eq. 2's log, which the paper does not give: 2 makes t_mid sweep the whole range it names "
+                            "(t_max at the start, t_min at the end); e (2.718…) stops at 31 % of it, leaving the smallest time-steps unvisited.", gt=1.0, le=10.0)
     step_length: int = param(100, doc="l of Eq. 2: t_mid moves every l iterations (not given in the paper).", ge=1)
     radius_start: float = param(0.2, doc="Interval radius Δ at the first iteration (the paper: 'narrows progressively'; value chosen).", ge=0.0, le=1.0)
     radius_end: float = param(0.05, doc="Interval radius Δ at the last iteration (narrows linearly from radius_start).", ge=0.0, le=1.0)

@@ -7,15 +7,16 @@ import math
 from .config import CurriculumConfig
 
 
-def timestep_midpoint(step: int, total: int, step_length: int, t_max: float, t_min: float) -> float:
-    """Eq. 2: t_mid = t_max − (t_max − t_min) · ln(1 + ⌊k / l⌋ · l / N), a fraction of T.
+def timestep_midpoint(step: int, total: int, step_length: int, t_max: float, t_min: float, log_base: float = 2.0) -> float:
+    """Eq. 2: t_mid = t_max − (t_max − t_min) · log(1 + ⌊k / l⌋ · l / N), a fraction of T.
 
-    Piecewise constant over blocks of ``step_length`` iterations, decreasing; at k = N it reaches
-    t_max − ln 2 · (t_max − t_min) (the paper's natural log, applied per stage).
+    Piecewise constant over blocks of ``step_length`` iterations, decreasing, fast at first and then
+    slowly. With ``log_base`` 2 it spans the whole [t_min, t_max] over the stage (k = N gives t_min);
+    with base e it stops at t_max − ln 2 · (t_max − t_min).
     """
     if total < 1 or step_length < 1 or not 0 <= step <= total:
         raise ValueError(f"need 0 ≤ step ≤ total, total ≥ 1, step_length ≥ 1; got step={step}, total={total}, step_length={step_length}")
-    return t_max - (t_max - t_min) * math.log(1.0 + (step // step_length) * step_length / total)
+    return t_max - (t_max - t_min) * math.log(1.0 + (step // step_length) * step_length / total, log_base)
 
 
 def interval_radius(step: int, total: int, radius_start: float, radius_end: float) -> float:
@@ -30,6 +31,6 @@ def timestep_interval(step: int, total: int, config: CurriculumConfig) -> tuple[
     """
     if not config.annealed:
         return config.t_min, config.t_max
-    middle = timestep_midpoint(step, total, config.step_length, config.t_max, config.t_min)
+    middle = timestep_midpoint(step, total, config.step_length, config.t_max, config.t_min, config.log_base)
     radius = interval_radius(step, total, config.radius_start, config.radius_end)
     return max(config.t_min, middle - radius), min(config.t_max, middle + radius)

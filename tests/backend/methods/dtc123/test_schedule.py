@@ -9,16 +9,19 @@ from backend.methods.dtc123.config import CurriculumConfig
 from backend.methods.dtc123.schedule import interval_radius, timestep_interval, timestep_midpoint
 
 
-def test_the_midpoint_follows_eq_2():
-    # t_mid = t_max − (t_max − t_min)·ln(1 + ⌊k/l⌋·l/N)
-    assert timestep_midpoint(0, 3000, 100, 0.98, 0.02) == 0.98
-    assert timestep_midpoint(99, 3000, 100, 0.98, 0.02) == 0.98, "constant within a block of l iterations"
-    assert timestep_midpoint(100, 3000, 100, 0.98, 0.02) == pytest.approx(0.98 - 0.96 * math.log(1 + 100 / 3000))
-    assert timestep_midpoint(1550, 3000, 100, 0.98, 0.02) == pytest.approx(0.98 - 0.96 * math.log(1 + 1500 / 3000))
-    assert timestep_midpoint(3000, 3000, 100, 0.98, 0.02) == pytest.approx(0.98 - 0.96 * math.log(2))
-    values = [timestep_midpoint(k, 3000, 100, 0.98, 0.02) for k in range(0, 3001, 50)]
+@pytest.mark.parametrize("base", [2.0, math.e])
+def test_the_midpoint_follows_eq_2(base):
+    # t_mid = t_max − (t_max − t_min)·log(1 + ⌊k/l⌋·l/N)
+    assert timestep_midpoint(0, 3000, 100, 0.98, 0.02, base) == 0.98
+    assert timestep_midpoint(99, 3000, 100, 0.98, 0.02, base) == 0.98, "constant within a block of l iterations"
+    assert timestep_midpoint(100, 3000, 100, 0.98, 0.02, base) == pytest.approx(0.98 - 0.96 * math.log(1 + 100 / 3000, base))
+    assert timestep_midpoint(1550, 3000, 100, 0.98, 0.02, base) == pytest.approx(0.98 - 0.96 * math.log(1 + 1500 / 3000, base))
+    assert timestep_midpoint(3000, 3000, 100, 0.98, 0.02, base) == pytest.approx(0.98 - 0.96 * math.log(2, base))
+    values = [timestep_midpoint(k, 3000, 100, 0.98, 0.02, base) for k in range(0, 3001, 50)]
     assert all(a >= b for a, b in zip(values, values[1:])), "monotonically decreasing"
     assert values[1] - values[3] > values[-3] - values[-1], "more iterations at small t: it falls fast first, then slowly"
+    if base == 2.0:
+        assert values[-1] == pytest.approx(0.02), "base 2 ends at t_min"
 
 
 @pytest.mark.parametrize("step, total, length", [(-1, 10, 1), (11, 10, 1), (0, 0, 1), (0, 10, 0)])
@@ -33,7 +36,7 @@ def test_the_interval_narrows_around_the_midpoint_and_stays_in_range():
     low, high = timestep_interval(0, 1000, config)
     assert (low, high) == (pytest.approx(0.78), 0.98), "clipped at t_max"
     low, high = timestep_interval(500, 1000, config)
-    middle = timestep_midpoint(500, 1000, 100, 0.98, 0.02)
+    middle = timestep_midpoint(500, 1000, 100, 0.98, 0.02, config.log_base)
     assert (low, high) == (pytest.approx(middle - 0.125), pytest.approx(middle + 0.125))
     widths = [b - a for a, b in (timestep_interval(k, 1000, config) for k in range(300, 1001, 100))]  # no clipping from here on
     assert all(w1 > w2 for w1, w2 in zip(widths, widths[1:]))
