@@ -21,7 +21,7 @@ import torch
 from .table import print_table
 
 
-def _time_preset(preset: str, iterations: int, device: str, folder: Path) -> tuple[float, float, int]:
+def _time_preset(preset: str, iterations: int, device: str, folder: Path, work: Path) -> tuple[float, float, int]:
     """``(seconds per stage-1 iteration, export seconds, the preset's stage-1 iterations)``."""
     from protocol.messages import Camera
 
@@ -45,7 +45,6 @@ def _time_preset(preset: str, iterations: int, device: str, folder: Path) -> tup
         if kind == "progress":
             stamps[data["stage"], data["step"]] = time.perf_counter()
 
-    work = folder / preset
     work.mkdir()
     context = JobContext(job_id=preset, device=device, work_dir=work, reporter=ProgressReporter(emit, min_interval_s=0.0), jobs_dir=folder)
     DTC123Method().run(JobInputs("", "", 0, Camera(elevation_deg=15.0), None), config, context)
@@ -60,8 +59,8 @@ def run_dtc123_bench(presets: list[str], iterations: int, device: str, out: Text
     rows = []
     baseline = None
     with tempfile.TemporaryDirectory(prefix="distill3d-bench-") as folder:
-        for preset in presets:
-            per_iteration, export, total_iterations = _time_preset(preset, iterations, device, Path(folder))
+        for index, preset in enumerate(presets):
+            per_iteration, export, total_iterations = _time_preset(preset, iterations, device, Path(folder), Path(folder) / f"{index}-{preset}")
             baseline = baseline or per_iteration
             total = per_iteration * total_iterations + export
             rows.append((preset, f"{total_iterations:,}", f"{per_iteration:.3f}", f"{per_iteration / baseline:.1f}×", f"{export:.1f}", f"{total / 60:.1f}"))
