@@ -83,16 +83,19 @@ def test_an_interrupted_job_resumes_from_its_checkpoint(tmp_path):
     assert result.files["mesh.glb"].data[:4] == b"glTF" and len(result.arrays["faces"]) > 0
 
 
-CHAMFER_BOUND = 0.045
+CHAMFER_BOUND = 0.05
 """Chamfer / diagonal. At the tiny preset's 32² renders one pixel spans ≈ 0.057 units of the normalised frame, ≈ 3 % of
-these objects' diagonals; 0.045 is 1.5 pixels. Measured 0.009–0.042 on these three objects over two seeds (2026-11-22)."""
-IOU_BOUND = 0.4
+these objects' diagonals; 0.05 is 1.7 pixels. Measured 0.009–0.042 on these three objects over two seeds (2026-11-22);
+runs are not bit-reproducible (multithreaded scatter-adds), hence the margin over the worst run."""
+IOU_BOUND = 0.35
 """Volume IoU. A one-pixel error on the surface costs thin parts (the snowman's hat, the table's legs) much of their volume;
-measured 0.42–0.85 (the snowman, white on the white background every view is rendered on, is the hardest)."""
-EXTENT_TOLERANCE = 0.2
+measured 0.42–0.85 (the snowman, white on the white background every view is rendered on, is the hardest); the margin
+is for run-to-run noise."""
+EXTENT_TOLERANCE = 0.25
 """The result's bounding box matches the truth's per axis within this fraction of the truth's largest side. The initial
 density blob, a sphere, misses the snowman's height by ~45 %; the tiny preset's snowman misses it by 2 % (seed 1) to 18 %
-(seed 5, the job seed here): its white body on the white background is invisible to SDS from most views."""
+(seed 5, the job seed here): its white body on the white background is invisible to SDS from most views. 0.25 leaves
+room for run-to-run noise and still fails the blob."""
 
 
 @pytest.fixture
