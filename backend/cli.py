@@ -205,7 +205,7 @@ def cmd_bench_protocol(args: argparse.Namespace) -> int:
 def cmd_bench_dtc123(args: argparse.Namespace) -> int:
     from .bench.dtc123_bench import run_dtc123_bench
 
-    run_dtc123_bench(args.presets, args.iterations, args.device)
+    run_dtc123_bench(args.presets, args.iterations, args.device, args.teachers)
     return EXIT_OK
 
 
@@ -433,10 +433,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--repeats", type=int, default=3)
     b.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     b.set_defaults(func=cmd_bench_render)
-    b = bench.add_parser("dtc123", help="DTC123 seconds per iteration and projected total per preset (synthetic world)")
+    b = bench.add_parser("dtc123", help="DTC123 seconds per iteration per stage and projected total per preset")
     b.add_argument("--presets", nargs="+", default=["tiny", "fast", "paper"])
-    b.add_argument("--iterations", type=int, default=8, help="timed stage-1 iterations per preset")
+    b.add_argument("--iterations", type=int, default=8, help="timed iterations per stage and preset")
     b.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    b.add_argument("--teachers", default="synthetic", choices=["synthetic", "random"],
+                   help="synthetic: the ground truth teaches; random: full-size random-weight Zero123-XL + SD 2 (for a GPU)")
     b.set_defaults(func=cmd_bench_dtc123)
     b = bench.add_parser("blender-import", help="textured mesh into Blender: arrays + foreach_set vs the glTF importer")
     b.add_argument("--faces", type=int, default=200_000, help="faces of the imported mesh")

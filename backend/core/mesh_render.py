@@ -10,6 +10,12 @@ import torch.nn.functional as F
 from .raster import interpolate, rasterize, to_clip
 
 
+LIGHT_AMBIENT = 0.35
+"""Ambient share of the optional head-light shading (the rest is Lambertian)."""
+UNTEXTURED_GREY = 0.7
+"""Albedo of a mesh rendered without colours or texture (DTC123's "textureless shading")."""
+
+
 @dataclass
 class MeshRender:
     rgb: torch.Tensor
@@ -33,6 +39,13 @@ def sample_texture(texture: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
     grid = torch.stack([uv[..., 0] * 2 - 1, 1 - uv[..., 1] * 2], dim=-1).reshape(1, 1, -1, 2)
     sampled = F.grid_sample(texture.permute(2, 0, 1)[None], grid, mode="bilinear", padding_mode="border", align_corners=False)
     return sampled[0, :, 0].permute(1, 0).reshape(*uv.shape[:-1], texture.shape[-1])
+
+
+def shade(albedo: torch.Tensor, normals: torch.Tensor, c2w: torch.Tensor) -> torch.Tensor:
+    """Head-light shading: albedo (B, H, W, 3) × (ambient + (1 − ambient)·|n·view|) with normals (B, H, W, 3)."""
+    view = c2w[:, None, None, :3, 2]  # towards the camera
+    lambert = (normals * view).sum(dim=-1, keepdim=True).abs()
+    return albedo * (LIGHT_AMBIENT + (1.0 - LIGHT_AMBIENT) * lambert)
 
 
 def render_mesh(
@@ -67,7 +80,7 @@ def render_mesh(
     elif colors is not None:
         rgb = interpolate(colors, raster, faces)
     else:
-        rgb = torch.full((*raster.triangle.shape, 3), 0.7, dtype=positions.dtype, device=positions.device)
+        rgb = torch.full((*raster.triangle.shape, 3), UNTEXTURED_GREY, dtype=positions.dtype, device=positions.device)
     rgb = rgb * mask[..., None] + background * (1 - mask[..., None])
     points = interpolate(positions, raster, faces)
     forward = -c2w[:, None, None, :3, 2]

@@ -11,11 +11,7 @@ from PIL import Image
 
 from .cameras import spherical_to_c2w
 from .glb import MeshAsset
-from .mesh_render import render_mesh
-
-LIGHT_AMBIENT = 0.4
-"""Ambient share of the head-light shading (the rest is Lambertian), so shape reads in the sheet."""
-
+from .mesh_render import render_mesh, shade
 
 def turntable(asset: MeshAsset, views: int = 8, size: int = 192, elevation_deg: float = 15.0, fov_deg: float = 40.0) -> np.ndarray:
     """(size, views·size, 3) uint8: ``asset`` seen from azimuths 0, 360/views, … at a distance that fits its bounding sphere."""
@@ -33,10 +29,8 @@ def turntable(asset: MeshAsset, views: int = 8, size: int = 192, elevation_deg: 
         positions, torch.from_numpy(np.asarray(asset.faces, np.int64)), c2w, fov_deg, size, size,
         colors=colors, uvs=uvs, texture=texture, normals=torch.from_numpy(np.asarray(asset.normals, np.float32)), background=1.0, backend="auto",
     )
-    towards_camera = c2w[:, None, None, :3, 2]
-    light = LIGHT_AMBIENT + (1 - LIGHT_AMBIENT) * (out.normals * towards_camera).sum(-1, keepdim=True).abs()
     mask = out.mask[..., None]
-    rgb = (out.rgb * light) * mask + (1 - mask)
+    rgb = shade(out.rgb, out.normals, c2w) * mask + (1 - mask)
     sheet = rgb.permute(1, 0, 2, 3).reshape(size, views * size, 3)
     return (sheet.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
 

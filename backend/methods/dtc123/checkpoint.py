@@ -29,12 +29,19 @@ def save(path: Path, step: int, module: torch.nn.Module, optimizer: torch.optim.
     os.replace(meta.with_suffix(".json.tmp"), meta)
 
 
-def load(path: Path, module: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> int:
-    """Restore what :func:`save` wrote; returns the step to continue from (0 when there is no checkpoint)."""
+def saved_step(path: Path) -> int:
+    """The step a checkpoint at ``path`` was written at (0 when there is none), without reading its tensors."""
     meta = path.with_suffix(".json")
     if not path.exists() or not meta.exists():
         return 0
-    info = json.loads(meta.read_text())
+    return int(json.loads(meta.read_text())["step"])
+
+
+def load(path: Path, module: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> int:
+    """Restore what :func:`save` wrote; returns the step to continue from (0 when there is no checkpoint)."""
+    if not saved_step(path):
+        return 0
+    info = json.loads(path.with_suffix(".json").read_text())
     tensors = load_file(str(path))
     module.load_state_dict({name[len("model."):]: value for name, value in tensors.items() if name.startswith("model.")})
     state = optimizer.state_dict()

@@ -34,7 +34,7 @@ PREVIEW_ELEVATION = 15.0
 
 @dataclass
 class Reference:
-    """The reference view at the stage's resolution."""
+    """The reference view (made at the largest resolution a stage renders; each stage resizes it)."""
 
     rgb: torch.Tensor
     """(3, R, R) in [0, 1], white background."""
@@ -44,6 +44,14 @@ class Reference:
     """Elevation° of its camera (azimuth 0 by convention)."""
     depth: torch.Tensor | None = None
     """(R, R) depth estimate (any scale: only its correlation is used), or None."""
+
+    def resized(self, size: int) -> "Reference":
+        """The same view at ``size``² (area-weighted colours and mask, nearest depth)."""
+        if size == self.rgb.shape[-1]:
+            return self
+        planes = F.interpolate(torch.cat([self.rgb, self.mask[None]])[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
+        depth = None if self.depth is None else F.interpolate(self.depth[None, None], size=(size, size), mode="nearest-exact")[0, 0]
+        return Reference(planes[:3], planes[3], self.elevation, depth)
 
 
 @dataclass
@@ -109,6 +117,7 @@ def train_coarse(
     """Run (or resume) stage 1; returns facts for the result's metadata. Raises ``JobCancelled`` on cancel."""
     coarse = config.coarse
     total = coarse.iterations
+    reference = reference.resized(coarse.resolution)
     optimizer = Adan(field.parameters(), lr=coarse.lr, weight_decay=coarse.weight_decay)
     generator = torch.Generator().manual_seed(seed)
     path = work_dir / "coarse.safetensors"

@@ -3,7 +3,9 @@
 Numbers from the paper (``../shared/papers/dtc123-paper.txt``, Sec. 4–5): 3,000 iterations per
 stage, Adan with lr 1e-3 and weight decay 2e-5, Zero123-XL with cfg 5 as the only stage-1
 teacher, renders at 64² in stage 1, the reference view drawn with probability 0.25, the band
-mask of Eq. 3 and the annealed interval of Eq. 2. Where the paper gives no number (the interval
+mask of Eq. 3 and the annealed interval of Eq. 2; in stage 2 a DMTet whose tet grid grows
+32 → 64 → 128 while its renders grow to 512², Stable Diffusion (cfg 25) joining Zero-1-to-3
+with a weight λ that ramps up from 0, and de-biasing in the azimuth bands of Sec. 4.3. Where the paper gives no number (the interval
 radius Δ, the step length l, t_min/t_max, loss weights, camera ranges) the field says what was
 chosen and why.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocol.schema import Record, param
+from protocol.schema import Record, SchemaError, param
 
 TEACHERS = ("zero123", "synthetic")
 
@@ -76,6 +78,40 @@ class CoarseConfig(Record):
 
 
 @dataclass(frozen=True)
+class FineConfig(Record):
+    """Stage 2: a DMTet initialised from stage 1; Zero-1-to-3 shapes it through textureless shading, Stable Diffusion
+    (weight λ, ramping up from 0 as t falls) colours it (Eq. 4). The phases of ``grid_resolutions`` and
+    ``raster_resolutions`` split the stage into equal parts, so both grow as t decreases."""
+
+    iterations: int = param(3000, doc="Iterations of stage 2 (paper: 3,000; 0 skips it and exports the stage-1 field).", ge=0, le=100_000)
+    grid_resolutions: tuple[int, ...] = param((32, 64, 128), doc="Tet-grid resolution of each phase (paper: 32 → 64 → 128).", ge=4, le=256, max_len=8)
+    raster_resolutions: tuple[int, ...] = param((64, 256, 512), doc="Render resolution of each phase (paper: 64² → 512²); as many entries as grid_resolutions.", ge=8, le=1024, max_len=8)
+    t_max: float = param(0.5, doc="Stage 2 draws t by Eq. 2 from t_max down to curriculum.t_min (the paper: 'smaller time-steps'; value chosen).", gt=0.0, le=1.0)
+    geometry_guidance: float = param(5.0, doc="Zero-1-to-3 cfg on the textureless shading (paper: 5).", gt=0.0, le=100.0)
+    texture_guidance: float = param(25.0, doc="Stable Diffusion cfg on the coloured render (paper: 25).", gt=0.0, le=200.0)
+    texture_weight: float = param(1.0, doc="λ of Eq. 4 at the end of the stage; it ramps linearly from 0 as t_mid falls from t_max to t_min.", ge=0.0, le=100.0)
+    lr: float = param(1e-3, doc="Adan learning rate (paper: 1e-3).", gt=0.0, le=1.0)
+    weight_decay: float = param(2e-5, doc="Adan weight decay (paper: 2e-5).", ge=0.0, le=1.0)
+    rgb_weight: float = param(1000.0, doc="Weight of the reference-view RGB MSE (as in stage 1).", ge=0.0)
+    mask_weight: float = param(50.0, doc="Weight of the reference-view mask MSE (moves the silhouette only with a rasteriser that has edge gradients).", ge=0.0)
+    depth_weight: float = param(10.0, doc="Weight of 1 − Pearson against the reference depth estimate, when there is one.", ge=0.0)
+    laplacian_weight: float = param(100.0, doc="Weight of the uniform-Laplacian smoothness mean‖LV‖ (paper Eq. 11; weight not given).", ge=0.0)
+    max_deformation: float = param(0.5, doc="Tet-vertex offsets are bounded to this fraction of a grid cell (tanh-squashed).", ge=0.0, le=1.0)
+    ddim_steps: int = param(4, doc="DDIM steps of the multi-step x̂₀ used in the last ddim_fraction of the stage (1: one-step x̂₀ throughout).", ge=1, le=50)
+    ddim_fraction: float = param(0.1, doc="Share of the stage, at its end, that uses the multi-step x̂₀ (paper: 'the last few iterations').", ge=0.0, le=1.0)
+    back_azimuths: tuple[float, float] = param((165.0, 195.0), doc="|azimuth|° band, from the reference view, where Zero-1-to-3's guidance is de-biased (paper: [11π/12, 13π/12]).", ge=0.0, le=360.0)
+    side_azimuths: tuple[float, float] = param((30.0, 45.0), doc="|azimuth|° band where Stable Diffusion's guidance is de-biased (paper: ±[π/6, π/4]).", ge=0.0, le=360.0)
+    debias_dropout: float = param(0.5, doc="Chance the de-biased guidance is dropped in its band (value chosen).", ge=0.0, le=1.0)
+    debias_clip: float = param(0.1, doc="Otherwise the guidance's gradient is clamped element-wise to ±this in its band (value chosen).", gt=0.0)
+    preview_every: int = param(50, doc="Send a progress render every this many iterations.", ge=1)
+    checkpoint_every: int = param(250, doc="Write a resumable checkpoint every this many iterations.", ge=1)
+
+    def check(self) -> None:
+        if not self.grid_resolutions or len(self.grid_resolutions) != len(self.raster_resolutions):
+            raise SchemaError("grid_resolutions", "needs as many phases as raster_resolutions, at least one")
+
+
+@dataclass(frozen=True)
 class DTC123Config(Record):
     teacher: str = param("zero123", doc="'zero123' (Zero123-XL weights via the model registry) or 'synthetic' (the ground truth of 'target', no weights).", choices=TEACHERS)
     target: str = param("", doc="With teacher 'synthetic': the GLB to reconstruct (its render at the job's camera is the input image).", max_len=4096)
@@ -85,15 +121,17 @@ class DTC123Config(Record):
     cameras: CameraConfig = param(factory=CameraConfig, doc="Reference and random views.")
     field: FieldConfig = param(factory=FieldConfig, doc="The stage-1 hash-grid NeRF.")
     coarse: CoarseConfig = param(factory=CoarseConfig, doc="Stage 1 (NeRF, Zero-1-to-3).")
-    export_resolution: int = param(192, doc="Marching-cubes resolution of the exported mesh.", ge=16, le=1024)
+    fine: FineConfig = param(factory=FineConfig, doc="Stage 2 (DMTet, Zero-1-to-3 for geometry + Stable Diffusion for texture).")
+    export_resolution: int = param(192, doc="Marching-cubes resolution of the stage-1 surface (what stage 2 starts from, or the export without it).", ge=16, le=1024)
     export_faces: int = param(20_000, doc="The exported mesh is decimated to this many faces when above it.", ge=100, le=2_000_000)
-    iso_density: float = param(10.0, doc="The exported surface is where the stage-1 density crosses this level.", gt=0.0)
+    iso_density: float = param(10.0, doc="The stage-1 surface is where its density crosses this level.", gt=0.0)
     texture_size: int = param(1024, doc="Texture side of the exported mesh.", ge=64, le=4096)
 
-
     def required_models(self) -> tuple[str, ...]:
-        """Model-registry roles a job needs on disk (none for the synthetic teacher)."""
-        return ("zero123",) if self.teacher == "zero123" else ()
+        """Model-registry roles a job needs on disk (none for the synthetic teacher; Stable Diffusion only for stage 2)."""
+        if self.teacher == "synthetic":
+            return ()
+        return ("zero123", "stable_diffusion") if self.fine.iterations > 0 else ("zero123",)
 
 
 PRESETS = {
@@ -101,14 +139,17 @@ PRESETS = {
     "fast": {
         "coarse.iterations": 600, "coarse.samples": 48, "coarse.importance_samples": 32, "coarse.preview_every": 25,
         "field.log2_table_size": 16, "field.max_resolution": 512,
+        "fine.iterations": 600, "fine.grid_resolutions": (32, 64, 96), "fine.raster_resolutions": (64, 128, 256), "fine.preview_every": 25,
         "export_resolution": 128, "texture_size": 512,
     },
     "tiny": {
         "coarse.iterations": 300, "coarse.resolution": 32, "coarse.samples": 32, "coarse.importance_samples": 0,
         "coarse.preview_every": 50, "coarse.checkpoint_every": 100, "coarse.lr": 3e-2,
         "curriculum.step_length": 10,
+        "fine.iterations": 120, "fine.grid_resolutions": (24, 32), "fine.raster_resolutions": (48, 64),
+        "fine.preview_every": 40, "fine.checkpoint_every": 40,
         "field.levels": 8, "field.log2_table_size": 12, "field.max_resolution": 128, "field.hidden": 32,
         "export_resolution": 64, "export_faces": 5000, "texture_size": 128,
     },
 }
-"""``paper``: the paper's numbers; ``fast``: a few minutes on a GPU; ``tiny``: CPU tests (a larger lr for the few steps)."""
+"""``paper``: the paper's numbers; ``fast``: a few minutes on a GPU; ``tiny``: CPU tests (a larger stage-1 lr for the few steps)."""

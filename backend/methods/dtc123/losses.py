@@ -30,3 +30,17 @@ def normal_smoothness(depth: torch.Tensor, directions: torch.Tensor, opacity: to
     horizontal = (normals[:, 1:] - normals[:, :-1]).square().sum(-1) * weight[:, 1:] * weight[:, :-1]
     vertical = (normals[1:] - normals[:-1]).square().sum(-1) * weight[1:] * weight[:-1]
     return (horizontal.sum() + vertical.sum()) / (weight.sum() * 2).clamp_min(1.0)
+
+
+def laplacian_smoothness(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """Paper Eq. 11: mean over vertices of ‖L·V‖₂ with the uniform Laplacian of ``faces`` (F, 3) over ``vertices`` (V, 3).
+
+    L has each vertex's degree on the diagonal and −1 per neighbour (every face edge, counted once per direction).
+    """
+    edges = torch.cat([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]).long()
+    edges = torch.unique(torch.sort(edges, dim=1).values, dim=0)
+    both = torch.cat([edges, edges.flip(1)])  # (2E, 2): (i, j) and (j, i)
+    degree = torch.zeros(len(vertices), device=vertices.device, dtype=vertices.dtype).index_add_(0, both[:, 0], torch.ones_like(both[:, 0], dtype=vertices.dtype))
+    neighbours = torch.zeros_like(vertices).index_add(0, both[:, 0], vertices[both[:, 1]])
+    used = degree > 0
+    return (degree[:, None] * vertices - neighbours)[used].norm(dim=-1).mean()

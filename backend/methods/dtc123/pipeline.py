@@ -1,10 +1,11 @@
-"""DTC123 as a backend method: input image (or synthetic target) → reference view → stage 1 → textured mesh."""
+"""DTC123 as a backend method: input image (or synthetic target) → reference view → stage 1 (NeRF) → stage 2 (DMTet) → textured mesh."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -12,15 +13,17 @@ import torch.nn.functional as F
 
 from protocol.errors import ErrorCode
 
-from ...core.export import ExportConfig, export_textured
+from ...core import mesh_ops
+from ...core.export import ExportConfig, extract_surface, textured_asset
 from ...core.glb import MeshAsset
+from ...core.turntable import turntable_png
 from ...core.uv import UnwrapOptions
 from ...teachers.base import Condition, Teacher
-from ...core.turntable import turntable_png
 from ..base import JobContext, JobInputs, JobResult, MethodError, ResultFile
 from .coarse import Reference, train_coarse
 from .config import DTC123Config
 from .field import CoarseField
+from .fine import Teachers, train_fine
 from .frame import Frame
 from .preprocess import reference_view
 
@@ -32,11 +35,19 @@ ZERO123_SIZE = 256
 """Side of the reference image Zero-1-to-3 is conditioned on."""
 
 
-def load_synthetic_target(config: DTC123Config, elevation: float, azimuth: float):
-    """``(teacher, reference, frame, condition image)`` for the synthetic world: the target in the reconstruction frame,
-    its render at the job's camera as the input image (and its depth as the depth estimate)."""
+def reference_size(config: DTC123Config) -> int:
+    """Side of the reference view: the largest resolution either stage renders."""
+    return max(config.coarse.resolution, max(config.fine.raster_resolutions) if config.fine.iterations else 0)
+
+
+def load_synthetic_target(config: DTC123Config, elevation: float, azimuth: float) -> tuple[Teacher, Teacher, Reference, Frame]:
+    """``(albedo teacher, shading teacher, reference, frame)`` for the synthetic world: the target in the reconstruction frame;
+    its render at the job's camera is the input image (and its depth the depth estimate). The albedo teacher stands in for
+    Zero-1-to-3 in stage 1 and for Stable Diffusion in stage 2; the shading teacher, the target untextured and head-lit,
+    for Zero-1-to-3 on stage 2's textureless shading."""
+    from ...core.mesh_render import UNTEXTURED_GREY
     from ...teachers.synthetic.render import MeshObject
-    from ...teachers.synthetic.teacher import SyntheticTeacher
+    from ...teachers.synthetic.teacher import SyntheticTeacher, SyntheticTeacherConfig
 
     path = Path(config.target).expanduser()
     if not config.target or not path.is_file():
@@ -48,50 +59,66 @@ def load_synthetic_target(config: DTC123Config, elevation: float, azimuth: float
     frame = Frame.normalising(target.positions.double().numpy(), azimuth)
     target = replace(target, positions=frame.tensor_to_reconstruction(target.positions))
     teacher = SyntheticTeacher(target)
-    size = config.coarse.resolution
+    untextured = replace(target, colors=torch.full_like(target.positions, UNTEXTURED_GREY), uvs=None, texture=None)
+    shading_teacher = SyntheticTeacher(untextured, SyntheticTeacherConfig(shaded=True))
+    size = reference_size(config)
     pose = torch.tensor([[elevation, 0.0, config.cameras.radius]])
     render = teacher.render(Condition(poses=pose, fov_deg=config.cameras.fov_deg), size, size)
     mask = render.mask[0]
     reference = Reference(rgb=render.rgb[0].permute(2, 0, 1), mask=mask, elevation=elevation, depth=torch.where(mask > 0.5, render.depth[0], 0.0))
-    return teacher, reference, frame
+    return teacher, shading_teacher, reference, frame
 
 
 def load_image_reference(inputs: JobInputs, config: DTC123Config, elevation: float) -> tuple[Reference, torch.Tensor]:
-    """``(reference at the stage resolution, 256² conditioning image (1, 3, 256, 256))`` from the input image."""
+    """``(reference at :func:`reference_size`, 256² conditioning image (1, 3, 256, 256))`` from the input image."""
     if inputs.image is None:
         raise MethodError("DTC123 needs an input image (or teacher 'synthetic' with a 'target')", ErrorCode.INVALID_PARAMS)
     try:
         view = reference_view(np.asarray(inputs.image.convert("RGBA")), ZERO123_SIZE, config.object_fraction, config.foreground_threshold)
     except ValueError as exc:
         raise MethodError(f"cannot use the input image: {exc}", ErrorCode.INVALID_PARAMS) from None
-    size = config.coarse.resolution
-    small = F.interpolate(torch.cat([view.rgb, view.mask])[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
-    return Reference(rgb=small[:3], mask=small[3], elevation=elevation), view.rgb[None]
+    size = reference_size(config)
+    planes = F.interpolate(torch.cat([view.rgb, view.mask])[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
+    return Reference(rgb=planes[:3], mask=planes[3], elevation=elevation), view.rgb[None]
 
 
-def load_zero123(device: str) -> Teacher:
-    from ...teachers import zero123
+def load_registry_teacher(role: str, device: str) -> Teacher:
+    """A teacher from the model registry's folder for ``role`` ('zero123' or 'stable_diffusion')."""
+    from ...teachers import stable_diffusion, zero123
 
-    return zero123.load(device=device)
+    return {"zero123": zero123.load, "stable_diffusion": stable_diffusion.load}[role](device=device)
 
 
-def export_field(field: CoarseField, config: DTC123Config, frame: Frame | None) -> MeshAsset:
-    """The field's surface (density = iso level) as a textured asset, in the object's frame when there is one."""
+TeacherLoader = Callable[[str, str], Teacher]
+"""(role, device) → teacher; the registry's by default, full-size random-weight ones in ``bench dtc123``."""
+
+
+def on_device(function, device: torch.device):
+    """A colour or density field on ``device`` as the CPU callable the exporter wants."""
+    return lambda points: function(points.to(device)).detach().cpu()
+
+
+def stage1_surface(field: CoarseField, config: DTC123Config, decimate: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Marching cubes of the stage-1 density at ``iso_density`` (cleaned; decimated to ``export_faces`` when asked)."""
     device = next(field.parameters()).device
-    export = ExportConfig(
-        resolution=config.export_resolution, level=config.iso_density, inside="positive", target_faces=config.export_faces,
-        unwrap=UnwrapOptions(texture_size=config.texture_size),
-    )
-
-    def on_device(function):
-        return lambda points: function(points.to(device)).detach().cpu()
-
+    export = ExportConfig(resolution=config.export_resolution, level=config.iso_density, inside="positive", target_faces=config.export_faces if decimate else 0)
     field.set_step(config.coarse.iterations, config.coarse.iterations)
     with torch.no_grad():
         try:
-            asset, _, _ = export_textured(on_device(field.density), on_device(field.albedo), (-config.field.bound, config.field.bound), export)
+            return extract_surface(on_device(field.density, device), (-config.field.bound, config.field.bound), export)
         except ValueError as exc:
-            raise MethodError(f"the optimisation produced no surface ({exc}); try more iterations or a lower iso_density") from None
+            raise MethodError(f"stage 1 produced no surface ({exc}); try more iterations or a lower iso_density") from None
+
+
+def export_mesh(vertices: np.ndarray, faces: np.ndarray, field: CoarseField, config: DTC123Config, frame: Frame | None) -> MeshAsset:
+    """A textured asset of the mesh (reconstruction frame), coloured by the field, in the object's frame when there is one."""
+    vertices, faces = mesh_ops.clean(vertices.astype(np.float32), faces.astype(np.int64))
+    vertices, faces = mesh_ops.decimate(vertices, faces, config.export_faces)
+    if len(faces) == 0:
+        raise MethodError("the optimisation produced no surface; try more iterations or a lower iso_density")
+    export = ExportConfig(unwrap=UnwrapOptions(texture_size=config.texture_size))
+    with torch.no_grad():
+        asset = textured_asset(vertices, faces, on_device(field.albedo, next(field.parameters()).device), export)
     if frame is not None:
         asset.positions = frame.to_object(asset.positions.astype(np.float64)).astype(np.float32)
         asset.normals = frame.rotate_to_object(asset.normals.astype(np.float64)).astype(np.float32)
@@ -99,19 +126,23 @@ def export_field(field: CoarseField, config: DTC123Config, frame: Frame | None) 
 
 
 class DTC123Method:
+    def __init__(self, load_teacher: TeacherLoader = load_registry_teacher) -> None:
+        self.load_teacher = load_teacher
+
     def run(self, inputs: JobInputs, config: DTC123Config, context: JobContext) -> JobResult:
         reporter = context.reporter
-        reporter.plan([("prepare", 1), ("coarse", config.coarse.iterations), ("export", 1)])
+        fine_iterations = config.fine.iterations
+        reporter.plan([("prepare", 1), ("coarse", config.coarse.iterations), *([("fine", fine_iterations)] if fine_iterations else []), ("export", 1)])
         reporter.progress("prepare", 0, 1, "reading the input")
         camera = inputs.camera
         elevation = camera.elevation_deg if camera is not None else config.cameras.reference_elevation
-        frame, condition_image = None, None
+        frame, condition_image, shading_teacher = None, None, None
         if config.teacher == "synthetic":
-            teacher, reference, frame = load_synthetic_target(config, elevation, camera.azimuth_deg if camera is not None else 0.0)
+            teacher, shading_teacher, reference, frame = load_synthetic_target(config, elevation, camera.azimuth_deg if camera is not None else 0.0)
             reporter.log("synthetic teacher: the target's render at the job's camera is the input image; no weights are used")
         else:
             reference, condition_image = load_image_reference(inputs, config, elevation)
-            teacher = load_zero123(context.device)
+            teacher = self.load_teacher("zero123", context.device)
         device = torch.device(context.device)
         reference = Reference(reference.rgb.to(device), reference.mask.to(device), reference.elevation, None if reference.depth is None else reference.depth.to(device))
         torch.manual_seed(inputs.seed)
@@ -119,8 +150,17 @@ class DTC123Method:
         reporter.progress("prepare", 1, 1, "ready")
         condition = Condition(prompt=inputs.prompt, negative_prompt=inputs.negative_prompt, image=condition_image)
         facts = train_coarse(field, teacher, condition, reference, config, reporter, context.work_dir, inputs.seed)
-        reporter.progress("export", 0, 1, "extracting and texturing the surface")
-        asset = export_field(field, config, frame)
+        vertices, faces = stage1_surface(field, config, decimate=not fine_iterations)
+        if fine_iterations:
+            texture_teacher = teacher if config.teacher == "synthetic" else self.load_teacher("stable_diffusion", context.device)
+            teachers = Teachers(geometry=shading_teacher or teacher, texture=texture_teacher)
+            geometry, fine_facts = train_fine(field, (vertices, faces), teachers, condition, reference, config, reporter, context.work_dir, inputs.seed)
+            facts.update(fine_facts)
+            with torch.no_grad():
+                positions, triangles = geometry.mesh()
+            vertices, faces = positions.cpu().numpy(), triangles.cpu().numpy()
+        reporter.progress("export", 0, 1, "unwrapping and texturing the surface")
+        asset = export_mesh(vertices, faces, field, config, frame)
         reporter.progress("export", 1, 1, f"{len(asset.faces)} faces")
         result = JobResult(metadata={**facts, "teacher": config.teacher, "elevation": elevation, "faces": len(asset.faces), "frame": "object" if frame is not None else "reconstruction"})
         result.add_mesh(asset)

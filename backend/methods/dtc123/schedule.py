@@ -1,4 +1,4 @@
-"""DTC123's schedules as pure functions of the iteration (Eq. 2; Eq. 3 lives in ``core.hashgrid.band_mask``)."""
+"""DTC123's schedules as pure functions of the iteration (Eq. 2, the λ ramp of Eq. 4, stage 2's phases; Eq. 3 lives in ``core.hashgrid.band_mask``)."""
 
 from __future__ import annotations
 
@@ -34,3 +34,16 @@ def timestep_interval(step: int, total: int, config: CurriculumConfig) -> tuple[
     middle = timestep_midpoint(step, total, config.step_length, config.t_max, config.t_min, config.log_base)
     radius = interval_radius(step, total, config.radius_start, config.radius_end)
     return max(config.t_min, middle - radius), min(config.t_max, middle + radius)
+
+
+def texture_weight(step: int, total: int, config: CurriculumConfig, weight: float) -> float:
+    """λ of Eq. 4 at ``step``: 0 while t_mid = t_max, rising linearly with the fall of t_mid to ``weight`` at t_mid = t_min."""
+    middle = timestep_midpoint(step, total, config.step_length, config.t_max, config.t_min, config.log_base)
+    return weight * (config.t_max - middle) / (config.t_max - config.t_min)
+
+
+def phase(step: int, total: int, phases: int) -> int:
+    """Index of the equal-length phase ``step`` falls in (0 … phases − 1)."""
+    if phases < 1 or total < 1:
+        raise ValueError(f"need phases ≥ 1 and total ≥ 1, got {phases}, {total}")
+    return min(max(step, 0) * phases // total, phases - 1)

@@ -16,27 +16,16 @@ import numpy as np
 import torch
 
 from backend.core.mesh_ops import winding_number
-from backend.core.mesh_render import MeshRender, face_normals, render_mesh
+from backend.core.mesh_render import MeshRender, face_normals, render_mesh, shade
 from backend.core.raster import interpolate, rasterize, to_clip
 
 from .shapes import Scene, unit_mesh
-
-LIGHT_AMBIENT = 0.35
-"""Ambient share of the optional head-light shading (the rest is Lambertian)."""
-
 
 class SyntheticObject(Protocol):
     name: str
 
     def render(self, c2w: torch.Tensor, fov_deg: float, width: int, height: int, shaded: bool = False, background: float = 1.0) -> MeshRender:
         """Render from cameras ``c2w`` (B, 4, 4)."""
-
-
-def shade(albedo: torch.Tensor, normals: torch.Tensor, c2w: torch.Tensor) -> torch.Tensor:
-    """Head-light shading: albedo (B, H, W, 3) × (ambient + (1 − ambient)·|n·view|) with normals (B, H, W, 3)."""
-    view = c2w[:, None, None, :3, 2]  # towards the camera
-    lambert = (normals * view).sum(dim=-1, keepdim=True).abs()
-    return albedo * (LIGHT_AMBIENT + (1.0 - LIGHT_AMBIENT) * lambert)
 
 
 @dataclass(frozen=True)

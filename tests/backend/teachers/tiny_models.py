@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from backend.bench.random_teachers import letters_clip_tokenizer
+
 CONTEXT_WIDTH = 32
 """Cross-attention width of the tiny UNets (the CLIP text and image embeddings have this size too)."""
 T5_WIDTH = 16
@@ -27,13 +29,7 @@ MAX_TOKENS = 77
 
 def clip_tokenizer():
     """A ``CLIPTokenizer`` whose vocabulary is single letters (every word is spelled out)."""
-    from transformers import CLIPTokenizer
-
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for letter in string.ascii_lowercase:
-        vocab[letter] = len(vocab)
-        vocab[letter + "</w>"] = len(vocab)
-    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=MAX_TOKENS)
+    return letters_clip_tokenizer(MAX_TOKENS)
 
 
 def t5_tokenizer():

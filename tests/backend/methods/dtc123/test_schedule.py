@@ -1,4 +1,4 @@
-"""Eq. 2 (annealed interval) and Eq. 3 (band mask) against the paper's formulas."""
+"""Eq. 2 (annealed interval), Eq. 3 (band mask), the λ ramp of Eq. 4 and stage 2's phases against their formulas."""
 
 import math
 
@@ -6,7 +6,7 @@ import pytest
 
 from backend.core.hashgrid import band_mask
 from backend.methods.dtc123.config import CurriculumConfig
-from backend.methods.dtc123.schedule import interval_radius, timestep_interval, timestep_midpoint
+from backend.methods.dtc123.schedule import interval_radius, phase, texture_weight, timestep_interval, timestep_midpoint
 
 
 @pytest.mark.parametrize("base", [2.0, math.e])
@@ -53,3 +53,22 @@ def test_the_band_mask_follows_eq_3():
     assert band_mask(550, 1000, 16).sum() == 4 + 5
     assert band_mask(1000, 1000, 16).sum() == 14, "⌊10k/N⌋ = 10 at the end: 14 of 16 levels (as Eq. 3 says)"
     assert band_mask(1000, 1000, 8).sum() == 8, "capped at L"
+
+
+def test_lambda_ramps_up_from_zero_as_the_midpoint_falls():
+    config = CurriculumConfig(t_max=0.5, t_min=0.02, step_length=10)
+    assert texture_weight(0, 300, config, 2.0) == 0.0, "λ = 0 while t_mid = t_max (the start of stage 2)"
+    assert texture_weight(9, 300, config, 2.0) == 0.0
+    for step in (10, 150, 299):
+        middle = timestep_midpoint(step, 300, 10, 0.5, 0.02)
+        assert texture_weight(step, 300, config, 2.0) == pytest.approx(2.0 * (0.5 - middle) / 0.48)
+    assert texture_weight(300, 300, config, 2.0) == pytest.approx(2.0), "the full weight at t_mid = t_min"
+    values = [texture_weight(k, 300, config, 1.0) for k in range(301)]
+    assert all(a <= b for a, b in zip(values, values[1:])), "never decreases"
+
+
+def test_phases_split_the_stage_into_equal_parts():
+    assert [phase(k, 3000, 3) for k in (0, 999, 1000, 1999, 2000, 2999, 3000)] == [0, 0, 1, 1, 2, 2, 2]
+    assert [phase(k, 5, 1) for k in range(6)] == [0] * 6
+    with pytest.raises(ValueError):
+        phase(0, 10, 0)

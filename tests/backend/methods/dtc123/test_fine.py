@@ -1,0 +1,43 @@
+"""Stage 2's renders: each teacher's gradient reaches only its part of the student (Eq. 4's split)."""
+
+import numpy as np
+import torch
+import trimesh
+
+from backend.methods.dtc123.config import FieldConfig
+from backend.methods.dtc123.field import CoarseField
+from backend.methods.dtc123.fine import render_surface
+from backend.methods.dtc123.tetmesh import TetGeometry
+
+
+def _student():
+    torch.manual_seed(0)
+    field = CoarseField(FieldConfig(levels=4, log2_table_size=10, max_resolution=64, hidden=16))
+    geometry = TetGeometry(16, half_side=1.0, max_deformation=0.5)
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
+    geometry.fit_surface(np.asarray(sphere.vertices, np.float32), np.asarray(sphere.faces), lambda p: p.norm(dim=-1) < 0.5)
+    return field, geometry
+
+
+def _grads(module):
+    return [p.grad for p in module.parameters() if p.grad is not None and p.grad.abs().sum() > 0]
+
+
+def test_the_shading_shapes_the_geometry_and_the_colours_colour_the_field():
+    field, geometry = _student()
+    positions, faces = geometry.mesh()
+    view = render_surface(positions, faces, field, (20.0, 30.0, 2.0), 49.1, 32)
+    assert view.mask.sum() > 50 and view.rgb.shape == view.shading.shape == (1, 3, 32, 32)
+    assert torch.all(view.shading[0, :, view.mask < 0.5] == 1.0), "white where there is no surface"
+    view.shading.square().sum().backward(retain_graph=True)
+    assert _grads(geometry) and not _grads(field), "textureless shading reaches the SDF/offsets only"
+    geometry.zero_grad()
+    view.rgb.square().sum().backward()
+    assert _grads(field) and not _grads(geometry), "the coloured render reaches the colour field only"
+
+
+def test_the_depth_is_the_distance_along_the_view_axis():
+    field, geometry = _student()
+    positions, faces = geometry.mesh()
+    view = render_surface(positions.detach(), faces, field, (0.0, 0.0, 2.0), 30.0, 33)
+    assert abs(float(view.depth[16, 16]) - 1.5) < 0.05, "a sphere of radius 0.5 seen from 2 units away: nearest point at 1.5"
