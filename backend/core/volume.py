@@ -30,11 +30,18 @@ def ray_box(origins: torch.Tensor, directions: torch.Tensor, lo: float, hi: floa
     return near, torch.where(hit, far, near), hit
 
 
+def uniform(shape: tuple[int, ...], like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """U[0, 1) numbers of ``shape`` on ``like``'s device and dtype, drawn on the generator's device (a CPU
+    generator keeps a CUDA run reproducible and equal to the CPU one)."""
+    device = generator.device if generator is not None else like.device
+    return torch.rand(shape, device=device, dtype=like.dtype, generator=generator).to(like.device)
+
+
 def stratified(near: torch.Tensor, far: torch.Tensor, count: int, perturb: bool, generator: torch.Generator | None = None) -> torch.Tensor:
     """``count`` samples (R, count) per ray, one in each equal bin of [near, far]: at random when ``perturb``, else at bin centres."""
     steps = torch.arange(count, device=near.device, dtype=near.dtype)
     if perturb:
-        offsets = torch.rand(near.shape[0], count, device=near.device, dtype=near.dtype, generator=generator)
+        offsets = uniform((near.shape[0], count), near, generator)
     else:
         offsets = torch.full((near.shape[0], count), 0.5, device=near.device, dtype=near.dtype)
     return near[:, None] + (far - near)[:, None] * (steps + offsets) / count
@@ -47,7 +54,7 @@ def importance(edges: torch.Tensor, weights: torch.Tensor, count: int, perturb: 
     pdf = pdf / pdf.sum(dim=-1, keepdim=True)
     cdf = torch.cat([torch.zeros_like(pdf[:, :1]), torch.cumsum(pdf, dim=-1)], dim=-1)
     if perturb:
-        u = torch.rand(t.shape[0], count, device=t.device, dtype=t.dtype, generator=generator)
+        u = uniform((t.shape[0], count), t, generator)
     else:
         u = torch.linspace(0.5 / count, 1 - 0.5 / count, count, device=t.device, dtype=t.dtype).expand(t.shape[0], count)
     index = torch.searchsorted(cdf, u.contiguous(), right=True).clamp(1, cdf.shape[-1] - 1)

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from backend.core.volume import composite, density_normals, ray_box, render_rays, stratified
+from backend.core.volume import composite, density_normals, ray_box, render_rays, stratified, uniform
 
 BOX = (-1.0, 1.0)
 
@@ -83,3 +83,11 @@ def test_stratified_samples_stay_in_their_bins():
     t = stratified(near, far, 4, perturb=True)
     bins = torch.tensor([[1.0, 1.5, 2.0, 2.5, 3.0]])
     assert ((t >= bins[:, :-1]) & (t <= bins[:, 1:])).all()
+
+
+def test_uniform_draws_on_the_generators_device_and_returns_the_tensors_dtype():
+    like = torch.zeros(1, dtype=torch.float64)
+    first = uniform((4, 3), like, torch.Generator().manual_seed(5))
+    again = uniform((4, 3), like, torch.Generator().manual_seed(5))
+    assert first.dtype == torch.float64 and first.shape == (4, 3) and torch.equal(first, again)
+    assert ((first >= 0) & (first < 1)).all() and first.std() > 0
