@@ -1,7 +1,7 @@
 """Volume rendering: sample along rays, composite, and estimate normals.
 
 Rays are flattened to (R, 3) origins and directions; a *field* is a callable
-``points (M, 3) → (rgb (M, 3), density (M,))``. Sample positions ``t`` (R, S)
+``points (M, 3) → (rgb (M, 3), density (M,))`` (or any C features instead of rgb: they are composited alike). Sample positions ``t`` (R, S)
 are sorted distances along the ray; each sample owns the interval between the
 midpoints to its neighbours (the first from ``near``, the last to ``far``), so
 the intervals tile [near, far] exactly and a constant density σ over a length
@@ -160,7 +160,7 @@ def render_rays(
     points = (origins[:, None] + directions[:, None] * t[..., None]).reshape(-1, 3)
     rgb, density = field(points)
     density = torch.where(hit[:, None], density.reshape(t.shape), torch.zeros_like(t))
-    out = composite(rgb.reshape(*t.shape, 3), density, t, near, far, background)
+    out = composite(rgb.reshape(*t.shape, -1), density, t, near, far, background)
     normal_map = None
     if normals is not None:
         sample_normals = density_normals(field, points, normals).reshape(*t.shape, 3)

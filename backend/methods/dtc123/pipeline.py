@@ -24,8 +24,8 @@ from .coarse import Reference, train_coarse
 from .config import DTC123Config
 from .field import CoarseField
 from .fine import Teachers, train_fine
-from .frame import Frame
-from .preprocess import reference_view
+from ...core.frame import Frame
+from ..preprocess import reference_view
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The input image → the reference view: foreground mask, recentred and rescaled as Zero-1-to-3 expects.
+"""The input image → the reference view: foreground mask, recentred and rescaled as the teachers expect (Zero-1-to-3, CAD).
 
 Foreground: the image's alpha channel when it has one (segment with any tool — SAM, rembg,
 Photoshop — and hand over an RGBA PNG). Otherwise an offline background removal that needs

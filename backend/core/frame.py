@@ -1,5 +1,5 @@
-"""The reconstruction frame and the object's: DTC123 works with the object centred at the origin and the
-reference camera at azimuth 0; a synthetic target is brought into that frame and the result taken back."""
+"""The reconstruction frame and the object's: methods work with the object centred at the origin (DTC123 also
+with the reference camera at azimuth 0); a synthetic target is brought into that frame and the result taken back."""
 
 from __future__ import annotations
 
@@ -28,13 +28,13 @@ class Frame:
     azimuth_deg: float
 
     @classmethod
-    def normalising(cls, positions: np.ndarray, azimuth_deg: float) -> "Frame":
-        """The frame that centres ``positions`` (V, 3) and scales them to :data:`NORMALISED_RADIUS`."""
+    def normalising(cls, positions: np.ndarray, azimuth_deg: float, radius: float = NORMALISED_RADIUS) -> "Frame":
+        """The frame that centres ``positions`` (V, 3) and scales them to ``radius``."""
         centre = (positions.min(axis=0) + positions.max(axis=0)) / 2
         extent = float(np.linalg.norm(positions - centre, axis=1).max())
         if extent <= 0:
             raise ValueError("the target has no extent")
-        return cls(tuple(float(c) for c in centre), NORMALISED_RADIUS / extent, azimuth_deg)
+        return cls(tuple(float(c) for c in centre), radius / extent, azimuth_deg)
 
     def to_reconstruction(self, positions: np.ndarray) -> np.ndarray:
         """(V, 3) object-frame points → reconstruction frame."""

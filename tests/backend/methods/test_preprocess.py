@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from backend.methods.dtc123.preprocess import foreground, recentre, reference_view
+from backend.methods.preprocess import foreground, recentre, reference_view
 
 
 def _disc_photo(alpha: bool) -> np.ndarray:
