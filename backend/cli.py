@@ -84,6 +84,98 @@ def cmd_world(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _load_generator(args: argparse.Namespace):
+    from .generators import GeneratorError, load
+
+    jobs_dir = (Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()) / "jobs"
+    try:
+        return load(args.generator, jobs_dir, args.device)
+    except GeneratorError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _write_made(made: list, out: Path) -> int:
+    from .generators.tools import write
+
+    for path in write(made, out):
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    """N variants of a generator as GLBs, their latents and a PNG sheet (no server needed)."""
+    from .generators import GeneratorError
+    from .generators.tools import sample
+
+    generator = _load_generator(args)
+    try:
+        made = sample(generator, args.n, args.seed, args.truncation, args.quality)
+    except GeneratorError as exc:
+        raise UsageError(str(exc)) from None
+    return _write_made(made, Path(args.out))
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    """Meshes evenly spaced between two seeds' latents (no server needed)."""
+    from .generators import GeneratorError
+    from .generators.tools import interpolate
+
+    generator = _load_generator(args)
+    try:
+        made = interpolate(generator, args.seeds[0], args.seeds[1], args.steps, args.truncation, args.space, args.quality)
+    except GeneratorError as exc:
+        raise UsageError(str(exc)) from None
+    return _write_made(made, Path(args.out))
+
+
+def cmd_invert(args: argparse.Namespace) -> int:
+    """The latent of a CAD generator that best reproduces an image, and its mesh (no server needed)."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from .methods.cad.invert import InversionConfig, invert_image
+
+    generator = _load_generator(args)
+    try:
+        image = Image.open(args.image)
+        image.load()
+    except (OSError, UnidentifiedImageError) as exc:
+        raise UsageError(f"cannot read --image {args.image}: {exc}") from None
+    try:
+        result, asset = invert_image(generator, image, args.camera_elevation, InversionConfig(space=args.space, steps=args.steps))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(asset.to_glb())
+    latent = out.with_name(f"{out.stem}.latent.npy")
+    np.save(latent, result.latent)
+    render = out.with_name(f"{out.stem}.render.png")
+    Image.fromarray((result.image.permute(1, 2, 0).numpy() * 255 + 0.5).astype("uint8")).save(render)
+    print(f"wrote {out}, {latent} and {render} (loss {result.losses[0]:.4f} → {result.losses[-1]:.4f})")
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Distil a CAD generator in this process (no server); under ``torchrun`` every process trains a share of each batch."""
+    from .methods import get
+    from .methods.cad.distributed import run_training
+    from .methods.configs import describe, parse_cli_value, resolve
+
+    params: dict[str, Any] = {"prior": args.prior, "family": args.family}
+    types = {info.name: info.type for info in describe(get("cad").config_class)}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set takes key=value, got {item!r}")
+        params[key.strip()] = parse_cli_value(value, types.get(key.strip()))
+    try:
+        _, config = resolve(get("cad"), args.preset, params)
+    except (ProtocolError, SchemaError) as exc:
+        raise UsageError(f"invalid parameters: {exc}") from None
+    return run_training(config, Path(args.out), Path(args.work) if args.work else None, args.seed, args.device, args.elevation)
+
+
 def cmd_methods(args: argparse.Namespace) -> int:
     from .methods import entries
     from .methods.configs import describe
@@ -209,6 +301,13 @@ def cmd_bench_dtc123(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_bench_cad(args: argparse.Namespace) -> int:
+    from .bench.cad_bench import run_cad_bench
+
+    run_cad_bench(args.presets, args.steps, args.device, None if args.generator == "none" else args.generator, args.repeats)
+    return EXIT_OK
+
+
 def cmd_bench_export(args: argparse.Namespace) -> int:
     from .bench.export_bench import run_export_bench
 
@@ -305,6 +404,11 @@ def _job_spec(args: argparse.Namespace, method: MethodInfo | None) -> JobSpec:
         params["teacher"] = args.teacher
     if args.target:
         params["target"] = str(Path(args.target).expanduser().resolve())  # the backend may run elsewhere on this machine
+    if args.prior:
+        params["prior"] = args.prior
+    if args.family:
+        folder = Path(args.family).expanduser()
+        params["family"] = str(folder.resolve()) if folder.is_dir() else args.family
     image = None
     if args.image:
         path = Path(args.image)
@@ -364,6 +468,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="OBJECT.glb")
     p.set_defaults(func=cmd_world)
 
+    def generator_command(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("--generator", required=True, metavar="G", help="a generator folder (OUT.generator/), a job id on this machine's backend, or 'demo[:family]'")
+        p.add_argument("--data-dir", metavar="DIR", help=f"the backend's data directory, for job ids (default: {default_data_dir()})")
+        p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+        return p
+
+    p = generator_command("sample", "write N variants of a generator as GLBs, with their latents and a PNG sheet (no server needed)")
+    p.add_argument("--n", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0, help="first seed; variant k uses seed + k")
+    p.add_argument("--truncation", type=float, default=0.7, metavar="PSI", help="ψ in [0, 1]: smaller stays nearer the average object (default 0.7)")
+    p.add_argument("--quality", choices=["full", "preview"], default="full")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.set_defaults(func=cmd_sample)
+
+    p = generator_command("interpolate", "write meshes evenly spaced between two seeds' latents (no server needed)")
+    p.add_argument("--seeds", type=int, nargs=2, required=True, metavar=("A", "B"))
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--space", choices=["w", "z"], default="w", help="a line in w (default) or a great circle in z")
+    p.add_argument("--truncation", type=float, default=0.7, metavar="PSI")
+    p.add_argument("--quality", choices=["full", "preview"], default="preview")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.set_defaults(func=cmd_interpolate)
+
+    p = generator_command("invert", "find the latent of a CAD generator that reproduces an image; write its mesh (no server needed)")
+    p.add_argument("--image", required=True, metavar="IMG")
+    p.add_argument("--camera-elevation", type=float, default=0.0, metavar="DEG", help="elevation of the image's camera (azimuth is the reference's, 180°)")
+    p.add_argument("--space", choices=["w", "w+"], default="w+")
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--out", required=True, metavar="OUT.glb")
+    p.set_defaults(func=cmd_invert)
+
+    p = sub.add_parser("train", help="distil a CAD generator here, without a server (runs under torchrun for several GPUs)")
+    p.add_argument("--prior", default="synthetic", choices=["synthetic", "zero123"])
+    p.add_argument("--family", default="", help="with the synthetic prior: a built-in family or a folder of GLB files")
+    p.add_argument("--preset", default="tiny")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter (repeatable)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--elevation", type=float, default=None, metavar="DEG", help="reference elevation (default: the config's)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--work", metavar="DIR", help="prior cache and checkpoints, to resume (default: OUT.work beside OUT)")
+    p.add_argument("--out", required=True, metavar="DIR.generator")
+    p.set_defaults(func=cmd_train)
+
     p = sub.add_parser("methods", help="list methods, presets and parameters (no server needed)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_methods)
@@ -389,6 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config parameter (repeatable)")
     p.add_argument("--teacher", metavar="NAME", help="shortcut for --set teacher=NAME (e.g. 'synthetic': no weights)")
     p.add_argument("--target", metavar="OBJECT.glb", help="shortcut for --set target=PATH: the object the synthetic teacher knows")
+    p.add_argument("--prior", metavar="NAME", help="CAD: shortcut for --set prior=NAME ('synthetic': no weights)")
+    p.add_argument("--family", metavar="FAMILY", help="CAD with --prior synthetic: a built-in family name or a folder of GLB files")
     p.add_argument("--client-key", metavar="KEY", help="idempotency key: re-running with it returns the same job")
     p.add_argument("--out", required=True, metavar="OUT.glb")
     p.add_argument("--no-previews", action="store_true", help="do not save previews beside the output")
@@ -433,6 +583,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--repeats", type=int, default=3)
     b.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     b.set_defaults(func=cmd_bench_render)
+    b = bench.add_parser("cad", help="CAD training steps/s per stage and preset; sample latency and interpolation updates/s")
+    b.add_argument("--presets", nargs="+", default=["tiny", "paper"])
+    b.add_argument("--steps", type=int, default=3, help="timed training steps per stage and preset")
+    b.add_argument("--generator", default="shipped", help="generator folder to time sampling on ('shipped': the demo generator; 'none': skip)")
+    b.add_argument("--repeats", type=int, default=5, help="preview meshes timed")
+    b.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    b.set_defaults(func=cmd_bench_cad)
     b = bench.add_parser("dtc123", help="DTC123 seconds per iteration per stage and projected total per preset")
     b.add_argument("--presets", nargs="+", default=["tiny", "fast", "paper"])
     b.add_argument("--iterations", type=int, default=8, help="timed iterations per stage and preset")

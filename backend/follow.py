@@ -18,6 +18,8 @@ from protocol.schema import from_plain
 log = logging.getLogger(__name__)
 
 GLB_MEDIA_TYPE = "model/gltf-binary"
+GENERATOR_ITEM_PREFIX = "generator."
+"""Result files of a generator-distilling job (``generator.json``, ``generator.safetensors``): a generator folder's contents."""
 
 
 def format_eta(seconds: float | None) -> str:
@@ -75,7 +77,8 @@ class ProgressDisplay:
 
 
 def save_result(files: dict[str, bytes | WireArray], manifest: ResultManifest, out: Path) -> list[Path]:
-    """Write a fetched result: the GLB item to ``out``, arrays to ``<out>.arrays.npz``, other files beside it."""
+    """Write a fetched result: the GLB item to ``out``, arrays to ``<out>.arrays.npz``, a generator's files (``generator.*``)
+    into the folder ``<out>.generator/``, other files beside it."""
     import numpy as np
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -86,6 +89,9 @@ def save_result(files: dict[str, bytes | WireArray], manifest: ResultManifest, o
         if isinstance(value, WireArray):
             continue
         path = out if name == glb else out.with_name(f"{out.stem}.{name}")
+        if name.startswith(GENERATOR_ITEM_PREFIX):  # a distilled generator's files make the folder OUT.generator/
+            path = out.with_name(f"{out.stem}.generator") / name
+            path.parent.mkdir(exist_ok=True)
         path.write_bytes(value)
         written.append(path)
     if arrays:

@@ -77,7 +77,7 @@ class Distill3DSettings(bpy.types.PropertyGroup):
 
     generator: bpy.props.StringProperty(
         name="Generator",
-        description="A job id (of a finished CAD job), a generator folder, or 'demo'",
+        description="A job id (of a finished CAD job), a generator folder, 'demo' (the shipped CAD generator) or 'demo:FAMILY'",
         default="demo",
     )
     variant_count: bpy.props.IntProperty(name="Variants", default=4, min=1, max=64)

@@ -3,8 +3,10 @@
 A generator is anything with the :class:`Generator` interface. It is named by a
 *generator spec*, resolved by :func:`load`:
 
-- ``demo`` or ``demo:<family>``: the synthetic world's parametric family (see
-  :mod:`backend.generators.demo`), for trying the variants workflow without weights;
+- ``demo``: the CAD generator that ships with the project (:mod:`backend.methods.cad.demo`),
+  for trying variants and interpolation without weights or training;
+- ``demo:<family>``: the synthetic world's parametric family driven by a latent (see
+  :mod:`backend.generators.demo`) — exact ground truth, no network;
 - a folder holding ``generator.json`` (``{"kind": ..., ...}``): loaded by the kind's
   loader (CAD registers ``cad``; ``demo`` folders work too);
 - a job id: that job's ``work/generator/`` folder (a finished CAD distillation).
@@ -79,15 +81,21 @@ def _load_folder(folder: Path, device: str) -> Generator:
 
 
 def _register_builtin_kinds() -> None:
+    from ..methods.cad import generator as cad
     from . import demo
 
     register_kind("demo", demo.load)
+    register_kind("cad", cad.load)
 
 
 def load(spec: str, jobs_dir: Path, device: str = "cpu") -> Generator:
     """The generator ``spec`` names (see the module docstring); :class:`GeneratorError` saying why not otherwise."""
     spec = spec.strip()
-    if spec == "demo" or spec.startswith("demo:"):
+    if spec == "demo":
+        from ..methods.cad.demo import DEMO_GENERATOR
+
+        return _load_folder(DEMO_GENERATOR, device)
+    if spec.startswith("demo:"):
         from . import demo
 
         return demo.DemoGenerator(spec.partition(":")[2] or demo.DEFAULT_FAMILY)

@@ -82,9 +82,11 @@ def register(entry: MethodEntry) -> None:
 
 
 def _register_builtins() -> None:
+    from .cad.config import PRESETS as CAD_PRESETS
+    from .cad.config import CADConfig
     from .dtc123.config import PRESETS as DTC123_PRESETS
     from .dtc123.config import DTC123Config
-    from .variants.config import InterpolateConfig, VariantsConfig
+    from .variants.config import InterpolateConfig, InvertConfig, VariantsConfig
 
     register(
         MethodEntry(
@@ -96,6 +98,29 @@ def _register_builtins() -> None:
             factory="backend.methods.dtc123.pipeline:DTC123Method",
             presets=DTC123_PRESETS,
             default_preset="paper",
+        )
+    )
+
+    register(
+        MethodEntry(
+            name="cad",
+            description="Image + prompt to a 3D generator: multi-view prior samples pruned by pose, distilled adversarially into an "
+            "EG3D-style triplane GAN (CAD). The result is a sample mesh and the generator (for variants, interpolation, inversion). "
+            "Needs Zero123 weights, or prior 'synthetic' with a 'family' (no weights). Days on GPUs with the 'paper' preset.",
+            config_class=CADConfig,
+            factory="backend.methods.cad.pipeline:CADMethod",
+            presets=CAD_PRESETS,
+            default_preset="paper",
+        )
+    )
+    register(
+        MethodEntry(
+            name="invert",
+            description="The latent of a CAD generator that best reproduces the input image (GAN inversion in w or w+), and its mesh.",
+            config_class=InvertConfig,
+            factory="backend.methods.variants.pipeline:InvertMethod",
+            presets={"default": {}},
+            role="generator",
         )
     )
 

@@ -130,3 +130,59 @@ def test_dtc123_on_a_synthetic_world_object_through_the_backend(shared_server, t
 def test_world_refuses_an_unknown_family(tmp_path):
     result = distill3d("world", "dragon", "--out", tmp_path / "x.glb", check=False)
     assert result.returncode == 2 and "snowman" in result.stderr
+
+
+def test_cad_on_a_synthetic_family_writes_a_sample_and_a_generator_folder(shared_server, tmp_path):
+    result = distill3d("generate", "--connect", shared_server.connection_file, "--method", "cad", "--prior", "synthetic",
+                       "--family", "snowman", "--preset", "tiny", "--set", "train.stage1_steps=6", "--set", "train.stage2_steps=2",
+                       "--set", "sampling.poses=24", "--out", tmp_path / "out" / "cad.glb", timeout=300)  # fmt: skip
+    assert "succeeded" in result.stderr
+    folder = tmp_path / "out" / "cad.generator"
+    assert json.loads((folder / "generator.json").read_text())["kind"] == "cad" and (folder / "generator.safetensors").stat().st_size > 0
+    from backend.generators import load
+
+    assert load(str(folder), tmp_path).latent(0, 0.7).dtype == np.float32
+
+
+def test_sample_and_interpolate_the_shipped_demo_generator_without_a_server(tmp_path):
+    distill3d("sample", "--generator", "demo", "--n", 2, "--seed", 5, "--out", tmp_path / "variants")
+    names = sorted(p.name for p in (tmp_path / "variants").iterdir())
+    assert names == ["latents.json", "sheet.png", "variant-5.glb", "variant-6.glb"]
+    assert len(trimesh.load(tmp_path / "variants" / "variant-5.glb", force="mesh").faces) > 100
+    distill3d("interpolate", "--generator", "demo", "--seeds", 0, 1, "--steps", 3, "--space", "z", "--out", tmp_path / "interp")
+    latents = json.loads((tmp_path / "interp" / "latents.json").read_text())
+    assert [entry["t"] for entry in latents] == [0.0, 0.5, 1.0]
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["sample", "--generator", "no-such", "--out", "x"], "is not 'demo'"),
+        (["sample", "--generator", "demo", "--n", 0, "--out", "x"], "number of variants"),
+        (["sample", "--generator", "demo", "--truncation", 3, "--out", "x"], "truncation"),
+        (["interpolate", "--generator", "demo", "--seeds", 0, 1, "--steps", 1, "--out", "x"], "steps"),
+        (["invert", "--generator", "demo:snowman", "--image", "missing.png", "--out", "x.glb"], "cannot read --image"),
+        (["train", "--family", "dragons", "--out", "x.generator"], "family 'dragons'"),
+    ],
+)
+def test_generator_commands_refuse_bad_arguments_readably(tmp_path, args, words):
+    result = distill3d(*[tmp_path / a if a in ("x", "x.glb", "x.generator") else a for a in args], check=False)
+    assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr
+
+
+def test_invert_writes_the_mesh_latent_and_render_of_an_image(tmp_path):
+    from PIL import Image
+
+    import torch
+
+    from backend.core.cameras import spherical_to_c2w
+    from backend.teachers.synthetic.families import family
+    from backend.teachers.synthetic.render import SceneObject
+
+    image = tmp_path / "ref.png"
+    render = SceneObject(family("snowman").sample(torch.Generator().manual_seed(9))).render(
+        spherical_to_c2w(torch.tensor([10.0]), torch.tensor([180.0]), torch.tensor([2.0])), 49.1, 64, 64, shaded=True)
+    Image.fromarray((render.rgb[0].numpy() * 255).astype("uint8")).save(image)
+    result = distill3d("invert", "--generator", "demo", "--image", image, "--camera-elevation", 10, "--steps", 20, "--out", tmp_path / "inv.glb", timeout=300)
+    assert "→" in result.stdout
+    assert np.load(tmp_path / "inv.latent.npy").ndim == 2 and (tmp_path / "inv.render.png").exists() and (tmp_path / "inv.glb").exists()

@@ -11,7 +11,7 @@ from protocol.errors import ErrorCode
 from ...core.glb import MeshAsset
 from ...generators import Generator, GeneratorError, load
 from ..base import JobContext, JobInputs, JobResult, MethodError
-from .config import InterpolateConfig, VariantsConfig
+from .config import InterpolateConfig, InvertConfig, VariantsConfig
 
 CACHED_GENERATORS = 2
 """Generators kept loaded per worker (scrubbing sends one job per slider move to the same generator)."""
@@ -89,4 +89,34 @@ class InterpolateMethod:
         result.add_mesh(asset, glb=config.quality == "full")
         result.arrays["latent"] = latent
         context.reporter.progress("interpolate", 1, 1, f"{len(asset.faces)} faces")
+        return result
+
+
+class InvertMethod:
+    """The input image → the CAD generator's latent that reproduces it (job camera: its elevation) → that latent's mesh."""
+
+    def __init__(self) -> None:
+        self.generators = _GeneratorCache()
+
+    def run(self, inputs: JobInputs, config: InvertConfig, context: JobContext) -> JobResult:
+        from ..cad.invert import InversionConfig, invert_image
+
+        if inputs.image is None:
+            raise MethodError("invert needs an input image", ErrorCode.INVALID_PARAMS)
+        reporter = context.reporter
+        reporter.plan([("invert", config.steps), ("export", 1)])
+        generator = self.generators.get(config.generator, context)
+        elevation = inputs.camera.elevation_deg if inputs.camera is not None else 0.0
+        settings = InversionConfig(space=config.space, steps=config.steps, lr=config.lr, lpips_weight=config.lpips_weight)
+        try:
+            inversion, asset = invert_image(
+                generator, inputs.image, elevation, settings,
+                on_step=lambda step, total, loss: reporter.progress("invert", step, total, f"step {step} of {total}: loss {loss:.4f}"),
+            )  # fmt: skip
+        except (GeneratorError, ValueError) as exc:
+            raise MethodError(f"cannot invert with {config.generator!r}: {exc}", ErrorCode.INVALID_PARAMS) from None
+        reporter.progress("export", 1, 1, f"{len(asset.faces)} faces")
+        result = JobResult(metadata={"generator": config.generator, "space": config.space, "loss_start": inversion.losses[0], "loss_end": inversion.losses[-1]})
+        result.add_mesh(asset)
+        result.arrays["latent"] = inversion.latent
         return result

@@ -1,0 +1,276 @@
+"""CAD's multi-view prior, sampled once, pose-pruned and cached on disk (paper Sec. 3.3, supplement C), on the synthetic world.
+
+Target poses are drawn uniformly on the sphere of radius 2 around the object (the supplement:
+"each sample is associated with a unique pose, uniformly distributed across a sphere"); the
+reference view sits at azimuth 180°. For every pose, N samples stand in for N parallel
+Zero-1-to-3 samples: one random member of the prior's family (the variety across poses is the
+variety the generator learns) rendered from N slightly jittered poses (the spread of N
+diffusion samples of one view). With
+probability ``bad_fraction`` a pose *fails*: 1 to N of its samples are replaced by bad ones of
+the kinds of :class:`~backend.teachers.synthetic.prior.SampleLabel` (wrong pose, wrong object,
+corrupted). Each pose is pruned (:func:`~.pruning.prune_pose`) and a kept pose contributes its
+sample most similar to the reference.
+
+**On disk** (``folder``): ``cache.json`` (what the cache is of: config, seed, source, a digest
+of the reference), ``chunk-00000.safetensors``, … — one per ``chunk_poses`` poses, written
+atomically, holding the kept samples (``images`` uint8 (K, 3, H, W), ``poses`` float32 (K, 3)
+as (elevation°, azimuth°, radius), ``labels`` uint8 (K,) indices into :data:`LABELS`) and every
+tried pose's outcome (``tried_poses`` (T, 3), ``sample_labels`` (T, N), ``reasons`` (T,) indices
+into :data:`REASONS`, ``max_outside`` (T,), ``min_similarity`` (T,)) — and ``report.json``
+(:func:`summarise`). Chunk c draws from its own seed, so a rerun with the same folder and seed
+continues after the last complete chunk and ends with the same files as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from backend.teachers.synthetic.families import Family
+from backend.teachers.synthetic.prior import BAD_LABELS, SampleLabel, SyntheticPrior, corrupt
+from backend.teachers.synthetic.render import SyntheticObject
+from protocol.schema import to_plain
+
+from .config import PriorSamplingConfig
+from .pruning import SimilarityFn, image_similarity, prune_pose
+
+REFERENCE_AZIMUTH = 180.0
+"""Azimuth° of the reference view (supplement C)."""
+LABELS = tuple(SampleLabel)
+"""Label codes stored in chunk files: ``labels[i]`` is ``LABELS[code]``."""
+REASONS = (None, "outside_overlap", "low_similarity")
+"""Pruning-reason codes stored in chunk files (0: kept)."""
+SUMMARY_KEYS = ("labels", "sample_labels", "reasons")
+"""The tensors of a chunk file that :func:`summarise` reads."""
+
+Progress = Callable[[int, int], None]
+"""``progress(done_poses, total_poses)``; may raise (e.g. to cancel) — the cache on disk stays consistent."""
+
+
+@dataclass
+class PoseSamples:
+    """The N samples drawn for one target pose."""
+
+    images: torch.Tensor
+    """(N, 3, H, W) in [0, 1]."""
+    labels: list[SampleLabel]
+    """What each sample really is."""
+
+
+def reference_view(prior: SyntheticPrior, target: SyntheticObject, elevation_deg: float) -> torch.Tensor:
+    """(3, H, W) render of ``target`` from the reference pose: ``elevation_deg``, azimuth 180°, the prior's radius."""
+    return prior.render(target, torch.tensor([[elevation_deg, REFERENCE_AZIMUTH, prior.config.radius]]))[0]
+
+
+def sphere_poses(n: int, elevation_range: tuple[float, float], radius: float, generator: torch.Generator) -> torch.Tensor:
+    """(n, 3) poses (elevation°, azimuth°, radius) uniform on the sphere's band between the elevations: sin(elevation) is uniform."""
+    low, high = (math.sin(math.radians(e)) for e in elevation_range)
+    elevation = torch.rad2deg(torch.asin((low + (high - low) * torch.rand(n, generator=generator, dtype=torch.float64)).clamp(-1, 1)))
+    azimuth = -180.0 + 360.0 * torch.rand(n, generator=generator, dtype=torch.float64)
+    return torch.stack([elevation, azimuth, torch.full((n,), radius, dtype=torch.float64)], dim=-1).float()
+
+
+def draw_pose_samples(prior: SyntheticPrior, pose: torch.Tensor, config: PriorSamplingConfig, generator: torch.Generator) -> PoseSamples:
+    """N samples at ``pose`` (3,): one random family member seen from N poses jittered by up to ``sample_jitter_deg``; when
+    the pose fails, 1 to N of them bad (wrong pose: 90°–270° off in azimuth; wrong object: a distractor family's member)."""
+    n = config.samples_per_pose
+    labels = [SampleLabel.GOOD] * n
+    if float(torch.rand(1, generator=generator)) < config.bad_fraction:
+        count = int(torch.randint(1, n + 1, (1,), generator=generator))
+        for i in torch.randperm(n, generator=generator)[:count].tolist():
+            labels[i] = SampleLabel(config.bad_kinds[int(torch.randint(len(config.bad_kinds), (1,), generator=generator))])
+    member = prior._draw(prior.source, generator)
+    images = []
+    for label in labels:
+        target = prior._draw(prior.distractor, generator) if label is SampleLabel.WRONG_OBJECT else member
+        shown = pose[None].clone()
+        shown[:, :2] += config.sample_jitter_deg * (2 * torch.rand(1, 2, generator=generator) - 1)
+        if label is SampleLabel.WRONG_POSE:
+            shown[:, 1] += 90.0 + 180.0 * torch.rand(1, generator=generator)
+        image = prior.render(target, shown)[0]
+        images.append(corrupt(image, generator) if label is SampleLabel.CORRUPTED else image)
+    return PoseSamples(images=torch.stack(images), labels=labels)
+
+
+def chunk_seed(seed: int, chunk: int) -> int:
+    """The 32-bit seed of chunk ``chunk`` of a run seeded ``seed`` (torch's CPU generator keeps only 32 bits of a seed)."""
+    return int.from_bytes(hashlib.sha256(f"{seed}/{chunk}".encode()).digest()[:4], "little")
+
+
+def chunk_path(folder: Path, chunk: int) -> Path:
+    return folder / f"chunk-{chunk:05d}.safetensors"
+
+
+def _to_uint8(images: torch.Tensor) -> torch.Tensor:
+    return (images.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8)
+
+
+def _source_name(prior: SyntheticPrior) -> str | list[str]:
+    return prior.source.name if isinstance(prior.source, Family) else [obj.name for obj in prior.source]
+
+
+def _write_json(path: Path, data: dict) -> None:
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(data, indent=2))
+    os.replace(temporary, path)
+
+
+def _sample_chunk(
+    chunk: int, reference: torch.Tensor, prior: SyntheticPrior, config: PriorSamplingConfig, seed: int,
+    similarity: SimilarityFn, on_pose: Callable[[], None],
+) -> dict[str, torch.Tensor]:
+    """The tensors of chunk file ``chunk`` (see the module doc); ``on_pose`` is called after each pose."""
+    generator = torch.Generator().manual_seed(chunk_seed(seed, chunk))
+    count = min(config.chunk_poses, config.poses - chunk * config.chunk_poses)
+    tried = sphere_poses(count, config.elevation_range, prior.config.radius, generator)
+    kept_images, kept_poses, kept_labels, sample_labels, decisions = [], [], [], [], []
+    for pose in tried:
+        samples = draw_pose_samples(prior, pose, config, generator)
+        decision = prune_pose(samples.images, reference, similarity, config.pruning)
+        if decision.keep:
+            kept_images.append(_to_uint8(samples.images[decision.best]))
+            kept_poses.append(pose)
+            kept_labels.append(LABELS.index(samples.labels[decision.best]))
+        sample_labels.append([LABELS.index(label) for label in samples.labels])
+        decisions.append(decision)
+        on_pose()
+    side = prior.config.image_size
+    return {
+        "images": torch.stack(kept_images) if kept_images else torch.zeros(0, 3, side, side, dtype=torch.uint8),
+        "poses": torch.stack(kept_poses) if kept_poses else torch.zeros(0, 3),
+        "labels": torch.tensor(kept_labels, dtype=torch.uint8),
+        "tried_poses": tried,
+        "sample_labels": torch.tensor(sample_labels, dtype=torch.uint8),
+        "reasons": torch.tensor([REASONS.index(d.reason) for d in decisions], dtype=torch.uint8),
+        "max_outside": torch.tensor([d.max_outside for d in decisions], dtype=torch.int32),
+        "min_similarity": torch.tensor([d.min_similarity for d in decisions], dtype=torch.float32),
+    }
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def summarise(stats: list[dict[str, torch.Tensor]], total_poses: int) -> dict:
+    """``report.json`` from the chunks written so far (the ``SUMMARY_KEYS`` tensors of each).
+
+    A pose is *bad* when any of its samples is; ``precision`` is the share of pruned poses that
+    are bad, ``recall`` the share of bad poses pruned (None when undefined), ``recall_by_kind``
+    the recall over the poses with a sample of that kind, ``kept_good_share`` the share of kept
+    samples (each the best of its pose) that are good.
+    """
+    sample_labels = torch.cat([s["sample_labels"] for s in stats]) if stats else torch.zeros(0, 1, dtype=torch.uint8)
+    reasons = torch.cat([s["reasons"] for s in stats]) if stats else torch.zeros(0, dtype=torch.uint8)
+    kept_labels = torch.cat([s["labels"] for s in stats]) if stats else torch.zeros(0, dtype=torch.uint8)
+    good = LABELS.index(SampleLabel.GOOD)
+    bad = (sample_labels != good).any(dim=1)
+    pruned = reasons != 0
+    recall_by_kind = {}
+    for label in BAD_LABELS:
+        has = (sample_labels == LABELS.index(label)).any(dim=1)
+        recall_by_kind[label.value] = _ratio(int((pruned & has).sum()), int(has.sum()))
+    return {
+        "poses_total": total_poses,
+        "poses_tried": len(reasons),
+        "complete": len(reasons) == total_poses,
+        "kept": int((~pruned).sum()),
+        "pruned": {reason: int((reasons == code).sum()) for code, reason in enumerate(REASONS) if reason},
+        "bad_poses": int(bad.sum()),
+        "precision": _ratio(int((pruned & bad).sum()), int(pruned.sum())),
+        "recall": _ratio(int((pruned & bad).sum()), int(bad.sum())),
+        "recall_by_kind": recall_by_kind,
+        "kept_good_share": _ratio(int((kept_labels == good).sum()), len(kept_labels)),
+    }
+
+
+def _complete_chunks(folder: Path, chunks: int) -> int:
+    """How many chunk files, from the first, are on disk."""
+    done = 0
+    while done < chunks and chunk_path(folder, done).exists():
+        done += 1
+    return done
+
+
+def _read_stats(path: Path) -> dict[str, torch.Tensor]:
+    with safe_open(str(path), framework="pt") as f:
+        return {key: f.get_tensor(key) for key in SUMMARY_KEYS}
+
+
+def sample_prior_cache(
+    folder: str | Path,
+    reference: torch.Tensor,
+    prior: SyntheticPrior,
+    config: PriorSamplingConfig = PriorSamplingConfig(),
+    *,
+    seed: int = 0,
+    similarity: SimilarityFn = image_similarity,
+    progress: Progress | None = None,
+) -> dict:
+    """Fill ``folder`` with the pruned prior for the reference view ``reference`` (3, H, W) in [0, 1]; returns the report.
+
+    Resumes after the last complete chunk of an earlier run with the same arguments; ValueError
+    when ``folder`` holds a cache of something else. ``progress(done, total)`` is called once
+    at the start and after every pose; if it raises, the files already written stay valid and
+    the exception propagates.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    reference_bytes = _to_uint8(reference.detach().cpu()).numpy().tobytes()
+    manifest = {
+        "seed": seed,
+        "source": _source_name(prior),
+        "image_size": prior.config.image_size,
+        "reference_sha256": hashlib.sha256(reference_bytes).hexdigest(),
+        "config": to_plain(config),
+    }
+    manifest_path = folder / "cache.json"
+    if manifest_path.exists():
+        if json.loads(manifest_path.read_text()) != json.loads(json.dumps(manifest)):
+            raise ValueError(f"{folder} holds a prior cache of other settings; use an empty folder")
+    else:
+        _write_json(manifest_path, manifest)
+    chunks = math.ceil(config.poses / config.chunk_poses)
+    first = _complete_chunks(folder, chunks)
+    stats = [_read_stats(chunk_path(folder, c)) for c in range(first)]
+    done = min(first * config.chunk_poses, config.poses)
+
+    def on_pose() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, config.poses)
+
+    _write_json(folder / "report.json", summarise(stats, config.poses))
+    if progress is not None:
+        progress(done, config.poses)
+    for chunk in range(first, chunks):
+        tensors = _sample_chunk(chunk, reference, prior, config, seed, similarity, on_pose)
+        path = chunk_path(folder, chunk)
+        temporary = path.with_suffix(".tmp")
+        save_file(tensors, str(temporary))
+        os.replace(temporary, path)
+        stats.append({key: tensors[key] for key in SUMMARY_KEYS})
+        _write_json(folder / "report.json", summarise(stats, config.poses))
+    return summarise(stats, config.poses)
+
+
+def load_cache(folder: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """The kept samples of the complete chunks in ``folder``: images (M, 3, H, W) float32 in [0, 1] and poses (M, 3)
+    (elevation°, azimuth°, radius); FileNotFoundError when there is no cache."""
+    folder = Path(folder)
+    manifest = json.loads((folder / "cache.json").read_text())
+    chunks = math.ceil(manifest["config"]["poses"] / manifest["config"]["chunk_poses"])
+    tensors = [load_file(str(chunk_path(folder, c))) for c in range(_complete_chunks(folder, chunks))]
+    if not tensors:
+        side = manifest["image_size"]
+        return torch.zeros(0, 3, side, side), torch.zeros(0, 3)
+    return torch.cat([t["images"] for t in tensors]).float() / 255.0, torch.cat([t["poses"] for t in tensors])

@@ -1,0 +1,288 @@
+"""Adversarial distillation of the 3D generator from the cached prior (paper Sec. 3.2, supplement C).
+
+Stage 1: G renders the raw 64² feature image and the 2D upsampler lifts it to the output
+resolution; the dual discriminator sees both (output ⊕ raw, upsampled), conditioned on the
+camera; ADA on; lazy R1. Stage 2 (consistency training): the 3D upsampler doubles the
+triplanes and the output is volume-rendered on random patches, which are pulled towards the
+same patch of the stop-gradient 2D branch by LPIPS and judged by a pose-conditioned patch
+discriminator; ADA off. Data-parallel over processes through ``torch.distributed``:
+every rank draws its own share of the batch and the gradients are averaged across ranks
+before each optimiser step (StyleGAN2-ADA's scheme, which suits its several losses per step).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from ...core.cameras import spherical_to_c2w
+from .augment import adjust_probability, augment
+from .config import CADConfig
+from .losses import discriminator_loss, generator_loss, r1_penalty
+from .networks import CADGenerator, Discriminator
+
+STAGES = ("stage 1", "stage 2")
+PREVIEW_POSE = (15.0, 180.0)
+"""(elevation°, azimuth°) of the preview grid: the reference pose."""
+
+
+@dataclass
+class PriorData:
+    """The pruned prior samples the discriminator learns from."""
+
+    images: torch.Tensor
+    """(M, 3, S, S) in [0, 1], S the generator's image resolution."""
+    poses: torch.Tensor
+    """(M, 3) (elevation°, azimuth°, radius)."""
+
+    def c2w(self, index: torch.Tensor) -> torch.Tensor:
+        """Cameras (B, 4, 4) of samples ``index`` (B,)."""
+        pose = self.poses[index]
+        return spherical_to_c2w(pose[:, 0], pose[:, 1], pose[:, 2])
+
+
+def stage_of(step: int, config: CADConfig) -> int:
+    """0 while step < stage1_steps, 1 after (the stage switch)."""
+    return 0 if step < config.train.stage1_steps else 1
+
+
+def total_steps(config: CADConfig) -> int:
+    return config.train.stage1_steps + config.train.stage2_steps
+
+
+def lazy_adam(parameters, lr: float, betas: tuple[float, float], interval: int) -> torch.optim.Adam:
+    """Adam with StyleGAN2's correction for a regulariser run every ``interval`` steps: lr·c, β^c, c = interval / (interval + 1)."""
+    c = interval / (interval + 1)
+    return torch.optim.Adam(parameters, lr=lr * c, betas=(betas[0] ** c, betas[1] ** c), eps=1e-8)
+
+
+def dual_input(image: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+    """EG3D's dual-discriminator input (B, 6, S, S): the image and the raw render bilinearly upsampled to its size."""
+    return torch.cat([image, F.interpolate(raw, size=image.shape[-2:], mode="bilinear", align_corners=False)], dim=1)
+
+
+def real_raw(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    """A real image's stand-in for the raw render (B, 3, r, r): area-downsampled to the raw resolution."""
+    return F.interpolate(images, size=(resolution, resolution), mode="area")
+
+
+class Trainer:
+    """G, D (and stage 2's patch D), their optimisers, the generator EMA and ADA's p; one :meth:`step` at a time."""
+
+    def __init__(self, config: CADConfig, data: PriorData, device: str, seed: int) -> None:
+        self.config, self.device = config, torch.device(device)
+        self.rank = dist.get_rank() if dist.is_initialized() else 0
+        self.world = dist.get_world_size() if dist.is_initialized() else 1
+        torch.manual_seed(seed)  # identical initial weights on every rank
+        c, t = config.generator, config.train
+        self.data = PriorData(data.images.to(self.device), data.poses.to(self.device))
+        self.G = CADGenerator(c, with_3d_upsampler=t.stage2_steps > 0).to(self.device)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.D = Discriminator(c.image_resolution, 6, config.discriminator).to(self.device)
+        self.D_patch = Discriminator(t.patch_size, 3, config.discriminator).to(self.device) if t.stage2_steps else None
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=t.g_lr, betas=t.betas, eps=1e-8)
+        d_params = list(self.D.parameters()) + (list(self.D_patch.parameters()) if self.D_patch else [])
+        self.opt_D = lazy_adam(d_params, t.d_lr, t.betas, t.r1_interval)
+        self.lpips = None
+        self.step_index = 0
+        self.ada_p = 0.0
+        self.real_signs: list[float] = []
+        self.random = torch.Generator().manual_seed(seed * 7919 + self.rank)
+
+    # ------------------------------------------------------------------ one step
+
+    def _batch(self) -> int:
+        return max(1, self.config.train.batch // self.world)
+
+    def _draw(self, count: int) -> torch.Tensor:
+        return torch.randint(self.data.images.shape[0], (count,), generator=self.random).to(self.device)
+
+    def _latents(self, count: int) -> torch.Tensor:
+        return torch.randn(count, self.config.generator.z_dim, generator=self.random).to(self.device)
+
+    def _window(self) -> tuple[int, int, int]:
+        size, side = self.config.train.patch_size, self.config.generator.image_resolution
+        top, left = (int(v) for v in torch.randint(side - size + 1, (2,), generator=self.random))
+        return top, left, size
+
+    def _average_gradients(self, module_list: list[torch.nn.Module]) -> None:
+        if self.world == 1:
+            return
+        grads = [p.grad for m in module_list for p in m.parameters() if p.grad is not None]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.world
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+    def step(self) -> dict[str, float]:
+        """One generator and one discriminator update; returns the losses."""
+        config, t = self.config, self.config.train
+        stage = stage_of(self.step_index, config)
+        p = self.ada_p if stage == 0 else 0.0  # ADA off in stage 2 (supplement C)
+        batch = self._batch()
+        losses: dict[str, float] = {}
+
+        # generator
+        self.G.requires_grad_(True)
+        self.D.requires_grad_(False)
+        if self.D_patch:
+            self.D_patch.requires_grad_(False)
+        gen_c2w = self.data.c2w(self._draw(batch))
+        ws = self.G.ws(self._latents(batch), track=True)
+        planes = self.G.planes(ws)
+        raw, image = self.G.image_2d(ws, gen_c2w, planes)
+        loss_G = generator_loss(self.D(augment(dual_input(image, raw), p, self.random), gen_c2w))
+        losses["G"] = float(loss_G.detach())
+        if stage == 1:
+            window = self._window()
+            top, left, size = window
+            patch = self.G.render(self.G.planes(ws, upsampled=True), gen_c2w, config.generator.image_resolution, window).rgb
+            target = image[:, :, top : top + size, left : left + size].detach()
+            perceptual = self._lpips()(patch * 2 - 1, target * 2 - 1).mean()
+            patch_adv = generator_loss(self.D_patch(patch, gen_c2w))
+            loss_G = loss_G + t.lpips_weight * perceptual + patch_adv
+            losses.update(lpips=float(perceptual.detach()), G_patch=float(patch_adv.detach()))
+        self.opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+        self._average_gradients([self.G])
+        self.opt_G.step()
+
+        # discriminator
+        self.G.requires_grad_(False)
+        self.D.requires_grad_(True)
+        if self.D_patch:
+            self.D_patch.requires_grad_(True)
+        index = self._draw(batch)
+        real, real_c2w = self.data.images[index], self.data.c2w(index)
+        real_input = dual_input(real, real_raw(real, config.generator.render_resolution))
+        real_scores = self.D(augment(real_input, p, self.random), real_c2w)
+        fake_scores = self.D(augment(dual_input(image.detach(), raw.detach()), p, self.random), gen_c2w)
+        loss_D = discriminator_loss(real_scores, fake_scores)
+        losses["D"] = float(loss_D.detach())
+        self.real_signs.append(float(real_scores.detach().sign().mean()))
+        if stage == 1:
+            top, left, size = self._window()
+            real_patch = real[:, :, top : top + size, left : left + size]
+            loss_D = loss_D + discriminator_loss(self.D_patch(real_patch, real_c2w), self.D_patch(patch.detach(), gen_c2w))
+        if self.step_index % t.r1_interval == 0 and t.r1_gamma > 0:
+            r1 = r1_penalty(lambda x: self.D(augment(x, p, self.random), real_c2w), real_input, t.r1_gamma, t.r1_interval)
+            if stage == 1:
+                r1 = r1 + r1_penalty(lambda x: self.D_patch(x, real_c2w), real_patch, t.r1_gamma, t.r1_interval)
+            loss_D = loss_D + r1
+            losses["R1"] = float(r1.detach())
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        self._average_gradients([self.D] + ([self.D_patch] if self.D_patch else []))
+        self.opt_D.step()
+
+        self._update_ada(stage)
+        self._update_ema()
+        self.step_index += 1
+        losses["ada_p"] = self.ada_p
+        return losses
+
+    def _lpips(self) -> torch.nn.Module:
+        if self.lpips is None:
+            from .perceptual import load_lpips
+
+            self.lpips = load_lpips(self.device)
+        return self.lpips
+
+    def _update_ada(self, stage: int) -> None:
+        t = self.config.train
+        if stage != 0 or len(self.real_signs) < t.ada_interval:
+            return
+        signs = torch.tensor(sum(self.real_signs) / len(self.real_signs), device=self.device)
+        if self.world > 1:
+            dist.all_reduce(signs)
+            signs /= self.world
+        images = len(self.real_signs) * self._batch() * self.world
+        self.ada_p = adjust_probability(self.ada_p, float(signs), t.ada_target, images, t.ada_kimg)
+        self.real_signs.clear()
+
+    def _update_ema(self) -> None:
+        beta = 0.5 ** (self._batch() * self.world / (self.config.train.ema_kimg * 1000.0))
+        with torch.no_grad():
+            for ema, live in zip(self.G_ema.parameters(), self.G.parameters()):
+                ema.copy_(live.detach().lerp(ema, beta))
+            for ema, live in zip(self.G_ema.buffers(), self.G.buffers()):
+                ema.copy_(live)
+
+    # ------------------------------------------------------------------ previews and checkpoints
+
+    @torch.no_grad()
+    def preview(self, latents: torch.Tensor) -> torch.Tensor:
+        """A grid (H, N·W, 3) in [0, 1]: the EMA generator's images of ``latents`` (N, z_dim) at the reference pose."""
+        elevation, azimuth = PREVIEW_POSE
+        n = latents.shape[0]
+        c2w = spherical_to_c2w(torch.full((n,), elevation), torch.full((n,), azimuth), torch.full((n,), self.config.generator.radius)).to(self.device)
+        ws = self.G_ema.ws(latents.to(self.device), truncation=0.7)
+        if stage_of(max(self.step_index - 1, 0), self.config) == 1:  # the stage of the step just taken
+            images = self.G_ema.render(self.G_ema.planes(ws, upsampled=True), c2w, self.config.generator.image_resolution, perturb=False).rgb
+        else:
+            images = self.G_ema.image_2d(ws, c2w)[1]
+        return images.clamp(0, 1).permute(2, 0, 3, 1).reshape(images.shape[2], -1, 3).cpu()
+
+    def state(self) -> dict:
+        modules = {"G": self.G, "G_ema": self.G_ema, "D": self.D, **({"D_patch": self.D_patch} if self.D_patch else {})}
+        return {
+            **{name: module.state_dict() for name, module in modules.items()},
+            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
+            "step": self.step_index, "ada_p": self.ada_p, "random": self.random.get_state(),
+        }  # fmt: skip
+
+    def save(self, path: Path) -> None:
+        """Write a checkpoint atomically (rank 0 only)."""
+        if self.rank != 0:
+            return
+        temporary = path.with_suffix(".tmp")
+        torch.save(self.state(), temporary)
+        os.replace(temporary, path)
+
+    def load(self, path: Path) -> bool:
+        """Restore a checkpoint if ``path`` exists; True when one was restored."""
+        if not path.exists():
+            return False
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        for name in ("G", "G_ema", "D") + (("D_patch",) if self.D_patch else ()):
+            getattr(self, name).load_state_dict(state[name])
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        self.step_index, self.ada_p = int(state["step"]), float(state["ada_p"])
+        self.random.set_state(state["random"].cpu())
+        return True
+
+
+def train(
+    trainer: Trainer,
+    checkpoint: Path,
+    on_step: Callable[[int, int, dict[str, float]], None],
+    on_preview: Callable[[torch.Tensor], None],
+) -> None:
+    """Run ``trainer`` to the config's total steps, resuming from ``checkpoint``; ``on_step(step, total, losses)`` after each
+    step (it may raise to cancel: the last checkpoint stays valid), ``on_preview(grid)`` every preview_every steps."""
+    t = trainer.config.train
+    total = total_steps(trainer.config)
+    trainer.load(checkpoint)
+    latents = torch.randn(t.preview_latents, trainer.config.generator.z_dim, generator=torch.Generator().manual_seed(0))
+    while trainer.step_index < total:
+        losses = trainer.step()
+        done = trainer.step_index
+        if not all(math.isfinite(v) for v in losses.values()):
+            raise FloatingPointError(f"CAD training diverged at step {done}: {losses}")
+        on_step(done, total, losses)
+        if trainer.rank == 0 and (done % t.preview_every == 0 or done == total):
+            on_preview(trainer.preview(latents))
+        if done % t.checkpoint_every == 0 or done == total:
+            trainer.save(checkpoint)

@@ -1,0 +1,79 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from backend.core.frame import Frame
+from backend.generators import GeneratorError, load
+from backend.methods.cad.generator import IDENTITY, WEIGHTS_FILE, CADGeneratorAsset, load_folder, save_generator, slerp
+from backend.methods.cad.networks import CADGenerator
+
+EXPORT = {"preview_resolution": 16, "full_resolution": 24, "texture_size": 32, "surface_density": 1.0}
+
+
+@pytest.fixture
+def saved(tiny_config, tmp_path):
+    torch.manual_seed(0)
+    model = CADGenerator(tiny_config.generator)
+    frame = Frame((1.0, 2.0, 3.0), 0.5, 0.0)
+    save_generator(tmp_path / "g", model, True, EXPORT, frame, {"family": "test"})
+    return model, frame, tmp_path / "g"
+
+
+def test_a_saved_generator_loads_through_the_generator_registry_with_the_same_fields(saved):
+    model, frame, folder = saved
+    loaded = load(str(folder), folder.parent)
+    assert isinstance(loaded, CADGeneratorAsset) and loaded.frame == frame and loaded.surface_density == 1.0
+    original = CADGeneratorAsset(model, True, EXPORT)
+    latent = original.latent(3, 0.7)
+    assert np.allclose(latent, loaded.latent(3, 0.7), atol=1e-6) and latent.shape == (model.config.w_dim,)
+    points = torch.rand(100, 3) - 0.5
+    assert torch.allclose(original.fields(latent)[0](points), loaded.fields(latent)[0](points), atol=1e-5)
+
+
+def test_meshes_come_out_in_the_familys_frame(saved):
+    model, frame, _ = saved
+    plain = CADGeneratorAsset(model, True, EXPORT)
+    latent = plain.latent(0, 0.7)
+    level = float(plain.fields(latent)[0](torch.rand(4000, 3) * 1.2 - 0.6).median())  # a level the field surely crosses
+    plain.surface_density = level
+    framed = CADGeneratorAsset(model, True, EXPORT, frame=frame)
+    framed.surface_density = level
+    inside, outside = plain.asset(latent, "preview").positions, framed.asset(latent, "preview").positions
+    assert len(inside) > 0 and np.allclose(outside, frame.to_object(inside.astype(np.float64)), atol=1e-4)
+
+
+def test_latents_may_be_w_or_w_plus_and_anything_else_is_a_clear_error(saved):
+    model, _, folder = saved
+    generator = load_folder(folder)
+    w = generator.latent(0, 1.0)
+    assert generator.ws(w).shape == (1, model.num_ws, model.config.w_dim)
+    assert generator.ws(np.stack([w] * model.num_ws)).shape == (1, model.num_ws, model.config.w_dim)
+    with pytest.raises(GeneratorError, match="w \\("):
+        generator.ws(np.zeros(5, np.float32))
+    with pytest.raises(GeneratorError, match="quality"):
+        generator.asset(w, "ultra")
+
+
+def test_broken_generator_folders_are_readable_errors(saved):
+    _, _, folder = saved
+    description = json.loads((folder / "generator.json").read_text())
+    (folder / "generator.json").write_text(json.dumps({**description, "generator": {"z_dim": "many"}}))
+    with pytest.raises(GeneratorError, match="bad generator config"):
+        load(str(folder), folder.parent)
+    (folder / "generator.json").write_text(json.dumps(description))
+    (folder / WEIGHTS_FILE).write_bytes(b"truncated")
+    with pytest.raises(GeneratorError, match="cannot load the weights"):
+        load(str(folder), folder.parent)
+    (folder / WEIGHTS_FILE).unlink()
+    with pytest.raises(GeneratorError, match="cannot load the weights"):
+        load(str(folder), folder.parent)
+
+
+def test_slerp_stays_on_the_sphere_and_hits_both_ends():
+    a, b = np.random.default_rng(0).standard_normal((2, 64)).astype(np.float32)
+    b *= np.linalg.norm(a) / np.linalg.norm(b)
+    assert np.allclose(slerp(a, b, 0.0), a, atol=1e-5) and np.allclose(slerp(a, b, 1.0), b, atol=1e-5)
+    assert np.linalg.norm(slerp(a, b, 0.4)) == pytest.approx(np.linalg.norm(a), rel=1e-4)
+    assert IDENTITY.scale == 1.0

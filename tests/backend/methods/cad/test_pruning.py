@@ -1,0 +1,126 @@
+"""CAD's pose pruning: overlap and outside counts on hand-made masks, the decision rule, the similarity stand-in."""
+
+import pytest
+import torch
+
+from backend.methods.cad.pruning import (
+    PruningConfig, dilation_px, foreground_masks, image_similarity, outside_counts, overlap_mask, prune_pose,
+)
+from backend.teachers.synthetic.families import family
+from backend.teachers.synthetic.prior import PriorConfig, SyntheticPrior, corrupt
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small renders gain nothing from intra-op threads, which crawl on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def boxes(side: int, *rectangles: tuple[int, int, int, int]) -> torch.Tensor:
+    """(len(rectangles), side, side) bool masks, each one rectangle (top, left, bottom, right), bounds exclusive."""
+    masks = torch.zeros(len(rectangles), side, side, dtype=torch.bool)
+    for mask, (top, left, bottom, right) in zip(masks, rectangles):
+        mask[top:bottom, left:right] = True
+    return masks
+
+
+def paint(masks: torch.Tensor, color=(0.8, 0.2, 0.1)) -> torch.Tensor:
+    """(N, 3, H, W) images: ``color`` on the masks, white elsewhere."""
+    images = torch.ones(masks.shape[0], 3, *masks.shape[1:])
+    for channel, value in enumerate(color):
+        images[:, channel][masks] = value
+    return images
+
+
+def test_foreground_masks_ignore_near_white():
+    images = torch.ones(2, 3, 4, 4)
+    images[0, 1, 0, 0] = 0.5
+    images[0, :, 1, 1] = 0.99
+    images[1, 2, 3, 3] = 0.97
+    masks = foreground_masks(images, tolerance=0.02)
+    assert masks.shape == (2, 4, 4) and masks.dtype == torch.bool
+    assert masks.nonzero().tolist() == [[0, 0, 0], [1, 3, 3]]
+
+
+def test_overlap_is_the_intersection_dilated_by_a_square():
+    masks = boxes(10, (2, 2, 6, 6), (3, 3, 7, 7))
+    assert torch.equal(overlap_mask(masks, 0), boxes(10, (3, 3, 6, 6))[0])
+    assert torch.equal(overlap_mask(masks, 1), boxes(10, (2, 2, 7, 7))[0])
+    assert torch.equal(overlap_mask(masks, 3), boxes(10, (0, 0, 9, 9))[0]), "clipped at the border"
+
+
+def test_outside_counts_by_hand():
+    masks = boxes(10, (2, 2, 6, 6), (3, 3, 7, 7), (3, 3, 6, 9))
+    overlap = overlap_mask(masks, 0)  # rows 3–5, columns 3–5: 9 pixels
+    assert outside_counts(masks, overlap).tolist() == [16 - 9, 16 - 9, 18 - 9]
+    assert outside_counts(masks, overlap_mask(masks, 1)).tolist() == [0, 0, 18 - 12], "dilated: rows 2–6, columns 2–6"
+
+
+def fixed_similarity(scores):
+    """A similarity function with ``ClipScorer.image_similarity``'s call shape that returns ``scores`` against one reference."""
+
+    def similarity(a, b):
+        assert a.ndim == 4 and b.ndim == 4 and b.shape[0] == 1
+        return torch.tensor(scores, dtype=torch.float32)[: a.shape[0], None]
+
+    return similarity
+
+
+CONFIG = PruningConfig(dilation_fraction=0.1, max_outside_fraction=0.05, min_similarity=0.5)
+"""On 20-px images: 2-px dilation, more than 20 pixels outside is too many."""
+
+
+def test_agreeing_samples_keep_the_most_similar():
+    images = paint(boxes(20, (4, 4, 14, 14), (5, 4, 15, 14), (4, 5, 14, 15)))
+    decision = prune_pose(images, images[0], fixed_similarity([0.7, 0.9, 0.8]), CONFIG)
+    assert decision.keep and decision.reason is None and decision.best == 1
+    assert decision.max_outside == 0 and decision.min_similarity == pytest.approx(0.7)
+
+
+def test_a_sample_outside_the_overlap_drops_the_pose():
+    images = paint(boxes(20, (4, 4, 14, 14), (5, 4, 15, 14), (4, 5, 14, 15), (4, 4, 14, 19)))
+    decision = prune_pose(images, images[0], fixed_similarity([0.9, 0.9, 0.9, 0.95]), CONFIG)
+    assert not decision.keep and decision.reason == "outside_overlap"
+    assert decision.max_outside == 10 * 3, "columns 17–18 are outside the overlap's 2-px dilation (columns 3–16)"
+    assert decision.best == 3, "the best sample is reported even for a dropped pose"
+    loose = PruningConfig(dilation_fraction=0.1, max_outside_fraction=30 / 400, min_similarity=0.5)
+    assert prune_pose(images, images[0], fixed_similarity([0.9] * 4), loose).keep, "30 pixels is not more than 7.5 % of 400"
+
+
+def test_a_dissimilar_sample_drops_the_pose_and_geometry_is_checked_first():
+    agreeing = paint(boxes(20, (4, 4, 14, 14), (5, 4, 15, 14), (4, 5, 14, 15)))
+    decision = prune_pose(agreeing, agreeing[0], fixed_similarity([0.9, 0.3, 0.8]), CONFIG)
+    assert not decision.keep and decision.reason == "low_similarity" and decision.min_similarity == pytest.approx(0.3)
+    disagreeing = paint(boxes(20, (4, 4, 14, 14), (0, 0, 20, 20)))
+    assert prune_pose(disagreeing, agreeing[0], fixed_similarity([0.9, 0.3]), CONFIG).reason == "outside_overlap"
+
+
+def test_dilation_is_relative_to_the_image():
+    assert [dilation_px(PruningConfig(), side) for side in (32, 48, 64)] == [3, 5, 6]
+
+
+@pytest.mark.parametrize("name, other", [("snowman", "table"), ("table", "snowman"), ("mushroom", "snowman")])
+def test_the_similarity_stand_in_ranks_the_same_object_first(name, other):
+    prior = SyntheticPrior(family(name), PriorConfig(image_size=32))
+    generator = torch.Generator().manual_seed(0)
+    target, distractor = prior._draw(family(name), generator), prior._draw(family(other), generator)
+    reference = prior.render(target, torch.tensor([[15.0, 180.0, 2.0]]))
+    poses = torch.tensor([[15.0, 140.0, 2.0], [30.0, -160.0, 2.0], [0.0, 90.0, 2.0]])
+    same, different = prior.render(target, poses), prior.render(distractor, poses)
+    corrupted = torch.stack([corrupt(reference[0], generator) for _ in range(3)])
+    scores = image_similarity(torch.cat([same, different, corrupted]), reference)
+    assert scores.shape == (9, 1)
+    assert scores[:3].min() > scores[3:6].max() + 0.05, f"another family scores lower: {scores.flatten().tolist()}"
+    assert scores[:3].min() > scores[6:].max() + 0.3, f"corrupted images score much lower: {scores.flatten().tolist()}"
+
+
+def test_the_similarity_stand_in_is_a_deterministic_cosine():
+    prior = SyntheticPrior(family("ring_on_cube"), PriorConfig(image_size=24))
+    images = prior.render(prior._draw(prior.source, torch.Generator().manual_seed(1)), torch.tensor([[10.0, 0.0, 2.0], [40.0, 90.0, 2.0]]))
+    matrix = image_similarity(images, images)
+    assert matrix.shape == (2, 2) and torch.allclose(matrix.diagonal(), torch.ones(2))
+    assert torch.allclose(matrix, matrix.T) and torch.equal(matrix, image_similarity(images, images))
+    assert image_similarity(images, torch.nn.functional.interpolate(images, size=40)).shape == (2, 2), "sizes may differ"

@@ -1,0 +1,79 @@
+import pytest
+import torch
+
+from backend.methods.cad.train import PriorData, Trainer, lazy_adam, stage_of, train
+
+
+def data(side: int, count: int = 12) -> PriorData:
+    random = torch.Generator().manual_seed(0)
+    poses = torch.stack([torch.rand(count, generator=random) * 40, torch.rand(count, generator=random) * 360 - 180, torch.full((count,), 2.0)], -1)
+    return PriorData(torch.rand(count, 3, side, side, generator=random), poses)
+
+
+def small(config, **train):
+    from backend.methods.configs import apply_overrides
+
+    return apply_overrides(config, {"train.batch": 4, **{f"train.{k}": v for k, v in train.items()}})
+
+
+def test_the_stage_switch_happens_after_stage1_steps(tiny_config):
+    config = small(tiny_config, stage1_steps=5, stage2_steps=3)
+    assert [stage_of(step, config) for step in range(8)] == [0] * 5 + [1] * 3
+
+
+def test_stage_2_adds_lpips_and_the_patch_discriminator_and_turns_ada_off(tiny_config):
+    config = small(tiny_config, stage1_steps=2, stage2_steps=2, ada_interval=1, ada_kimg=0.001)
+    trainer = Trainer(config, data(config.generator.image_resolution), "cpu", 0)
+    trainer.ada_p = 0.5
+    first = trainer.step()
+    assert "lpips" not in first and trainer.ada_p != 0.5, "stage 1 adapts p"
+    trainer.step()
+    p = trainer.ada_p
+    second = trainer.step()
+    assert {"lpips", "G_patch"} <= second.keys() and trainer.ada_p == p, "stage 2 trains the 3D branch and leaves ADA off"
+
+
+def test_lazy_r1_runs_every_r1_interval_steps(tiny_config):
+    config = small(tiny_config, stage1_steps=5, stage2_steps=0, r1_interval=2)
+    trainer = Trainer(config, data(config.generator.image_resolution), "cpu", 0)
+    assert ["R1" in trainer.step() for _ in range(4)] == [True, False, True, False]
+    adam = lazy_adam([torch.nn.Parameter(torch.zeros(1))], 0.002, (0.0, 0.99), 16)
+    assert adam.param_groups[0]["lr"] == pytest.approx(0.002 * 16 / 17) and adam.param_groups[0]["betas"][1] == pytest.approx(0.99 ** (16 / 17))
+
+
+def test_the_ema_follows_the_generator_slowly(tiny_config):
+    config = small(tiny_config, stage1_steps=3, stage2_steps=0)
+    trainer = Trainer(config, data(config.generator.image_resolution), "cpu", 0)
+    before = [p.detach().clone() for p in trainer.G_ema.parameters()]
+    trainer.step()
+    moved = sum(float((p - b).abs().sum()) for p, b in zip(trainer.G_ema.parameters(), before))
+    live = sum(float((p - b).abs().sum()) for p, b in zip(trainer.G.parameters(), before))
+    assert 0 < moved < live
+
+
+def test_an_interrupted_training_resumes_to_the_same_generator(tiny_config, tmp_path):
+    config = small(tiny_config, stage1_steps=4, stage2_steps=2, checkpoint_every=2, preview_every=3, ada_interval=2)
+    images = data(config.generator.image_resolution)
+    previews = []
+
+    class Stop(Exception):
+        pass
+
+    def stop_at(step):
+        def on_step(done, total, losses):
+            if done == step:
+                raise Stop
+
+        return on_step
+
+    straight = Trainer(config, images, "cpu", 0)
+    train(straight, tmp_path / "a.pt", lambda *a: None, previews.append)
+    assert len(previews) == 2 and previews[0].shape[-1] == 3, "previews at step 3 and at the end"
+    interrupted = Trainer(config, images, "cpu", 0)
+    with pytest.raises(Stop):
+        train(interrupted, tmp_path / "b.pt", stop_at(5), lambda grid: None)
+    resumed = Trainer(config, images, "cpu", 0)
+    train(resumed, tmp_path / "b.pt", lambda *a: None, lambda grid: None)
+    assert resumed.step_index == 6
+    for a, b in zip(straight.G_ema.state_dict().values(), resumed.G_ema.state_dict().values()):
+        assert torch.allclose(a, b, rtol=1e-2, atol=1e-3), "the same up to float rounding of threaded kernels"
