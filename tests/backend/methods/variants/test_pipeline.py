@@ -41,7 +41,8 @@ def test_variants_full_quality_has_textures_and_glbs(tmp_path):
     _, config = resolve(get("variants"), None, {"seeds": [5]})
     result = VariantsMethod().run(_inputs(), config, _context(tmp_path, []))
     png = result.files["v0.texture.png"].data
-    assert Image.open(io.BytesIO(png)).size == (512, 512)
+    width, height = Image.open(io.BytesIO(png)).size
+    assert width == height >= 128
     glb = result.files["v0.mesh.glb"].data
     assert glb[:4] == b"glTF" and png in glb, "the GLB embeds the very same encoded texture"
     assert "v0.texture" not in result.arrays, "the texture travels once, as an image"
@@ -74,7 +75,7 @@ def test_interpolate_moves_between_the_latents(tmp_path):
     "arrays, params, message",
     [
         ({}, {}, "missing: latent_a, latent_b"),
-        ({"latent_a": np.zeros(4, np.float32), "latent_b": np.zeros(3, np.float32)}, {}, "must both have 4 values"),
+        ({"latent_a": np.zeros(32, np.float32), "latent_b": np.zeros(3, np.float32)}, {}, "must both have 32 values"),
         ({"latent_a": np.zeros(4, np.float32), "latent_b": np.zeros(4, np.float32)}, {"generator": "no-such"}, "is not 'demo'"),
     ],
 )
