@@ -106,7 +106,7 @@ def _register_builtins() -> None:
             name="cad",
             description="Image + prompt to a 3D generator: multi-view prior samples pruned by pose, distilled adversarially into an "
             "EG3D-style triplane GAN (CAD). The result is a sample mesh and the generator (for variants, interpolation, inversion). "
-            "Needs Zero123 weights, or prior 'synthetic' with a 'family' (no weights). Days on GPUs with the 'paper' preset.",
+            "Needs Zero123-XL, DeepFloyd IF and CLIP weights, or prior 'synthetic' with a 'family' (no weights). Days on GPUs with the 'paper' preset.",
             config_class=CADConfig,
             factory="backend.methods.cad.pipeline:CADMethod",
             presets=CAD_PRESETS,

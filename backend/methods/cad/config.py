@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from protocol.schema import Record, SchemaError, param
 
 PRIORS = ("zero123", "synthetic")
+REFINERS = ("deepfloyd_if", "none")
+"""Distribution refinement of the Zero123 prior (ControlNet-depth needs a depth model the project does not have yet)."""
 BAD_KINDS = ("wrong_pose", "wrong_object", "corrupted")
 """Kinds of bad prior sample the synthetic prior can inject (the synthetic world's ``SampleLabel`` values)."""
 
@@ -122,6 +124,10 @@ class CADConfig(Record):
     family: str = param("", doc="With the synthetic prior: a built-in family name (snowman, mushroom, table, ring_on_cube) or a folder of GLB files.", max_len=1024)
     reference_elevation: float = param(0.0, doc="Elevation° of the reference view when the job gives no camera (the paper estimates it).", ge=-89.0, le=89.0)
     sampling: PriorSamplingConfig = param(factory=PriorSamplingConfig, doc="Multi-view prior sampling and pose pruning.")
+    refiner: str = param("deepfloyd_if", doc="Zero123 prior: 'deepfloyd_if' refines each sample by SDEdit with DeepFloyd IF (s = 0.3 / 0.7, "
+                         "the supplement's) under the view-dependent prompt; 'none' keeps Zero123's samples.", choices=REFINERS)
+    prior_steps: int = param(50, doc="Zero123 prior: DDIM steps of sampling and of each refinement stage.", ge=1, le=1000)
+    zero123_guidance: float = param(3.0, doc="Zero123 prior: classifier-free guidance of the samples (Zero-1-to-3's sampling default).", gt=0.0, le=50.0)
     generator: GeneratorConfig = param(factory=GeneratorConfig, doc="The 3D generator.")
     discriminator: DiscriminatorConfig = param(factory=DiscriminatorConfig, doc="The pose-conditioned discriminator.")
     train: TrainConfig = param(factory=TrainConfig, doc="Adversarial distillation.")
@@ -129,6 +135,12 @@ class CADConfig(Record):
     export_resolution: int = param(128, doc="Marching-cubes resolution of full-quality meshes.", ge=16, le=512)
     preview_resolution: int = param(48, doc="Marching-cubes resolution of preview meshes (scrubbing).", ge=8, le=256)
     texture_size: int = param(512, doc="Side of the baked texture of full-quality meshes.", ge=16, le=4096)
+
+    def required_models(self) -> tuple[str, ...]:
+        """Model-registry roles a job needs on disk (none for the synthetic prior)."""
+        if self.prior == "synthetic":
+            return ()
+        return ("zero123", "clip") + (("deepfloyd_if_stage1", "deepfloyd_if_stage2") if self.refiner == "deepfloyd_if" else ())
 
     def check(self) -> None:
         g = self.generator

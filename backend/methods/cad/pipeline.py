@@ -30,7 +30,9 @@ from ..base import JobContext, JobInputs, JobResult, MethodError, ResultFile
 from ..preprocess import reference_view
 from .config import CADConfig
 from .generator import IDENTITY, WEIGHTS_FILE, CADGeneratorAsset, calibrate_surface_density, save_generator
-from .prior_cache import REFERENCE_AZIMUTH, load_cache, sample_prior_cache
+from .diffusion_prior import DiffusionSampler
+from .prior_cache import REFERENCE_AZIMUTH, SyntheticSampler, load_cache, sample_prior_cache
+from .pruning import image_similarity
 from .train import STAGES, PriorData, Trainer, total_steps, train
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,9 @@ FAMILY_RADIUS = 0.6
 CALIBRATION_SAMPLES = 8
 """Samples (one random view each) the surface iso-level is calibrated on."""
 REFERENCE_OBJECT_FRACTION = 0.6
-"""An input image is recentred so the object's larger side is this fraction of the image (as the prior's renders)."""
+"""With the synthetic prior, an input image is recentred so the object's larger side is this fraction of the image (as the renders)."""
+ZERO123_OBJECT_FRACTION = 0.8
+"""With the Zero123 prior, the reference is recentred as Zero-1-to-3 expects (the object's larger side 80 % of the image)."""
 
 
 def family_source(spec: str) -> tuple[Family | list, Frame]:
@@ -100,26 +104,50 @@ class Hooks:
     """A line for the artist."""
 
 
-def distill(config: CADConfig, inputs: JobInputs, work: Path, device: str, hooks: Hooks) -> Distillation:
-    """Sample (or resume) the pruned prior in ``work/prior``, then train (or resume from ``work/checkpoint.pt``).
-
-    Under ``torch.distributed`` rank 0 samples the prior while the others wait; every rank trains on it."""
-    if config.prior != "synthetic":
-        raise MethodError(
-            "CAD's Zero123 prior sampler (Zero123 + ControlNet/DeepFloyd refinement) is not built yet; "
-            "run with prior 'synthetic' and a family (a built-in name or a folder of GLB files)", ErrorCode.INVALID_PARAMS,
-        )  # fmt: skip
+def synthetic_sampler(config: CADConfig, inputs: JobInputs, hooks: Hooks) -> tuple[SyntheticSampler, torch.Tensor, Frame, object]:
+    """``(sampler, reference (3, S, S), frame, similarity)`` of the synthetic prior: renders of the family, no weights."""
     source, frame = family_source(config.family)
     g = config.generator
     prior = SyntheticPrior(source, SyntheticPriorConfig(image_size=g.image_resolution, fov_deg=g.fov_deg, radius=g.radius))
     elevation = inputs.camera.elevation_deg if inputs.camera is not None else config.reference_elevation
-    reference = reference_image(inputs, prior, elevation, inputs.seed)
     hooks.log("synthetic prior: renders of the family stand in for Zero123 samples; no weights are used")
+    return SyntheticSampler(prior), reference_image(inputs, prior, elevation, inputs.seed), frame, image_similarity
+
+
+def diffusion_sampler(config: CADConfig, inputs: JobInputs, device: str, hooks: Hooks) -> tuple[DiffusionSampler, torch.Tensor, Frame, object]:
+    """``(sampler, reference, frame, similarity)`` of the real prior: Zero123 (+ DeepFloyd IF) from the registry, CLIP for pruning."""
+    from ...teachers import clip, deepfloyd_if, zero123
+
+    if inputs.image is None:
+        raise MethodError("CAD with the Zero123 prior needs an input image (or prior 'synthetic' with a family)", ErrorCode.INVALID_PARAMS)
+    g = config.generator
+    try:
+        reference = reference_view(np.asarray(inputs.image.convert("RGBA")), g.image_resolution, ZERO123_OBJECT_FRACTION).rgb
+    except ValueError as exc:
+        raise MethodError(f"cannot use the input image: {exc}", ErrorCode.INVALID_PARAMS) from None
+    elevation = inputs.camera.elevation_deg if inputs.camera is not None else config.reference_elevation
+    hooks.log("loading Zero-1-to-3, CLIP" + (" and DeepFloyd IF" if config.refiner == "deepfloyd_if" else ""))
+    refiner = deepfloyd_if.load(device=device) if config.refiner == "deepfloyd_if" else None
+    sampler = DiffusionSampler(
+        zero123.load(device=device), refiner, reference, elevation, inputs.prompt, inputs.negative_prompt, g.image_resolution,
+        g.radius, config.prior_steps, config.zero123_guidance,
+    )  # fmt: skip
+    return sampler, reference, IDENTITY, clip.load(device=device).image_similarity
+
+
+def distill(config: CADConfig, inputs: JobInputs, work: Path, device: str, hooks: Hooks) -> Distillation:
+    """Sample (or resume) the pruned prior in ``work/prior``, then train (or resume from ``work/checkpoint.pt``).
+
+    Under ``torch.distributed`` rank 0 samples the prior while the others wait; every rank trains on it."""
+    if config.prior == "synthetic":
+        sampler, reference, frame, similarity = synthetic_sampler(config, inputs, hooks)
+    else:
+        sampler, reference, frame, similarity = diffusion_sampler(config, inputs, device, hooks)
     distributed = dist.is_initialized()
     report = None
     if not distributed or dist.get_rank() == 0:
         report = sample_prior_cache(
-            work / "prior", reference, prior, config.sampling, seed=inputs.seed,
+            work / "prior", reference, sampler, config.sampling, seed=inputs.seed, similarity=similarity,
             progress=lambda done, total: hooks.progress("prior", done, total, f"pose {done} of {total}"),
         )  # fmt: skip
     if distributed:

@@ -29,7 +29,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import torch
 from safetensors import safe_open
@@ -114,8 +114,42 @@ def _to_uint8(images: torch.Tensor) -> torch.Tensor:
     return (images.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8)
 
 
-def _source_name(prior: SyntheticPrior) -> str | list[str]:
-    return prior.source.name if isinstance(prior.source, Family) else [obj.name for obj in prior.source]
+class PoseSampler(Protocol):
+    """Where the N samples of a target pose come from: the synthetic world, or Zero123 (+ refinement)."""
+
+    image_size: int
+    """Side of the samples."""
+    radius: float
+    """Camera distance of the target poses."""
+    name: str | list[str]
+    """What is sampled (recorded in ``cache.json``)."""
+
+    def draw(self, pose: torch.Tensor, config: PriorSamplingConfig, generator: torch.Generator) -> PoseSamples:
+        """The N samples at ``pose`` (3,)."""
+        ...
+
+
+@dataclass(frozen=True)
+class SyntheticSampler:
+    """:func:`draw_pose_samples` of a :class:`SyntheticPrior` as a :class:`PoseSampler`."""
+
+    prior: SyntheticPrior
+
+    @property
+    def image_size(self) -> int:
+        return self.prior.config.image_size
+
+    @property
+    def radius(self) -> float:
+        return self.prior.config.radius
+
+    @property
+    def name(self) -> str | list[str]:
+        source = self.prior.source
+        return source.name if isinstance(source, Family) else [obj.name for obj in source]
+
+    def draw(self, pose: torch.Tensor, config: PriorSamplingConfig, generator: torch.Generator) -> PoseSamples:
+        return draw_pose_samples(self.prior, pose, config, generator)
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -125,16 +159,16 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def _sample_chunk(
-    chunk: int, reference: torch.Tensor, prior: SyntheticPrior, config: PriorSamplingConfig, seed: int,
+    chunk: int, reference: torch.Tensor, sampler: PoseSampler, config: PriorSamplingConfig, seed: int,
     similarity: SimilarityFn, on_pose: Callable[[], None],
 ) -> dict[str, torch.Tensor]:
     """The tensors of chunk file ``chunk`` (see the module doc); ``on_pose`` is called after each pose."""
     generator = torch.Generator().manual_seed(chunk_seed(seed, chunk))
     count = min(config.chunk_poses, config.poses - chunk * config.chunk_poses)
-    tried = sphere_poses(count, config.elevation_range, prior.config.radius, generator)
+    tried = sphere_poses(count, config.elevation_range, sampler.radius, generator)
     kept_images, kept_poses, kept_labels, sample_labels, decisions = [], [], [], [], []
     for pose in tried:
-        samples = draw_pose_samples(prior, pose, config, generator)
+        samples = sampler.draw(pose, config, generator)
         decision = prune_pose(samples.images, reference, similarity, config.pruning)
         if decision.keep:
             kept_images.append(_to_uint8(samples.images[decision.best]))
@@ -143,7 +177,7 @@ def _sample_chunk(
         sample_labels.append([LABELS.index(label) for label in samples.labels])
         decisions.append(decision)
         on_pose()
-    side = prior.config.image_size
+    side = sampler.image_size
     return {
         "images": torch.stack(kept_images) if kept_images else torch.zeros(0, 3, side, side, dtype=torch.uint8),
         "poses": torch.stack(kept_poses) if kept_poses else torch.zeros(0, 3),
@@ -208,7 +242,7 @@ def _read_stats(path: Path) -> dict[str, torch.Tensor]:
 def sample_prior_cache(
     folder: str | Path,
     reference: torch.Tensor,
-    prior: SyntheticPrior,
+    prior: SyntheticPrior | PoseSampler,
     config: PriorSamplingConfig = PriorSamplingConfig(),
     *,
     seed: int = 0,
@@ -216,19 +250,21 @@ def sample_prior_cache(
     progress: Progress | None = None,
 ) -> dict:
     """Fill ``folder`` with the pruned prior for the reference view ``reference`` (3, H, W) in [0, 1]; returns the report.
+    ``prior`` is a :class:`SyntheticPrior` or any :class:`PoseSampler`.
 
     Resumes after the last complete chunk of an earlier run with the same arguments; ValueError
     when ``folder`` holds a cache of something else. ``progress(done, total)`` is called once
     at the start and after every pose; if it raises, the files already written stay valid and
     the exception propagates.
     """
+    sampler = SyntheticSampler(prior) if isinstance(prior, SyntheticPrior) else prior
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     reference_bytes = _to_uint8(reference.detach().cpu()).numpy().tobytes()
     manifest = {
         "seed": seed,
-        "source": _source_name(prior),
-        "image_size": prior.config.image_size,
+        "source": sampler.name,
+        "image_size": sampler.image_size,
         "reference_sha256": hashlib.sha256(reference_bytes).hexdigest(),
         "config": to_plain(config),
     }
@@ -253,7 +289,7 @@ def sample_prior_cache(
     if progress is not None:
         progress(done, config.poses)
     for chunk in range(first, chunks):
-        tensors = _sample_chunk(chunk, reference, prior, config, seed, similarity, on_pose)
+        tensors = _sample_chunk(chunk, reference, sampler, config, seed, similarity, on_pose)
         path = chunk_path(folder, chunk)
         temporary = path.with_suffix(".tmp")
         save_file(tensors, str(temporary))

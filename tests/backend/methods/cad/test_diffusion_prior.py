@@ -1,0 +1,79 @@
+"""The real prior path — Zero123 samples, DeepFloyd IF refinement, CLIP pruning — on tiny random-weight models of the real layouts."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from backend.methods import get
+from backend.methods.base import JobContext, JobInputs, MethodError
+from backend.methods.cad.config import CADConfig, PriorSamplingConfig
+from backend.methods.cad.diffusion_prior import DiffusionSampler
+from backend.methods.cad.pipeline import CADMethod
+from backend.methods.configs import resolve
+from backend.methods.progress import ProgressReporter
+from backend.teachers import deepfloyd_if, registry, zero123
+from protocol.messages import Camera
+from tests.backend.teachers import tiny_models
+from tests.backend.teachers.test_clip import write_tiny_clip
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    return {
+        "zero123": tiny_models.zero123(root / "zero123"),
+        "deepfloyd_if_stage1": tiny_models.if_stage1(root / "if1"),
+        "deepfloyd_if_stage2": tiny_models.if_stage2(root / "if2"),
+        "clip": write_tiny_clip(root / "clip"),
+    }
+
+
+@pytest.fixture
+def registry_env(folders, monkeypatch):
+    for role, folder in folders.items():
+        monkeypatch.setenv(registry.ROLE_ENV_PREFIX + role.upper(), str(folder))
+
+
+def reference_image() -> Image.Image:
+    rgba = np.zeros((64, 64, 4), np.uint8)
+    rgba[16:48, 20:44] = (200, 60, 40, 255)
+    return Image.fromarray(rgba, "RGBA")
+
+
+def test_n_zero123_samples_per_pose_are_refined_and_sized_for_the_cache(registry_env):
+    sampler = DiffusionSampler(zero123.load(), deepfloyd_if.load(), torch.full((3, 32, 32), 0.5), 10.0, "a red box", "", 32, steps=2)
+    config = PriorSamplingConfig(samples_per_pose=2)
+    first = sampler.draw(torch.tensor([20.0, 40.0, 2.0]), config, torch.Generator().manual_seed(0))
+    again = sampler.draw(torch.tensor([20.0, 40.0, 2.0]), config, torch.Generator().manual_seed(0))
+    assert first.images.shape == (2, 3, 32, 32) and 0 <= float(first.images.min()) and float(first.images.max()) <= 1
+    assert torch.allclose(first.images, again.images, atol=1e-5) and not torch.allclose(first.images[0], first.images[1])
+    assert [label.value for label in first.labels] == ["good", "good"], "the truth of a diffusion sample is unknown"
+
+
+@pytest.mark.slow
+def test_a_cad_job_runs_on_the_zero123_prior_end_to_end(registry_env, tmp_path):
+    overrides = {
+        "prior": "zero123", "prior_steps": 2, "sampling.poses": 4, "sampling.samples_per_pose": 2, "sampling.chunk_poses": 2,
+        "sampling.pruning.max_outside_fraction": 1.0, "sampling.pruning.min_similarity": -1.0,  # random models: keep every pose
+        "train.stage1_steps": 2, "train.stage2_steps": 1,
+    }  # fmt: skip
+    _, config = resolve(get("cad"), "tiny", overrides)
+    assert set(config.required_models()) == {"zero123", "clip", "deepfloyd_if_stage1", "deepfloyd_if_stage2"}
+    events = []
+    reporter = ProgressReporter(lambda kind, data, payload: events.append((kind, data)), min_interval_s=0.0)
+    (tmp_path / "job" / "work").mkdir(parents=True)
+    context = JobContext("job", "cpu", tmp_path / "job" / "work", reporter, tmp_path)
+    result = CADMethod().run(JobInputs("a red box", "", 0, Camera(elevation_deg=10.0), reference_image()), config, context)
+    assert result.metadata["prior"]["poses_tried"] == 4 and result.metadata["kept_samples"] == 4
+    assert "generator.safetensors" in result.files
+    assert any(kind == "log" and "Zero-1-to-3" in data.get("message", "") for kind, data in events)
+
+
+def test_the_zero123_prior_needs_an_image_and_the_synthetic_one_needs_no_models(registry_env, tmp_path):
+    _, config = resolve(get("cad"), "tiny", {"prior": "zero123"})
+    context = JobContext("job", "cpu", tmp_path, ProgressReporter(lambda *a: None), tmp_path)
+    with pytest.raises(MethodError, match="needs an input image"):
+        CADMethod().run(JobInputs("", "", 0, None, None), config, context)
+    assert CADConfig(prior="synthetic", family="snowman").required_models() == ()
+    assert "deepfloyd_if_stage1" not in CADConfig(refiner="none").required_models()
