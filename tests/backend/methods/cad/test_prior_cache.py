@@ -16,13 +16,7 @@ from backend.teachers.synthetic.prior import PriorConfig, SampleLabel, Synthetic
 from protocol.schema import SchemaError
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small renders gain nothing from intra-op threads, which crawl on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def snowman_prior(size: int) -> tuple[SyntheticPrior, torch.Tensor]:

@@ -10,13 +10,7 @@ from backend.teachers.synthetic.families import family
 from backend.teachers.synthetic.prior import PriorConfig, SyntheticPrior, corrupt
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small renders gain nothing from intra-op threads, which crawl on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def boxes(side: int, *rectangles: tuple[int, int, int, int]) -> torch.Tensor:

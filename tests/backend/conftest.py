@@ -4,7 +4,7 @@ import torch
 
 @pytest.fixture(scope="module")
 def one_thread():
-    """Tiny models gain nothing from intra-op threads, and spinning OpenMP threads crawl on a busy 2-core machine."""
+    """Tiny models and small renders gain nothing from intra-op threads, and spinning OpenMP threads crawl on a busy 2-core machine."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
