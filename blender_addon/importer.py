@@ -26,14 +26,19 @@ def fill_mesh(mesh: bpy.types.Mesh, data: BlenderMesh) -> bpy.types.Mesh:
     """Replace ``mesh``'s geometry, in place: smooth custom normals, a ``UVMap`` layer and/or ``Color`` attribute.
 
     Objects using ``mesh`` keep it (the interpolation preview is updated this way). Positions,
-    corners and UVs go through the generic attribute API, whose ``foreach_set`` copies a matching
+    edges, corners and UVs go through the generic attribute API, whose ``foreach_set`` copies a matching
     buffer in one go (the ``vertices``/``loops`` collections convert element by element, ~10× slower).
     """
     mesh.clear_geometry()
     mesh.vertices.add(data.vertex_count)
     mesh.attributes["position"].data.foreach_set("vector", data.positions)
+    if data.edges is not None:  # given edges spare Blender deriving them in update(), the slowest step here
+        mesh.edges.add(len(data.edges) // 2)
+        mesh.attributes[".edge_verts"].data.foreach_set("value", data.edges)
     mesh.loops.add(len(data.corner_verts))
     mesh.attributes[".corner_vert"].data.foreach_set("value", data.corner_verts)
+    if data.edges is not None:
+        mesh.attributes[".corner_edge"].data.foreach_set("value", data.corner_edges)
     mesh.polygons.add(data.face_count)
     mesh.polygons.foreach_set("loop_start", data.face_starts)
     mesh.shade_smooth()

@@ -31,6 +31,10 @@ class BlenderMesh:
     """(3F,) int32: the vertex of each face corner."""
     face_starts: np.ndarray
     """(F,) int32: first corner of each face (0, 3, 6, …)."""
+    edges: np.ndarray | None = None
+    """(2E,) int32: the vertex pairs of the edges, when the result carries them (Blender need not derive them)."""
+    corner_edges: np.ndarray | None = None
+    """(3F,) int32: the edge from each corner's vertex to the next corner's, with ``edges``."""
     normals: np.ndarray | None = None
     """(3V,) float32 unit vertex normals, Blender frame."""
     corner_uvs: np.ndarray | None = None
@@ -69,6 +73,16 @@ def check_arrays(arrays: Mapping[str, np.ndarray]) -> None:
     for name, width in (("normals", 3), ("uvs", 2), ("colors", 4)):
         if name in arrays and np.shape(arrays[name]) != (len(positions), width):
             raise ValueError(f"{name} has shape {np.shape(arrays[name])}, expected ({len(positions)}, {width})")
+    if ("edges" in arrays) != ("corner_edges" in arrays):
+        raise ValueError("'edges' and 'corner_edges' come together")
+    if "edges" in arrays:
+        edges, corner_edges = np.asarray(arrays["edges"]), np.asarray(arrays["corner_edges"])
+        if edges.ndim != 2 or edges.shape[1] != 2 or corner_edges.shape != faces.shape:
+            raise ValueError(f"expected edges (E, 2) and corner_edges {faces.shape}, got {edges.shape} and {corner_edges.shape}")
+        if edges.size and (edges.min() < 0 or edges.max() >= len(positions)):
+            raise ValueError("edges index vertices that do not exist")
+        if corner_edges.size and (corner_edges.min() < 0 or corner_edges.max() >= len(edges)):
+            raise ValueError("corner_edges index edges that do not exist")
     if "texture" in arrays:
         texture = np.asarray(arrays["texture"])
         if texture.ndim != 3 or texture.shape[2] != 3 or 0 in texture.shape:
@@ -94,6 +108,8 @@ def prepare(arrays: Mapping[str, np.ndarray], texture_png: bytes | None = None) 
         positions=to_blender(arrays["positions"]).ravel(),
         corner_verts=corners,
         face_starts=np.arange(0, corners.size, 3, dtype=np.int32),
+        edges=np.ascontiguousarray(arrays["edges"], dtype=np.int32).ravel() if "edges" in arrays else None,
+        corner_edges=np.ascontiguousarray(arrays["corner_edges"], dtype=np.int32).ravel() if "edges" in arrays else None,
         normals=to_blender(arrays["normals"]).ravel() if "normals" in arrays else None,
         corner_uvs=np.asarray(arrays["uvs"], dtype=np.float32)[corners].ravel() if "uvs" in arrays else None,
         colors=(np.asarray(arrays["colors"], dtype=np.float32) / 255.0).ravel() if "colors" in arrays else None,

@@ -172,7 +172,7 @@ class ResultItem(Record):
 
 @dataclass(frozen=True)
 class ResultManifest(Record):
-    items: tuple[ResultItem, ...] = param(max_len=1024, doc="At most 1024: room for 64 variants of seven items each.")
+    items: tuple[ResultItem, ...] = param(max_len=1024, doc="At most 1024: room for 64 variants of nine items each (geometry, edges, UVs or colours, latent, texture, GLB).")
     chunk_bytes: int = param(doc="Bytes per chunk (the last chunk of an item may be shorter).", gt=0)
     metadata: dict[str, Plain] = param(factory=dict, doc="Method-specific facts about the result.")
 

@@ -6,6 +6,9 @@ same process and run; theirs is ``bpy.ops.import_scene.gltf`` on the asset's GLB
 add-on's path in its two parts: :func:`blender_addon.mesh_data.prepare` (numpy, runs on the
 add-on's download thread while Blender stays responsive) and :func:`blender_addon.importer.import_mesh`
 (the main thread's share, which is what blocks the UI). Both parts are reported, and their sum.
+The arrays carry the mesh's edges, as every result does: the backend derives them when it
+exports (:func:`backend.core.mesh_ops.edge_topology`, timed and shown on its own row), so that
+Blender does not have to on its main thread.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from ..core.export import ExportConfig, export_textured
+from ..core.mesh_ops import edge_topology
 from .table import print_table
 from .workloads import BOX, stripes, torus_and_sphere
 
@@ -48,6 +52,9 @@ def run_blender_import_bench(faces: int, resolution: int, repeats: int, out: Tex
     asset, glb, _ = export_textured(torus_and_sphere, stripes, BOX, config)
     arrays = {name: array for name, array in asset.arrays().items() if name != "texture"}  # what a result carries:
     png = asset.encoded_texture("PNG")  # geometry arrays and the texture.png that the GLB embeds too
+    started = time.perf_counter()
+    edge_topology(asset.faces, len(asset.positions))
+    edges = time.perf_counter() - started
     with tempfile.TemporaryDirectory(prefix="distill3d-bench-") as folder:
         path = Path(folder) / "asset.glb"
         path.write_bytes(glb)
@@ -62,5 +69,6 @@ def run_blender_import_bench(faces: int, resolution: int, repeats: int, out: Tex
         ("ours: download thread (prepare)", faces_text, f"{preparing * 1000:,.0f}", "—"),
         ("ours: both", faces_text, f"{(importing + preparing) * 1000:,.0f}", f"{gltf / (importing + preparing):.1f}×"),
         ("bpy.ops.import_scene.gltf (main thread)", faces_text, f"{gltf * 1000:,.0f}", "1×"),
+        ("(backend, at export: deriving the edges)", faces_text, f"{edges * 1000:,.0f}", "—"),
     ]
     print_table(f"Importing a textured mesh ({asset.texture.shape[0]}² texture, GLB {len(glb) / 1e6:.1f} MB)", ("path", "faces", "ms", "vs glTF"), rows, out)

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from . import mesh_ops
+
 GLB_MEDIA_TYPE = "model/gltf-binary"
 PNG_LEVEL = 1
 """zlib level of PNG textures: 1 encodes a 1024² texture in about half the time of PIL's default 6,
@@ -56,8 +58,13 @@ class MeshAsset:
         return self._encoded[image_format]
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The raw arrays for a job result (float32 positions/normals/uvs, int32 faces, uint8 texture or colours)."""
-        out = {"positions": self.positions.astype(np.float32), "normals": self.normals.astype(np.float32), "faces": self.faces.astype(np.int32)}
+        """The raw arrays for a job result (float32 positions/normals/uvs, int32 faces, edges and corner_edges
+        (:func:`~.mesh_ops.edge_topology`), uint8 texture or colours)."""
+        edges, corner_edges = mesh_ops.edge_topology(self.faces, len(self.positions))
+        out = {
+            "positions": self.positions.astype(np.float32), "normals": self.normals.astype(np.float32), "faces": self.faces.astype(np.int32),
+            "edges": edges, "corner_edges": corner_edges,
+        }  # fmt: skip
         if self.uvs is not None:
             out["uvs"] = self.uvs.astype(np.float32)
         if self.texture is not None:

@@ -90,3 +90,15 @@ def winding_number(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, 
         denominator = la * lb * lc + (a * b).sum(-1) * lc + (b * c).sum(-1) * la + (c * a).sum(-1) * lb
         out[start : start + step] = torch.atan2(numerator, denominator).double().sum(dim=1) / (2 * np.pi)
     return out.numpy()
+
+
+def edge_topology(faces: np.ndarray, vertex_count: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(edges (E, 2), corner_edges (F, 3))`` int32 of triangles ``faces`` (F, 3): each undirected edge once, and for
+    corner c of face f the edge from its vertex to the next corner's (Blender's ``corner_edge``), so a client can
+    hand a mesh over with its edges instead of having them derived (the slowest step of building a mesh in Blender)."""
+    faces = np.asarray(faces, dtype=np.int64)
+    start, end = faces.reshape(-1), faces[:, [1, 2, 0]].reshape(-1)
+    keys = np.minimum(start, end) * vertex_count + np.maximum(start, end)
+    unique, inverse = np.unique(keys, return_inverse=True)
+    edges = np.stack([unique // vertex_count, unique % vertex_count], axis=1)
+    return edges.astype(np.int32), inverse.reshape(-1, 3).astype(np.int32)

@@ -21,6 +21,9 @@ bpy.context.scene.cursor.location = (1.0, 2.0, 3.0)
 obj = import_arrays("thing", asset.arrays(), {"distill3d_job": "abc", "distill3d_seed": 7})
 mesh = obj.data
 assert (len(mesh.vertices), len(mesh.polygons)) == (len(positions), len(faces))
+assert len(mesh.edges) == len(asset.arrays()["edges"]) and not mesh.validate(verbose=False), "the given edges are a valid topology"
+derived = import_arrays("derived", {k: v for k, v in asset.arrays().items() if "edges" not in k}).data
+assert {tuple(sorted(e.vertices)) for e in derived.edges} == {tuple(sorted(e.vertices)) for e in mesh.edges}, "the edges Blender derives"
 assert tuple(obj.location) == (1.0, 2.0, 3.0) and obj.users_collection[0].name == "Distill3D"
 assert obj["distill3d_job"] == "abc" and obj["distill3d_seed"] == 7
 top = max(range(len(positions)), key=lambda i: positions[i, 1])

@@ -47,6 +47,10 @@ def test_colours_become_unit_floats():
     (dict(positions=np.zeros((4, 2), np.float32)), "expected positions"),
     (dict(uvs=np.zeros((3, 2), np.float32)), "uvs has shape"),
     (dict(texture=np.zeros((4, 4), np.uint8)), "texture has shape"),
+    (dict(edges=np.array([[0, 1]], np.int32)), "come together"),
+    (dict(edges=np.array([[0, 7]], np.int32), corner_edges=np.zeros((2, 3), np.int32)), "edges index vertices"),
+    (dict(edges=np.array([[0, 1]], np.int32), corner_edges=np.ones((2, 3), np.int32)), "corner_edges index edges"),
+    (dict(edges=np.array([[0, 1]], np.int32), corner_edges=np.zeros((3,), np.int32)), "expected edges"),
 ])
 def test_inconsistent_arrays_are_refused_with_the_reason(change, message):
     with pytest.raises(ValueError, match=message):

@@ -108,7 +108,9 @@ def test_textured_glb_survives_a_trimesh_load_with_colours_intact():
     assert material.metallicFactor == 0.0 and material.roughnessFactor == 1.0
     assert np.array_equal(np.asarray(material.baseColorTexture.convert("RGB")), asset.texture)
     arrays = asset.arrays()
-    assert {k: v.dtype.str for k, v in arrays.items()} == {"positions": "<f4", "normals": "<f4", "faces": "<i4", "uvs": "<f4", "texture": "|u1"}
+    assert {k: v.dtype.str for k, v in arrays.items()} == {
+        "positions": "<f4", "normals": "<f4", "faces": "<i4", "edges": "<i4", "corner_edges": "<i4", "uvs": "<f4", "texture": "|u1",
+    }  # fmt: skip
 
 
 def test_vertex_colour_preview_glb():

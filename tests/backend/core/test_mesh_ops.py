@@ -13,3 +13,15 @@ def test_winding_number_separates_inside_from_outside():
     assert np.allclose(inverted[:2], -1.0, atol=1e-6)
     open_mesh = np.asarray(sphere.faces)[5:]  # a few faces missing: still ≈ 1 deep inside
     assert winding_number(points[:1], np.asarray(sphere.vertices), open_mesh)[0] > 0.9
+
+
+def test_edge_topology_lists_each_edge_once_and_names_each_corners_outgoing_edge():
+    from backend.core.mesh_ops import edge_topology
+
+    faces = np.array([[0, 1, 2], [0, 2, 3], [3, 2, 4]])
+    edges, corner_edges = edge_topology(faces, 5)
+    assert edges.dtype == np.int32 and corner_edges.shape == (3, 3)
+    assert len(edges) == 7 and len({tuple(sorted(e)) for e in edges.tolist()}) == 7, "a square split in two plus a triangle: 7 edges"
+    for face, corner_edge in zip(faces, corner_edges):
+        for corner in range(3):
+            assert sorted(edges[corner_edge[corner]].tolist()) == sorted([face[corner], face[(corner + 1) % 3]])
