@@ -41,17 +41,22 @@ class ControlNetOptions:
 
 
 def normalise_depth(depth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Metric depth (B, 1, H, W) (distance, 0 where empty) → the control image convention (B, 1, H, W):
-    inverse depth mapped per image onto [0.1, 1] over ``mask`` (B, 1, H, W) — nearest 1, farthest 0.1 — and the
-    background 0, like the MiDaS maps the ControlNet was trained on."""
+    """Metric depth (B, 1, H, W) (distance, 0 where empty) → the control image convention (see :func:`normalise_inverse_depth`)."""
     covered = mask > 0.5
-    inverse = torch.where(covered, 1.0 / depth.clamp_min(1e-6), torch.zeros_like(depth))
+    return normalise_inverse_depth(torch.where(covered, 1.0 / depth.clamp_min(1e-6), torch.zeros_like(depth)), mask)
+
+
+def normalise_inverse_depth(inverse: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Inverse depth (B, 1, H, W) of any scale (a MiDaS/DPT estimate) → the control image convention (B, 1, H, W):
+    mapped per image onto [0.1, 1] over ``mask`` (B, 1, H, W) — nearest 1, farthest 0.1 — and the background 0, like
+    the MiDaS maps the ControlNet was trained on."""
+    covered = mask > 0.5
     flat_inverse, flat_covered = inverse.flatten(1), covered.flatten(1)
     high = torch.where(flat_covered, flat_inverse, torch.full_like(flat_inverse, -torch.inf)).amax(dim=1)
     low = torch.where(flat_covered, flat_inverse, torch.full_like(flat_inverse, torch.inf)).amin(dim=1)
     low, high = (torch.where(torch.isfinite(v), v, torch.zeros_like(v)).reshape(-1, 1, 1, 1) for v in (low, high))
     span = (high - low).clamp_min(1e-6)
-    return torch.where(covered, 0.1 + 0.9 * (inverse - low) / span, torch.zeros_like(depth))
+    return torch.where(covered, 0.1 + 0.9 * (inverse - low) / span, torch.zeros_like(inverse))
 
 
 class ControlNetDepthTeacher(StableDiffusionTeacher):

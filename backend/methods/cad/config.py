@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from protocol.schema import Record, SchemaError, param
 
 PRIORS = ("zero123", "synthetic")
-REFINERS = ("deepfloyd_if", "none")
-"""Distribution refinement of the Zero123 prior (ControlNet-depth needs a depth model the project does not have yet)."""
+REFINERS = ("deepfloyd_if", "controlnet_depth", "none")
+"""Distribution refinement of the Zero123 prior."""
 BAD_KINDS = ("wrong_pose", "wrong_object", "corrupted")
 """Kinds of bad prior sample the synthetic prior can inject (the synthetic world's ``SampleLabel`` values)."""
 
@@ -125,7 +125,9 @@ class CADConfig(Record):
     reference_elevation: float = param(0.0, doc="Elevation° of the reference view when the job gives no camera (the paper estimates it).", ge=-89.0, le=89.0)
     sampling: PriorSamplingConfig = param(factory=PriorSamplingConfig, doc="Multi-view prior sampling and pose pruning.")
     refiner: str = param("deepfloyd_if", doc="Zero123 prior: 'deepfloyd_if' refines each sample by SDEdit with DeepFloyd IF (s = 0.3 / 0.7, "
-                         "the supplement's) under the view-dependent prompt; 'none' keeps Zero123's samples.", choices=REFINERS)
+                         "the supplement's) under the view-dependent prompt; 'controlnet_depth' by ControlNet-depth img2img "
+                         "(controlnet_strength) on the depth model's estimate; 'none' keeps Zero123's samples.", choices=REFINERS)
+    controlnet_strength: float = param(0.8, doc="SDEdit strength s of the ControlNet-depth refinement (paper: 0.8).", gt=0.0, le=1.0)
     prior_steps: int = param(50, doc="Zero123 prior: DDIM steps of sampling and of each refinement stage.", ge=1, le=1000)
     zero123_guidance: float = param(3.0, doc="Zero123 prior: classifier-free guidance of the samples (Zero-1-to-3's sampling default).", gt=0.0, le=50.0)
     generator: GeneratorConfig = param(factory=GeneratorConfig, doc="The 3D generator.")
@@ -140,7 +142,8 @@ class CADConfig(Record):
         """Model-registry roles a job needs on disk (none for the synthetic prior)."""
         if self.prior == "synthetic":
             return ()
-        return ("zero123", "clip") + (("deepfloyd_if_stage1", "deepfloyd_if_stage2") if self.refiner == "deepfloyd_if" else ())
+        refiners = {"deepfloyd_if": ("deepfloyd_if_stage1", "deepfloyd_if_stage2"), "controlnet_depth": ("controlnet_depth", "controlnet_base", "depth")}
+        return ("zero123", "clip") + refiners.get(self.refiner, ())
 
     def check(self) -> None:
         g = self.generator

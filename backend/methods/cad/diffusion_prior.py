@@ -1,27 +1,46 @@
 """CAD's real multi-view prior (paper Sec. 3.3, supplement C): N Zero123 samples per target pose, refined by DeepFloyd IF.
 
 For a target pose, N samples are drawn in parallel by Zero-1-to-3 conditioned on the reference
-image (at azimuth 180°, the job's elevation) and the relative camera; each is then refined by
-SDEdit with DeepFloyd IF (stage I at strength s₁ = 0.3, stage II at s₂ = 0.7, the supplement's
-values, held by the refiner's options) under the prompt with its view-dependent suffix, which
-widens the distribution (the supplement's "distribution refinement"). Pose pruning compares the
-N refined samples with CLIP. The truth of a sample is unknown here, so every sample is labelled
-good and the report's precision and recall stay empty (they are measured on the synthetic world).
-ControlNet-depth refinement needs a depth estimate of each Zero123 sample, and no depth model is
-wired into the project yet, so it is not offered.
+image (at azimuth 180°, the job's elevation) and the relative camera; each is then refined under
+the prompt with its view-dependent suffix, which widens the distribution (the supplement's
+"distribution refinement"): by SDEdit with DeepFloyd IF (stage I at s₁ = 0.3, stage II at
+s₂ = 0.7, held by the refiner's options), or by ControlNet-depth img2img at s = 0.8 whose control
+image is the depth model's estimate of the sample. Pose pruning compares the N refined samples
+with CLIP. The truth of a sample is unknown here, so every sample is labelled good and the
+report's precision and recall stay empty (they are measured on the synthetic world).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 
 from ...teachers.base import Condition, Teacher
+from ...teachers.controlnet_depth import normalise_inverse_depth
 from ...teachers.synthetic.prior import SampleLabel
 from .config import PriorSamplingConfig
 from .prior_cache import REFERENCE_AZIMUTH, PoseSamples
+from .pruning import foreground_masks
+
+
+@dataclass
+class ControlNetRefiner:
+    """ControlNet-depth img2img of samples, each steered by its own estimated depth (paper: s = 0.8)."""
+
+    teacher: Teacher
+    """:class:`backend.teachers.controlnet_depth.ControlNetDepthTeacher`."""
+    depth: object
+    """A :class:`backend.teachers.depth.DepthEstimator`."""
+    strength: float = 0.8
+    """SDEdit strength s."""
+
+    def refine_images(self, images: torch.Tensor, condition: Condition, steps: int = 50, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Images (B, 3, H, W) in [0, 1] on white → refined images in [0, 1]."""
+        mask = foreground_masks(images.cpu()).float()[:, None]
+        control = normalise_inverse_depth(self.depth(images).cpu(), mask)
+        return self.teacher.refine_images(images, self.strength, replace(condition, depth=control.to(self.teacher.device)), steps, generator)
 
 
 @dataclass
@@ -31,7 +50,8 @@ class DiffusionSampler:
     zero123: Teacher
     """The view-conditioned teacher (:class:`backend.teachers.zero123.Zero123Teacher`)."""
     refiner: object | None
-    """A :class:`backend.teachers.deepfloyd_if.DeepFloydRefiner`, or None to keep Zero123's samples as they are."""
+    """A :class:`backend.teachers.deepfloyd_if.DeepFloydRefiner` or a :class:`ControlNetRefiner` (anything with
+    ``refine_images(images, condition, steps, generator)``), or None to keep Zero123's samples as they are."""
     reference: torch.Tensor
     """(3, H, W) the reference view in [0, 1] on white."""
     elevation: float

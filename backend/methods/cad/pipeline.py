@@ -30,7 +30,7 @@ from ..base import JobContext, JobInputs, JobResult, MethodError, ResultFile
 from ..preprocess import reference_view
 from .config import CADConfig
 from .generator import IDENTITY, WEIGHTS_FILE, CADGeneratorAsset, calibrate_surface_density, save_generator
-from .diffusion_prior import DiffusionSampler
+from .diffusion_prior import ControlNetRefiner, DiffusionSampler
 from .prior_cache import REFERENCE_AZIMUTH, SyntheticSampler, load_cache, sample_prior_cache
 from .pruning import image_similarity
 from .train import STAGES, PriorData, Trainer, total_steps, train
@@ -115,8 +115,8 @@ def synthetic_sampler(config: CADConfig, inputs: JobInputs, hooks: Hooks) -> tup
 
 
 def diffusion_sampler(config: CADConfig, inputs: JobInputs, device: str, hooks: Hooks) -> tuple[DiffusionSampler, torch.Tensor, Frame, object]:
-    """``(sampler, reference, frame, similarity)`` of the real prior: Zero123 (+ DeepFloyd IF) from the registry, CLIP for pruning."""
-    from ...teachers import clip, deepfloyd_if, zero123
+    """``(sampler, reference, frame, similarity)`` of the real prior: Zero123 (+ a refiner) from the registry, CLIP for pruning."""
+    from ...teachers import clip, controlnet_depth, deepfloyd_if, depth, zero123
 
     if inputs.image is None:
         raise MethodError("CAD with the Zero123 prior needs an input image (or prior 'synthetic' with a family)", ErrorCode.INVALID_PARAMS)
@@ -126,8 +126,12 @@ def diffusion_sampler(config: CADConfig, inputs: JobInputs, device: str, hooks: 
     except ValueError as exc:
         raise MethodError(f"cannot use the input image: {exc}", ErrorCode.INVALID_PARAMS) from None
     elevation = inputs.camera.elevation_deg if inputs.camera is not None else config.reference_elevation
-    hooks.log("loading Zero-1-to-3, CLIP" + (" and DeepFloyd IF" if config.refiner == "deepfloyd_if" else ""))
-    refiner = deepfloyd_if.load(device=device) if config.refiner == "deepfloyd_if" else None
+    hooks.log("loading Zero-1-to-3, CLIP" + {"deepfloyd_if": " and DeepFloyd IF", "controlnet_depth": ", ControlNet-depth and the depth model"}.get(config.refiner, ""))
+    refiner = None
+    if config.refiner == "deepfloyd_if":
+        refiner = deepfloyd_if.load(device=device)
+    elif config.refiner == "controlnet_depth":
+        refiner = ControlNetRefiner(controlnet_depth.load(device=device), depth.load(device=device), config.controlnet_strength)
     sampler = DiffusionSampler(
         zero123.load(device=device), refiner, reference, elevation, inputs.prompt, inputs.negative_prompt, g.image_resolution,
         g.radius, config.prior_steps, config.zero123_guidance,

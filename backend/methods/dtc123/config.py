@@ -116,6 +116,9 @@ class DTC123Config(Record):
     teacher: str = param("zero123", doc="'zero123' (Zero123-XL weights via the model registry) or 'synthetic' (the ground truth of 'target', no weights).", choices=TEACHERS)
     target: str = param("", doc="With teacher 'synthetic': the GLB to reconstruct (its render at the job's camera is the input image).", max_len=4096)
     foreground_threshold: float = param(0.5, doc="Alpha (or background-distance) level above which a pixel is the object.", gt=0.0, lt=1.0)
+    reference_depth: str = param("auto", doc="Depth of an input image for the Pearson term: 'auto' estimates it when the registry's "
+                                 "'depth' model (DPT) is on disk, 'on' requires it, 'off' never (the synthetic teacher knows the true depth).",
+                                 choices=("auto", "on", "off"))
     object_fraction: float = param(0.8, doc="Recentred input images are scaled so the object's larger side is this fraction of the image.", gt=0.1, le=1.0)
     curriculum: CurriculumConfig = param(factory=CurriculumConfig, doc="The annealed time-step interval (Eq. 2).")
     cameras: CameraConfig = param(factory=CameraConfig, doc="Reference and random views.")
@@ -128,10 +131,11 @@ class DTC123Config(Record):
     texture_size: int = param(1024, doc="Texture side of the exported mesh.", ge=64, le=4096)
 
     def required_models(self) -> tuple[str, ...]:
-        """Model-registry roles a job needs on disk (none for the synthetic teacher; Stable Diffusion only for stage 2)."""
+        """Model-registry roles a job needs on disk (none for the synthetic teacher; Stable Diffusion only for stage 2;
+        the depth model when ``reference_depth`` is 'on')."""
         if self.teacher == "synthetic":
             return ()
-        return ("zero123", "stable_diffusion") if self.fine.iterations > 0 else ("zero123",)
+        return ("zero123",) + (("stable_diffusion",) if self.fine.iterations > 0 else ()) + (("depth",) if self.reference_depth == "on" else ())
 
 
 PRESETS = {

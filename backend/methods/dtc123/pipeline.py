@@ -89,6 +89,20 @@ def load_registry_teacher(role: str, device: str) -> Teacher:
     return {"zero123": zero123.load, "stable_diffusion": stable_diffusion.load}[role](device=device)
 
 
+def with_estimated_depth(reference: Reference, config: DTC123Config, device: str, log: Callable[[str], None]) -> Reference:
+    """``reference`` with the depth model's estimate as its depth (for the Pearson term) when ``reference_depth`` asks for
+    it: 'on' always, 'auto' when the registry's ``depth`` model is on disk. The estimate is inverse depth, so its negation
+    stands in for distance (the Pearson term ignores scale and shift)."""
+    from ...teachers import depth, registry
+
+    if config.reference_depth == "off" or (config.reference_depth == "auto" and not registry.resolve("depth").present):
+        log("the reference depth (Pearson) term is off" + ("" if config.reference_depth == "off" else ": no depth model on disk"))
+        return reference
+    estimate = depth.load(device=device)(reference.rgb[None])[0, 0].cpu()
+    log("reference depth: estimated by the depth model")
+    return Reference(reference.rgb, reference.mask, reference.elevation, torch.where(reference.mask > 0.5, -estimate, torch.zeros_like(estimate)))
+
+
 TeacherLoader = Callable[[str, str], Teacher]
 """(role, device) → teacher; the registry's by default, full-size random-weight ones in ``bench dtc123``."""
 
@@ -142,6 +156,7 @@ class DTC123Method:
             reporter.log("synthetic teacher: the target's render at the job's camera is the input image; no weights are used")
         else:
             reference, condition_image = load_image_reference(inputs, config, elevation)
+            reference = with_estimated_depth(reference, config, context.device, reporter.log)
             teacher = self.load_teacher("zero123", context.device)
         device = torch.device(context.device)
         reference = Reference(reference.rgb.to(device), reference.mask.to(device), reference.elevation, None if reference.depth is None else reference.depth.to(device))

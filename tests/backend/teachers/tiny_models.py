@@ -267,3 +267,17 @@ def if_stage2(folder: Path) -> Path:
         "feature_extractor": (None, "", ""),
         "watermarker": (None, "", ""),
     })  # fmt: skip
+
+
+def dpt(folder: Path) -> Path:
+    """A ``DPTForDepthEstimation`` folder (config.json, weights, preprocessor_config.json) at 32², as ``Intel/dpt-large`` lays it out."""
+    from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
+
+    torch.manual_seed(3)
+    config = DPTConfig(
+        hidden_size=16, num_hidden_layers=4, backbone_out_indices=[0, 1, 2, 3], num_attention_heads=2, intermediate_size=32,
+        image_size=32, patch_size=8, neck_hidden_sizes=[8, 8, 8, 8], fusion_hidden_size=8, reassemble_factors=[4, 2, 1, 0.5],
+    )  # fmt: skip
+    DPTForDepthEstimation(config).save_pretrained(folder)
+    DPTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder

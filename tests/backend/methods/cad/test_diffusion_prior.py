@@ -8,11 +8,11 @@ from PIL import Image
 from backend.methods import get
 from backend.methods.base import JobContext, JobInputs, MethodError
 from backend.methods.cad.config import CADConfig, PriorSamplingConfig
-from backend.methods.cad.diffusion_prior import DiffusionSampler
+from backend.methods.cad.diffusion_prior import ControlNetRefiner, DiffusionSampler
 from backend.methods.cad.pipeline import CADMethod
 from backend.methods.configs import resolve
 from backend.methods.progress import ProgressReporter
-from backend.teachers import deepfloyd_if, registry, zero123
+from backend.teachers import controlnet_depth, deepfloyd_if, depth, registry, zero123
 from protocol.messages import Camera
 from tests.backend.teachers import tiny_models
 from tests.backend.teachers.test_clip import write_tiny_clip
@@ -26,6 +26,9 @@ def folders(tmp_path_factory):
         "deepfloyd_if_stage1": tiny_models.if_stage1(root / "if1"),
         "deepfloyd_if_stage2": tiny_models.if_stage2(root / "if2"),
         "clip": write_tiny_clip(root / "clip"),
+        "controlnet_depth": tiny_models.controlnet(root / "controlnet"),
+        "controlnet_base": tiny_models.stable_diffusion(root / "sd15"),
+        "depth": tiny_models.dpt(root / "dpt"),
     }
 
 
@@ -49,6 +52,15 @@ def test_n_zero123_samples_per_pose_are_refined_and_sized_for_the_cache(registry
     assert first.images.shape == (2, 3, 32, 32) and 0 <= float(first.images.min()) and float(first.images.max()) <= 1
     assert torch.allclose(first.images, again.images, atol=1e-5) and not torch.allclose(first.images[0], first.images[1])
     assert [label.value for label in first.labels] == ["good", "good"], "the truth of a diffusion sample is unknown"
+
+
+def test_controlnet_depth_refines_each_sample_on_its_own_estimated_depth(registry_env):
+    refiner = ControlNetRefiner(controlnet_depth.load(), depth.load())
+    sampler = DiffusionSampler(zero123.load(), refiner, torch.full((3, 32, 32), 0.5), 10.0, "a red box", "", 32, steps=2)
+    samples = sampler.draw(torch.tensor([0.0, 90.0, 2.0]), PriorSamplingConfig(samples_per_pose=2), torch.Generator().manual_seed(1))
+    assert samples.images.shape == (2, 3, 32, 32) and torch.isfinite(samples.images).all()
+    _, config = resolve(get("cad"), "tiny", {"prior": "zero123", "refiner": "controlnet_depth"})
+    assert set(config.required_models()) == {"zero123", "clip", "controlnet_depth", "controlnet_base", "depth"}
 
 
 @pytest.mark.slow

@@ -145,3 +145,23 @@ def test_the_tiny_preset_reconstructs_the_target_in_its_own_frame(reconstruct, n
     assert {d["stage"] for kind, d in events if kind == "progress"} == {"prepare", "coarse", "fine", "export"}
     assert Image.open(io.BytesIO(result.files["turntable.png"].data)).size == (8 * 192, 192)
 
+
+
+def test_an_input_images_depth_is_estimated_when_a_depth_model_is_there(tmp_path, monkeypatch):
+    from backend.methods.dtc123.coarse import Reference
+    from backend.methods.dtc123.pipeline import with_estimated_depth
+    from backend.teachers import registry
+    from tests.backend.teachers import tiny_models
+
+    reference = Reference(rgb=torch.rand(3, 32, 32), mask=(torch.rand(32, 32) > 0.3).float(), elevation=0.0)
+    logs: list[str] = []
+    monkeypatch.setenv(registry.ROLE_ENV_PREFIX + "DEPTH", str(tmp_path / "nothing"))
+    _, config = resolve(get("dtc123"), "tiny", {})
+    assert with_estimated_depth(reference, config, "cpu", logs.append).depth is None and "no depth model" in logs[-1]
+    monkeypatch.setenv(registry.ROLE_ENV_PREFIX + "DEPTH", str(tiny_models.dpt(tmp_path / "dpt")))
+    estimated = with_estimated_depth(reference, config, "cpu", logs.append)
+    assert estimated.depth.shape == (32, 32) and bool((estimated.depth[reference.mask == 0] == 0).all())
+    _, off = resolve(get("dtc123"), "tiny", {"reference_depth": "off"})
+    assert with_estimated_depth(reference, off, "cpu", logs.append).depth is None
+    _, on = resolve(get("dtc123"), "tiny", {"reference_depth": "on"})
+    assert "depth" in on.required_models() and "depth" not in config.required_models()
