@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -38,6 +39,9 @@ class Condition:
     """(B, 1, H, W) depth maps, near = large, normalised to [0, 1] (ControlNet-depth)."""
     guidance_scale: float | None = None
     """Classifier-free guidance scale; None uses the teacher's default."""
+    view_prompts: Mapping[str, str] | None = None
+    """Prompts by view name ('front', 'side', 'back', 'overhead') that replace prompt + view suffix for teachers that
+    add suffixes (LLM-augmented prompts, :mod:`backend.teachers.text_model`)."""
 
 
 @dataclass

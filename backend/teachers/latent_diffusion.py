@@ -14,7 +14,7 @@ import json
 import logging
 from abc import abstractmethod
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,30 +154,38 @@ class PromptEncoder:
         return hidden.to(device=self.runtime.device, dtype=self.runtime.dtype)
 
 
-def view_suffix(elevation_deg: float, azimuth_deg: float) -> str:
-    """DreamFusion's view-dependent prompt suffix for a camera (azimuth 0 = front, see :mod:`backend.core.cameras`).
+VIEWS = ("front", "side", "back", "overhead")
+"""The view names of the view-dependent prompts."""
 
-    Overhead above 60° elevation; otherwise front for |azimuth| ≤ 45°, back for |azimuth| ≥ 135°, side between.
-    """
+
+def view_name(elevation_deg: float, azimuth_deg: float) -> str:
+    """DreamFusion's view of a camera (azimuth 0 = front, see :mod:`backend.core.cameras`): overhead above 60° elevation;
+    otherwise front for |azimuth| ≤ 45°, back for |azimuth| ≥ 135°, side between."""
     if elevation_deg > 60.0:
-        return ", overhead view"
+        return "overhead"
     azimuth = abs((azimuth_deg + 180.0) % 360.0 - 180.0)
     if azimuth <= 45.0:
-        return ", front view"
+        return "front"
     if azimuth >= 135.0:
-        return ", back view"
-    return ", side view"
+        return "back"
+    return "side"
 
 
-def view_prompts(prompt: str, poses: torch.Tensor | None, batch: int) -> list[str]:
-    """One prompt per batch element: ``prompt`` plus the view suffix of each pose (B, 3) as (elevation°, azimuth°, radius).
+def view_suffix(elevation_deg: float, azimuth_deg: float) -> str:
+    """DreamFusion's view-dependent prompt suffix for a camera: ", front view" etc. (see :func:`view_name`)."""
+    return f", {view_name(elevation_deg, azimuth_deg)} view"
 
-    Without poses every element gets ``prompt`` unchanged.
+
+def view_prompts(prompt: str, poses: torch.Tensor | None, batch: int, per_view: Mapping[str, str] | None = None) -> list[str]:
+    """One prompt per batch element: for each pose (B, 3) as (elevation°, azimuth°, radius) ``per_view[view]`` when given
+    (LLM-augmented prompts), else ``prompt`` plus the view suffix. Without poses every element gets ``prompt`` unchanged.
     """
     if poses is None:
         return [prompt] * batch
     if poses.shape[0] != batch:
         raise ValueError(f"got {poses.shape[0]} poses for a batch of {batch}")
+    if per_view:
+        return [per_view[view_name(float(elevation), float(azimuth))] for elevation, azimuth in poses[:, :2].tolist()]
     return [prompt + view_suffix(float(elevation), float(azimuth)) for elevation, azimuth in poses[:, :2].tolist()]
 
 
@@ -330,7 +338,7 @@ class TextTeacher(DiffusersTeacher):
 
     def branches(self, x_t: torch.Tensor, condition: Condition) -> tuple[UNetInputs, UNetInputs]:
         batch = x_t.shape[0]
-        prompts = view_prompts(condition.prompt, condition.poses if self.view_dependent else None, batch)
+        prompts = view_prompts(condition.prompt, condition.poses if self.view_dependent else None, batch, condition.view_prompts)
         sample, extras = self.model_input(x_t, condition), self.extras(x_t, condition)
         negative = self.prompts([condition.negative_prompt]).expand(batch, -1, -1)
         return UNetInputs(sample, negative, extras), UNetInputs(sample, self.prompts(prompts), extras)

@@ -56,6 +56,8 @@ ROLES: dict[str, ModelRole] = {
         ModelRole("deepfloyd_if_stage2", "DeepFloyd/IF-II-L-v1.0", "DeepFloyd IF stage II (64² → 256² super-resolution); gated: accept its licence on the hub", "CAD (prior refinement, s = 0.7)", "model_index.json"),
         ModelRole("mvdream", "ashawkey/mvdream-sd2.1-diffusers", "MVDream 4-view camera-conditioned diffusion (SD 2.1 based, diffusers layout)", "PRD (multi-view teacher)", "model_index.json"),
         ModelRole("clip", "laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "OpenCLIP ViT-B/32 image-text encoder (open_clip layout)", "CAD (pose pruning), evaluation metrics", "open_clip_config.json"),
+        ModelRole("captioner", "Salesforce/blip-image-captioning-large", "BLIP image captioning (transformers layout); optional", "DTC123 (a prompt for an image given without one)", "tokenizer_config.json"),
+        ModelRole("text_model", "Qwen/Qwen2.5-0.5B-Instruct", "A small instruction-tuned causal language model (transformers layout); optional", "DTC123 (LLM-augmented view prompts)", "tokenizer_config.json"),
         ModelRole("depth", "Intel/dpt-large", "DPT-Large (MiDaS 3.0) monocular relative depth (transformers layout); optional", "DTC123 (reference depth for the Pearson loss), CAD (ControlNet-depth refinement)", "preprocessor_config.json"),
     )
 }

@@ -116,6 +116,11 @@ class DTC123Config(Record):
     teacher: str = param("zero123", doc="'zero123' (Zero123-XL weights via the model registry) or 'synthetic' (the ground truth of 'target', no weights).", choices=TEACHERS)
     target: str = param("", doc="With teacher 'synthetic': the GLB to reconstruct (its render at the job's camera is the input image).", max_len=4096)
     foreground_threshold: float = param(0.5, doc="Alpha (or background-distance) level above which a pixel is the object.", gt=0.0, lt=1.0)
+    caption: str = param("auto", doc="A job with an image and no prompt: 'auto' captions the image with the registry's 'captioner' "
+                         "(BLIP) when it is on disk, 'on' requires it, 'off' leaves the prompt empty.", choices=("auto", "on", "off"))
+    view_prompts: str = param("auto", doc="Stable Diffusion's view prompts: 'auto' asks the registry's 'text_model' for a sentence per "
+                              "view (LLM-augmented, paper Sec. 4.3) when it is on disk and the job has a prompt, 'on' requires it, "
+                              "'off' keeps the templates ('<prompt>, back view').", choices=("auto", "on", "off"))
     reference_depth: str = param("auto", doc="Depth of an input image for the Pearson term: 'auto' estimates it when the registry's "
                                  "'depth' model (DPT) is on disk, 'on' requires it, 'off' never (the synthetic teacher knows the true depth).",
                                  choices=("auto", "on", "off"))
@@ -132,10 +137,12 @@ class DTC123Config(Record):
 
     def required_models(self) -> tuple[str, ...]:
         """Model-registry roles a job needs on disk (none for the synthetic teacher; Stable Diffusion only for stage 2;
-        the depth model when ``reference_depth`` is 'on')."""
+        the depth, text and captioning models when ``reference_depth`` / ``view_prompts`` / ``caption`` are 'on')."""
         if self.teacher == "synthetic":
             return ()
-        return ("zero123",) + (("stable_diffusion",) if self.fine.iterations > 0 else ()) + (("depth",) if self.reference_depth == "on" else ())
+        stage2 = ("stable_diffusion",) + (("text_model",) if self.view_prompts == "on" else ()) if self.fine.iterations > 0 else ()
+        optional = (("depth",) if self.reference_depth == "on" else ()) + (("captioner",) if self.caption == "on" else ())
+        return ("zero123",) + stage2 + optional
 
 
 PRESETS = {

@@ -103,6 +103,33 @@ def with_estimated_depth(reference: Reference, config: DTC123Config, device: str
     return Reference(reference.rgb, reference.mask, reference.elevation, torch.where(reference.mask > 0.5, -estimate, torch.zeros_like(estimate)))
 
 
+def prompt_or_caption(inputs: JobInputs, config: DTC123Config, device: str, log: Callable[[str], None]) -> str:
+    """The job's prompt; when it is empty and ``caption`` asks for it ('on', or 'auto' with the model on disk), the
+    registry's captioner's description of the input image."""
+    from ...teachers import captioner, registry
+
+    if inputs.prompt.strip() or inputs.image is None:
+        return inputs.prompt
+    if config.caption == "on" or (config.caption == "auto" and registry.resolve("captioner").present):
+        caption = captioner.load(device=device)(inputs.image)
+        log(f"prompt by the captioner: {caption!r}")
+        return caption
+    return inputs.prompt
+
+
+def llm_view_prompts(prompt: str, config: DTC123Config, device: str, log: Callable[[str], None]) -> dict[str, str] | None:
+    """Per-view prompts from the registry's text model when ``view_prompts`` asks for them ('on', or 'auto' with the model on
+    disk) and there is a prompt and a stage 2; None keeps the templates."""
+    from ...teachers import registry, text_model
+
+    wanted = config.view_prompts == "on" or (config.view_prompts == "auto" and registry.resolve("text_model").present)
+    if not wanted or not prompt.strip() or config.fine.iterations == 0:
+        return None
+    prompts = text_model.load(device=device).view_prompts(prompt.strip())
+    log("view prompts by the text model: " + " | ".join(f"{view}: {text}" for view, text in prompts.items()))
+    return prompts
+
+
 TeacherLoader = Callable[[str, str], Teacher]
 """(role, device) → teacher; the registry's by default, full-size random-weight ones in ``bench dtc123``."""
 
@@ -163,7 +190,11 @@ class DTC123Method:
         torch.manual_seed(inputs.seed)
         field = CoarseField(config.field).to(device)
         reporter.progress("prepare", 1, 1, "ready")
-        condition = Condition(prompt=inputs.prompt, negative_prompt=inputs.negative_prompt, image=condition_image)
+        prompt, per_view = inputs.prompt, None
+        if config.teacher != "synthetic":
+            prompt = prompt_or_caption(inputs, config, context.device, reporter.log)
+            per_view = llm_view_prompts(prompt, config, context.device, reporter.log)
+        condition = Condition(prompt=prompt, negative_prompt=inputs.negative_prompt, image=condition_image, view_prompts=per_view)
         facts = train_coarse(field, teacher, condition, reference, config, reporter, context.work_dir, inputs.seed)
         vertices, faces = stage1_surface(field, config, decimate=not fine_iterations)
         if fine_iterations:

@@ -281,3 +281,35 @@ def dpt(folder: Path) -> Path:
     DPTForDepthEstimation(config).save_pretrained(folder)
     DPTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
     return folder
+
+
+def causal_lm(folder: Path) -> Path:
+    """A tiny GPT-2 causal language model with a word-level tokenizer (tokenizer.json + config), loadable by the Auto classes."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    words = ["<unk>", "<eos>", "a", "the", "red", "mushroom", "cap", "stem", "from", "front", "side", "back", "top", "view", "looks", "white", ".", ","]
+    backend = Tokenizer(models.WordLevel({word: index for index, word in enumerate(words)}, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace()])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", eos_token="<eos>")
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(4)
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(words), n_positions=128, n_embd=16, n_layer=1, n_head=2, eos_token_id=1, bos_token_id=1)).save_pretrained(folder)
+    return folder
+
+
+def blip(folder: Path) -> Path:
+    """A tiny ``BlipForConditionalGeneration`` with its ``BlipProcessor`` (32² images, a 12-word BERT vocabulary)."""
+    from transformers import BertTokenizer, BlipConfig, BlipForConditionalGeneration, BlipImageProcessor, BlipProcessor
+
+    folder.mkdir(parents=True, exist_ok=True)
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "red", "mushroom", "on", "white", "photo", "of"]
+    (folder / "vocab.txt").write_text("\n".join(words), encoding="utf-8")
+    tokenizer = BertTokenizer(str(folder / "vocab.txt"), bos_token="[CLS]")
+    BlipProcessor(BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer).save_pretrained(folder)
+    torch.manual_seed(5)
+    text = dict(vocab_size=len(words), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                encoder_hidden_size=16, max_position_embeddings=64, bos_token_id=2, sep_token_id=3, pad_token_id=0)  # fmt: skip
+    vision = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=32, patch_size=8)
+    BlipForConditionalGeneration(BlipConfig(text_config=text, vision_config=vision, projection_dim=16)).save_pretrained(folder)
+    return folder

@@ -165,3 +165,41 @@ def test_an_input_images_depth_is_estimated_when_a_depth_model_is_there(tmp_path
     assert with_estimated_depth(reference, off, "cpu", logs.append).depth is None
     _, on = resolve(get("dtc123"), "tiny", {"reference_depth": "on"})
     assert "depth" in on.required_models() and "depth" not in config.required_models()
+
+
+def test_view_prompts_come_from_the_text_model_when_there_is_one(tmp_path, monkeypatch):
+    from backend.methods.dtc123.pipeline import llm_view_prompts
+    from backend.teachers import registry
+    from backend.teachers.latent_diffusion import VIEWS
+    from tests.backend.teachers import tiny_models
+
+    logs: list[str] = []
+    _, config = resolve(get("dtc123"), "tiny", {})
+    monkeypatch.setenv(registry.ROLE_ENV_PREFIX + "TEXT_MODEL", str(tmp_path / "nothing"))
+    assert llm_view_prompts("a red mushroom", config, "cpu", logs.append) is None, "auto without a model: the templates"
+    monkeypatch.setenv(registry.ROLE_ENV_PREFIX + "TEXT_MODEL", str(tiny_models.causal_lm(tmp_path / "lm")))
+    prompts = llm_view_prompts("a red mushroom", config, "cpu", logs.append)
+    assert set(prompts) == set(VIEWS) and "view prompts by the text model" in logs[-1]
+    assert llm_view_prompts("  ", config, "cpu", logs.append) is None, "no prompt, nothing to augment"
+    _, off = resolve(get("dtc123"), "tiny", {"view_prompts": "off"})
+    assert llm_view_prompts("a red mushroom", off, "cpu", logs.append) is None
+    _, on = resolve(get("dtc123"), "tiny", {"view_prompts": "on"})
+    assert "text_model" in on.required_models() and "text_model" not in config.required_models()
+
+
+def test_an_image_without_a_prompt_is_captioned_when_a_captioner_is_there(tmp_path, monkeypatch):
+    from backend.methods.dtc123.pipeline import prompt_or_caption
+    from backend.teachers import registry
+    from tests.backend.teachers import tiny_models
+
+    image = Image.new("RGBA", (40, 40), (200, 30, 30, 255))
+    logs: list[str] = []
+    _, config = resolve(get("dtc123"), "tiny", {})
+    monkeypatch.setenv(registry.ROLE_ENV_PREFIX + "CAPTIONER", str(tmp_path / "nothing"))
+    assert prompt_or_caption(JobInputs("", "", 0, None, image), config, "cpu", logs.append) == ""
+    monkeypatch.setenv(registry.ROLE_ENV_PREFIX + "CAPTIONER", str(tiny_models.blip(tmp_path / "blip")))
+    caption = prompt_or_caption(JobInputs("", "", 0, None, image), config, "cpu", logs.append)
+    assert caption and "prompt by the captioner" in logs[-1]
+    assert prompt_or_caption(JobInputs("a cup", "", 0, None, image), config, "cpu", logs.append) == "a cup", "the artist's prompt wins"
+    _, on = resolve(get("dtc123"), "tiny", {"caption": "on"})
+    assert "captioner" in on.required_models()
