@@ -44,6 +44,9 @@ class MethodEntry:
     role: str = "generate"
     """``generate``: makes an asset from the artist's inputs (the Generate panel lists these);
     ``generator``: a tool that samples an existing 3D generator (variants, interpolation)."""
+    resumable: bool = False
+    """Jobs checkpoint into their work folder and continue from it: a job the server was stopped (or crashed) under
+    is queued again when it next starts, instead of failing ``interrupted``."""
     transient_when: Mapping[str, Any] = field(default_factory=dict)
     """Dotted config values that make a finished job disposable (e.g. an interpolation scrub preview):
     the server deletes such jobs when it next starts. Empty: jobs are kept."""
@@ -63,6 +66,13 @@ def _dotted(config: Mapping[str, Any], key: str) -> Any:
     for part in key.split("."):
         value = value.get(part) if isinstance(value, Mapping) else None
     return value
+
+
+def is_resumable(method: str) -> bool:
+    """Jobs of ``method`` continue from their checkpoints after a server restart (unknown methods: no)."""
+    _load_plugins()
+    entry = _registry.get(method)
+    return entry is not None and entry.resumable
 
 
 def is_transient_job(method: str, config: Mapping[str, Any]) -> bool:
@@ -98,6 +108,7 @@ def _register_builtins() -> None:
             factory="backend.methods.dtc123.pipeline:DTC123Method",
             presets=DTC123_PRESETS,
             default_preset="paper",
+            resumable=True,
         )
     )
 
@@ -111,6 +122,7 @@ def _register_builtins() -> None:
             factory="backend.methods.cad.pipeline:CADMethod",
             presets=CAD_PRESETS,
             default_preset="paper",
+            resumable=True,
         )
     )
     register(

@@ -17,6 +17,7 @@ from protocol.errors import ErrorCode
 from protocol.messages import DeviceInfo, ErrorInfo, JobInfo, JobState, ResultManifest
 from protocol.schema import SchemaError, from_plain
 
+from .. import methods
 from .store import JobStore
 from .workers import WorkerHandle
 
@@ -157,10 +158,17 @@ class Scheduler:
         return sum(1 for w in self.workers if w.idle and w.release())
 
     def shutdown(self) -> None:
+        """Stop the workers; a running job of a resumable method goes back to the queue (it continues from its
+        checkpoint when a server next starts on this data dir), any other fails ``interrupted``."""
         for worker in self.workers:
             job_id = worker.job_id
             worker.stop()
-            if job_id is not None and not self.store.get(job_id).state.finished:
+            if job_id is None or self.store.get(job_id).state.finished:
+                continue
+            info = self.store.get(job_id)
+            if methods.is_resumable(info.method) and not info.cancel_requested:
+                self.store.requeue(job_id, "the server was stopped; the job continues from its last checkpoint when it starts again")
+            else:
                 self._finish(job_id, JobState.FAILED, ErrorInfo(code=ErrorCode.INTERRUPTED, message="the server was stopped while this job was running"))
 
     # --------------------------------------------------------------- helpers

@@ -166,7 +166,7 @@ class Server:
             )
         key = self._signing_key()
         self.store = JobStore(config.data_dir)
-        queued = self.store.load(disposable=methods.is_transient_job)
+        queued = self.store.load(disposable=methods.is_transient_job, resumable=methods.is_resumable)
         self._ctx = zmq.Context()
         self.sock = self._ctx.socket(zmq.ROUTER)
         configure(self.sock, config.limits, sndhwm=64, rcvhwm=256)

@@ -36,6 +36,10 @@ from .results import ResultReader
 
 log = logging.getLogger(__name__)
 
+MAX_RESUMES = 3
+"""Times a resumable job is queued again after the server went down under it; then it fails ``interrupted``."""
+RESUMES_FILE = "resumes"
+"""In a job's folder: how many times it was queued again after a crash."""
 _FINISHED_EVENT_CACHE_JOBS = 16
 _PREVIEW_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg"}
 
@@ -70,11 +74,15 @@ class JobStore:
 
     # ------------------------------------------------------------- lifecycle
 
-    def load(self, disposable: Callable[[str, dict[str, Any]], bool] | None = None) -> list[str]:
-        """Read every job; end the ones a previous server left running. Returns queued job ids, oldest first.
+    def load(
+        self, disposable: Callable[[str, dict[str, Any]], bool] | None = None, resumable: Callable[[str], bool] | None = None
+    ) -> list[str]:
+        """Read every job; deal with the ones a previous server left running. Returns queued job ids, oldest first.
 
-        A job left running is failed (``interrupted``), or cancelled when a cancel was pending.
-        Finished jobs for which ``disposable(method, config)`` holds (scrub previews) are deleted.
+        A job left running (the server crashed) is cancelled when a cancel was pending; queued again when
+        ``resumable(method)`` holds and it has been interrupted fewer than :data:`MAX_RESUMES` times (a job that
+        keeps taking the server down must not do so forever); else failed (``interrupted``). Finished jobs for
+        which ``disposable(method, config)`` holds (scrub previews) are deleted.
         """
         queued, deleted = [], 0
         for job_dir in sorted(p for p in self.jobs_dir.iterdir() if p.is_dir()):
@@ -93,6 +101,9 @@ class JobStore:
                 self._keys[info.client_key] = info.job_id
             if info.state is JobState.RUNNING and info.cancel_requested:
                 self.transition(info.job_id, JobState.CANCELLED)
+            elif info.state is JobState.RUNNING and resumable is not None and resumable(info.method) and self.count_resume(info.job_id):
+                self.requeue(info.job_id, "the server stopped while this job was running; it continues from its last checkpoint")
+                queued.append(info.job_id)
             elif info.state is JobState.RUNNING:
                 self.transition(
                     info.job_id,
@@ -105,6 +116,23 @@ class JobStore:
         if deleted:
             log.info("deleted %d finished transient jobs (scrub previews)", deleted)
         return queued
+
+    def count_resume(self, job_id: str) -> bool:
+        """Count one more interruption of ``job_id`` (in its folder's ``resumes`` file); False once it has had :data:`MAX_RESUMES`."""
+        path = self.jobs_dir / job_id / RESUMES_FILE
+        try:
+            count = int(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            count = 0
+        if count >= MAX_RESUMES:
+            return False
+        path.write_text(str(count + 1), encoding="utf-8")
+        return True
+
+    def requeue(self, job_id: str, why: str) -> JobInfo:
+        """Put a job that was running back in the queue, saying why in its log."""
+        self.append_event(job_id, "log", {"level": "warning", "message": why})
+        return self.transition(job_id, JobState.QUEUED)
 
     @staticmethod
     def _stored_config(job_dir: Path) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import trimesh
 from backend.bench.probe import textured_tetrahedron
 from protocol.download import download
 from protocol.errors import ErrorCode, RemoteError
-from protocol.messages import Attach, Cancel, GetStats, JobState, Ping, ReleaseGpu, Submit, JobSpec
+from protocol.messages import Attach, Cancel, GetJob, GetStats, JobSpec, JobState, Ping, Progress, ReleaseGpu, Submit
 from tests.conftest import connect
 from tests.support.jobs import collect, submit, wait_state
 from tests.support.wire import RawPeer
@@ -257,3 +257,29 @@ def test_flood_of_bad_frames_keeps_memory_flat(server, client):
     assert sum(after.dropped.values()) - sum(before.dropped.values()) == 8000
     assert after.rss_bytes - before.rss_bytes < 8 << 20
     peer.close()
+
+
+@pytest.mark.slow
+def test_a_checkpointing_job_stopped_with_the_server_continues_from_its_checkpoint_when_it_restarts(server, tmp_path):
+    import torch
+
+    from backend.teachers.synthetic.families import family
+    from backend.teachers.synthetic.glb_io import export_scene
+
+    target = tmp_path / "mushroom.glb"
+    target.write_bytes(export_scene(family("mushroom").sample(torch.Generator().manual_seed(2)))[1])
+    params = {"teacher": "synthetic", "target": str(target), "coarse.iterations": 60, "coarse.checkpoint_every": 10,
+              "coarse.resolution": 16, "coarse.samples": 8, "fine.iterations": 0, "export_resolution": 32}  # fmt: skip
+    with connect(server) as client:
+        job = submit(client, method="dtc123", preset="tiny", params=params, follow=False)
+        deadline = time.monotonic() + 120
+        while (client.request(GetJob(job_id=job.job_id)).job.progress or Progress()).step < 25:
+            assert time.monotonic() < deadline, "the job did not get going"
+            time.sleep(0.1)
+    server.stop(signal.SIGTERM)
+    server.start()
+    with connect(server) as client:
+        done = wait_state(client, job.job_id, "succeeded", "failed", timeout=240)
+    assert done.state is JobState.SUCCEEDED, done.error
+    log = (server.data_dir / "jobs" / job.job_id / "events.jsonl").read_text()
+    assert "continues from its last checkpoint" in log and "stage 1 resumes at iteration" in log

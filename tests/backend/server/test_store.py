@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from backend.server.store import JobStore
+from backend.server.store import MAX_RESUMES, JobStore
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import ErrorInfo, JobState, ResultItem, ResultManifest
 
@@ -180,3 +180,22 @@ def test_reload_deletes_finished_disposable_jobs_and_keeps_the_rest(tmp_path):
     assert reloaded.load(disposable=lambda method, config: method == "interpolate" and config["quality"] == "preview") == [waiting.job_id]
     assert not (tmp_path / "jobs" / scrubbed.job_id).exists(), "a finished scrub preview is gone"
     assert {j.job_id for j in reloaded.list(10)[0]} == {kept.job_id, waiting.job_id}, "a kept mesh and an unfinished preview stay"
+
+
+def test_a_resumable_job_left_running_is_queued_again_a_few_times_then_failed(tmp_path):
+    store = JobStore(tmp_path)
+    job = create(store)
+    states = []
+    for _ in range(MAX_RESUMES + 1):
+        store.transition(job.job_id, JobState.RUNNING)  # a server took it, then crashed
+        reloaded = JobStore(tmp_path)
+        queued = reloaded.load(resumable=lambda method: method == "testbed")
+        states.append((reloaded.get(job.job_id).state, job.job_id in queued))
+        store = reloaded
+    assert states == [(JobState.QUEUED, True)] * MAX_RESUMES + [(JobState.FAILED, False)], "a job that keeps crashing the server stops"
+    assert store.get(job.job_id).error.code is ErrorCode.INTERRUPTED
+    other = create(store)
+    store.transition(other.job_id, JobState.RUNNING)
+    again = JobStore(tmp_path)
+    again.load(resumable=lambda method: False)
+    assert again.get(other.job_id).state is JobState.FAILED, "methods without checkpoints still fail interrupted"
