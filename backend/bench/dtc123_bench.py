@@ -124,7 +124,7 @@ def run_dtc123_bench(presets: list[str], iterations: int, device: str, teachers:
             for stage in STAGES:
                 seconds = timing.per_iteration.get(stage)
                 cells += [f"{timing.iterations[stage]:,}", f"{seconds:.3f}"] if seconds is not None else ["0", "—"]
-            rows.append((preset, *cells, f"{timing.export:.1f}", f"{timing.total / 60:.1f}", f"{timing.total / baseline:.1f}×"))
+            rows.append((preset, *cells, f"{timing.export:.3f}", f"{timing.total / 60:.1f}", f"{timing.total / baseline:.1f}×"))
     name = torch.cuda.get_device_name() if device.startswith("cuda") else f"{os.cpu_count()} CPU cores"
     what = "full-size random-weight Zero123-XL + SD 2 (bf16 on CUDA)" if teachers == "random" else "synthetic teacher"
     print(f"distill3d bench dtc123 — {device} ({name}), {what}, up to {iterations} timed iterations per stage and preset", file=out)
