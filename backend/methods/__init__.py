@@ -132,6 +132,7 @@ def _register_builtins() -> None:
             config_class=InvertConfig,
             factory="backend.methods.variants.pipeline:InvertMethod",
             presets={"default": {}},
+            needs_image=True,
             role="generator",
         )
     )

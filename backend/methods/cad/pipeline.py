@@ -142,14 +142,17 @@ def diffusion_sampler(config: CADConfig, inputs: JobInputs, device: str, hooks: 
 def distill(config: CADConfig, inputs: JobInputs, work: Path, device: str, hooks: Hooks) -> Distillation:
     """Sample (or resume) the pruned prior in ``work/prior``, then train (or resume from ``work/checkpoint.pt``).
 
-    Under ``torch.distributed`` rank 0 samples the prior while the others wait; every rank trains on it."""
-    if config.prior == "synthetic":
-        sampler, reference, frame, similarity = synthetic_sampler(config, inputs, hooks)
-    else:
-        sampler, reference, frame, similarity = diffusion_sampler(config, inputs, device, hooks)
+    Under ``torch.distributed`` rank 0 loads the prior's models and samples it while the others wait; every rank
+    trains on it."""
     distributed = dist.is_initialized()
     report = None
-    if not distributed or dist.get_rank() == 0:
+    if distributed and dist.get_rank() > 0:
+        frame = family_source(config.family)[1] if config.prior == "synthetic" else IDENTITY
+    else:
+        if config.prior == "synthetic":
+            sampler, reference, frame, similarity = synthetic_sampler(config, inputs, hooks)
+        else:
+            sampler, reference, frame, similarity = diffusion_sampler(config, inputs, device, hooks)
         report = sample_prior_cache(
             work / "prior", reference, sampler, config.sampling, seed=inputs.seed, similarity=similarity,
             progress=lambda done, total: hooks.progress("prior", done, total, f"pose {done} of {total}"),
