@@ -144,14 +144,17 @@ class CADGenerator(nn.Module):
         """ws (B, num_ws, w_dim) → triplanes (B, 3, C, R, R); R doubled by the 3D upsampler when ``upsampled``."""
         c = self.config
         planes = self.synthesis(ws).reshape(ws.shape[0], 3, c.triplane_channels, c.triplane_resolution, c.triplane_resolution)
-        if not upsampled:
-            return planes
+        return self.upsample(planes, ws) if upsampled else planes
+
+    def upsample(self, planes: torch.Tensor, ws: torch.Tensor) -> torch.Tensor:
+        """The 3D upsampler: triplanes (B, 3, C, R, R) of ``ws`` (B, num_ws, w_dim) → (B, 3, C, 2R, 2R)."""
         if self.upsampler_3d is None:
             raise ValueError("this generator was built without the 3D upsampler")
-        flat = planes.reshape(-1, c.triplane_channels, c.triplane_resolution, c.triplane_resolution)
+        batch, _, channels, side, _ = planes.shape
+        flat = planes.reshape(-1, channels, side, side)
         up_ws = ws[:, -1:].expand(-1, self.upsampler_3d.num_ws, -1).repeat_interleave(3, dim=0)
         up = self.upsampler_3d(up_ws, flat)
-        return (F.interpolate(flat, scale_factor=2, mode="bilinear", align_corners=False) + up).reshape(ws.shape[0], 3, c.triplane_channels, *up.shape[-2:])
+        return (F.interpolate(flat, scale_factor=2, mode="bilinear", align_corners=False) + up).reshape(batch, 3, channels, *up.shape[-2:])
 
     def field(self, planes: torch.Tensor):
         """A volume-rendering field over ``planes`` (B, 3, C, R, R): points (B·N, 3) in batch order → (features (B·N, F), density (B·N,))."""

@@ -73,7 +73,7 @@ def reference_image(inputs: JobInputs, prior: SyntheticPrior, elevation: float, 
             return reference_view(np.asarray(inputs.image.convert("RGBA")), size, REFERENCE_OBJECT_FRACTION).rgb
         except ValueError as exc:
             raise MethodError(f"cannot use the input image: {exc}", ErrorCode.INVALID_PARAMS) from None
-    member = prior._draw(prior.source, torch.Generator().manual_seed(seed))
+    member = prior.draw_object(prior.source, torch.Generator().manual_seed(seed))
     pose = torch.tensor([[elevation, REFERENCE_AZIMUTH, prior.config.radius]])
     return prior.render(member, pose)[0]
 

@@ -88,10 +88,10 @@ def draw_pose_samples(prior: SyntheticPrior, pose: torch.Tensor, config: PriorSa
         count = int(torch.randint(1, n + 1, (1,), generator=generator))
         for i in torch.randperm(n, generator=generator)[:count].tolist():
             labels[i] = SampleLabel(config.bad_kinds[int(torch.randint(len(config.bad_kinds), (1,), generator=generator))])
-    member = prior._draw(prior.source, generator)
+    member = prior.draw_object(prior.source, generator)
     images = []
     for label in labels:
-        target = prior._draw(prior.distractor, generator) if label is SampleLabel.WRONG_OBJECT else member
+        target = prior.draw_object(prior.distractor, generator) if label is SampleLabel.WRONG_OBJECT else member
         shown = pose[None].clone()
         shown[:, :2] += config.sample_jitter_deg * (2 * torch.rand(1, 2, generator=generator) - 1)
         if label is SampleLabel.WRONG_POSE:

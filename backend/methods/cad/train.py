@@ -147,7 +147,7 @@ class Trainer:
         if stage == 1:
             window = self._window()
             top, left, size = window
-            patch = self.G.render(self.G.planes(ws, upsampled=True), gen_c2w, config.generator.image_resolution, window).rgb
+            patch = self.G.render(self.G.upsample(planes, ws), gen_c2w, config.generator.image_resolution, window).rgb
             target = image[:, :, top : top + size, left : left + size].detach()
             perceptual = self._lpips()(patch * 2 - 1, target * 2 - 1).mean()
             patch_adv = generator_loss(self.D_patch(patch, gen_c2w))

@@ -120,7 +120,8 @@ class SyntheticPrior:
         self.distractor = distractor
 
     @staticmethod
-    def _draw(pool: Family | Sequence[SyntheticObject], generator: torch.Generator | None) -> SyntheticObject:
+    def draw_object(pool: Family | Sequence[SyntheticObject], generator: torch.Generator | None) -> SyntheticObject:
+        """A random member of ``pool``: a new member of a family, or one of a list of objects."""
         if isinstance(pool, Family):
             return SceneObject(pool.sample(generator))
         return pool[int(torch.randint(len(pool), (1,), generator=generator))]
@@ -147,7 +148,7 @@ class SyntheticPrior:
             label = SampleLabel.GOOD
             if i in bad_positions:
                 label = c.bad_kinds[int(torch.randint(len(c.bad_kinds), (1,), generator=generator))]
-            target = self._draw(self.distractor if label is SampleLabel.WRONG_OBJECT else self.source, generator)
+            target = self.draw_object(self.distractor if label is SampleLabel.WRONG_OBJECT else self.source, generator)
             pose = poses[i : i + 1].clone()
             if label is SampleLabel.WRONG_POSE:
                 pose[:, 1] += _uniform(1, (90.0, 270.0), generator)

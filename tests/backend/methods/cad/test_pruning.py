@@ -100,7 +100,7 @@ def test_dilation_is_relative_to_the_image():
 def test_the_similarity_stand_in_ranks_the_same_object_first(name, other):
     prior = SyntheticPrior(family(name), PriorConfig(image_size=32))
     generator = torch.Generator().manual_seed(0)
-    target, distractor = prior._draw(family(name), generator), prior._draw(family(other), generator)
+    target, distractor = prior.draw_object(family(name), generator), prior.draw_object(family(other), generator)
     reference = prior.render(target, torch.tensor([[15.0, 180.0, 2.0]]))
     poses = torch.tensor([[15.0, 140.0, 2.0], [30.0, -160.0, 2.0], [0.0, 90.0, 2.0]])
     same, different = prior.render(target, poses), prior.render(distractor, poses)
@@ -113,7 +113,7 @@ def test_the_similarity_stand_in_ranks_the_same_object_first(name, other):
 
 def test_the_similarity_stand_in_is_a_deterministic_cosine():
     prior = SyntheticPrior(family("ring_on_cube"), PriorConfig(image_size=24))
-    images = prior.render(prior._draw(prior.source, torch.Generator().manual_seed(1)), torch.tensor([[10.0, 0.0, 2.0], [40.0, 90.0, 2.0]]))
+    images = prior.render(prior.draw_object(prior.source, torch.Generator().manual_seed(1)), torch.tensor([[10.0, 0.0, 2.0], [40.0, 90.0, 2.0]]))
     matrix = image_similarity(images, images)
     assert matrix.shape == (2, 2) and torch.allclose(matrix.diagonal(), torch.ones(2))
     assert torch.allclose(matrix, matrix.T) and torch.equal(matrix, image_similarity(images, images))
