@@ -22,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def snowman_prior(size: int) -> tuple[SyntheticPrior, torch.Tensor]:
     """The snowman prior at ``size`` px and a reference view of one member (elevation 15°)."""
     prior = SyntheticPrior(family("snowman"), PriorConfig(image_size=size))
-    return prior, reference_view(prior, prior._draw(prior.source, torch.Generator().manual_seed(7)), 15.0)
+    return prior, reference_view(prior, prior.draw_object(prior.source, torch.Generator().manual_seed(7)), 15.0)
 
 
 def test_poses_are_uniform_on_the_sphere():
