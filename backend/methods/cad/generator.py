@@ -168,15 +168,6 @@ class CADGeneratorAsset:
         return replace(asset, positions=self.frame.to_object(asset.positions.astype(np.float64)).astype(np.float32))
 
 
-def load_folder(folder: Path, device: str = "cpu") -> CADGeneratorAsset:
-    """The generator saved in ``folder``; :class:`GeneratorError` saying what is wrong otherwise."""
-    try:
-        description = json.loads((folder / GENERATOR_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise GeneratorError(f"cannot read {folder / GENERATOR_FILE}: {exc}") from None
-    return load(description, folder, device)
-
-
 def load(description: dict, folder: Path, device: str) -> CADGeneratorAsset:
     """Loader of ``{"kind": "cad"}`` folders (registered with :func:`backend.generators.register_kind`)."""
     try:

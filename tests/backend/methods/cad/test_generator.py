@@ -6,7 +6,7 @@ import torch
 
 from backend.core.frame import Frame
 from backend.generators import GeneratorError, load
-from backend.methods.cad.generator import IDENTITY, WEIGHTS_FILE, CADGeneratorAsset, load_folder, save_generator, slerp
+from backend.methods.cad.generator import IDENTITY, WEIGHTS_FILE, CADGeneratorAsset, save_generator, slerp
 from backend.methods.cad.networks import CADGenerator
 
 EXPORT = {"preview_resolution": 16, "full_resolution": 24, "texture_size": 32, "surface_density": 1.0}
@@ -46,7 +46,7 @@ def test_meshes_come_out_in_the_familys_frame(saved):
 
 def test_latents_may_be_w_or_w_plus_and_anything_else_is_a_clear_error(saved):
     model, _, folder = saved
-    generator = load_folder(folder)
+    generator = load(str(folder), folder.parent)
     w = generator.latent(0, 1.0)
     assert generator.ws(w).shape == (1, model.num_ws, model.config.w_dim)
     assert generator.ws(np.stack([w] * model.num_ws)).shape == (1, model.num_ws, model.config.w_dim)
