@@ -56,12 +56,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level=logging.getLogger().level,
     )
     server = Server(config)
+    server.stop_on_signals()
     try:
         server.start()
     except RuntimeError as exc:
         raise UsageError(str(exc)) from None
     print(f"listening on {server.connection.url}; connection file: {server.connection_file}", file=sys.stderr, flush=True)
-    server.serve_forever()
+    server.run()
     return EXIT_OK
 
 

@@ -22,8 +22,9 @@ import torch
 from .table import print_table
 
 
-def _time_training(preset: str, steps: int, device: str) -> tuple[float, float]:
-    """Mean seconds per step of stage 1 and stage 2 (after one warm-up step each)."""
+def _time_training(preset: str, steps: int, device: str) -> tuple[float, float, float]:
+    """Mean seconds per step of stage 1 and stage 2 (after one warm-up step each), and the hours the preset's
+    whole schedule (``stage1_steps`` + ``stage2_steps``) would take at those rates."""
     from ..methods import get
     from ..methods.cad.train import PriorData, Trainer
     from ..methods.configs import resolve
@@ -43,7 +44,8 @@ def _time_training(preset: str, steps: int, device: str) -> tuple[float, float]:
             trainer.step()
         _sync(device)
         timings.append((time.perf_counter() - started) / steps)
-    return timings[0], timings[1]
+    hours = (timings[0] * config.train.stage1_steps + timings[1] * config.train.stage2_steps) / 3600
+    return timings[0], timings[1], hours
 
 
 def _sync(device: str) -> None:
@@ -79,13 +81,13 @@ def run_cad_bench(presets: list[str], steps: int, device: str, generator: str | 
     device = device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     rows, baseline = [], None
     for preset in presets:
-        stage1, stage2 = _time_training(preset, steps, device)
+        stage1, stage2, hours = _time_training(preset, steps, device)
         baseline = baseline or stage1
-        rows.append((preset, f"{stage1:.3f}", f"{1 / stage1:.2f}", f"{stage2:.3f}", f"{1 / stage2:.2f}", f"{stage1 / baseline:.1f}×"))
+        rows.append((preset, f"{stage1:.3f}", f"{1 / stage1:.2f}", f"{stage2:.3f}", f"{1 / stage2:.2f}", f"{hours:.2f}", f"{stage1 / baseline:.1f}×"))
     name = torch.cuda.get_device_name() if device.startswith("cuda") else f"{os.cpu_count()} CPU cores"
     print(f"distill3d bench cad — {device} ({name}), random weights, {steps} timed steps per stage", file=out)
     print_table("Training per preset (stage 1: 2D upsampler + ADA; stage 2: 3D upsampler, patches, LPIPS)",
-                ("preset", "stage-1 s/step", "steps/s", "stage-2 s/step", "steps/s", "stage-1 vs first"), rows, out)  # fmt: skip
+                ("preset", "stage-1 s/step", "steps/s", "stage-2 s/step", "steps/s", "projected h", "stage-1 vs first"), rows, out)  # fmt: skip
     if generator:
         from ..methods.cad.demo import DEMO_GENERATOR
 

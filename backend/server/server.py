@@ -131,7 +131,8 @@ class DataDirLock:
 
 
 class Server:
-    """Start with :meth:`start`, run with :meth:`run` (any thread) or :meth:`serve_forever` (main thread)."""
+    """Start with :meth:`start`, run with :meth:`run` (any thread); in the main thread call :meth:`stop_on_signals`
+    first, so a SIGTERM that arrives while starting still stops the server cleanly."""
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
@@ -142,7 +143,8 @@ class Server:
     # ---------------------------------------------------------------- set-up
 
     def start(self) -> ConnectionInfo:
-        """Lock the data dir, load the store, bind, write the connection file, start the workers."""
+        """Lock the data dir, load the store, bind, start the workers, then write the connection file: its appearance
+        means the server is ready (a client or the add-on may stop it at once)."""
         config = self.config
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self._lock = DataDirLock(config.data_dir / "server.lock")
@@ -181,7 +183,6 @@ class Server:
             raise RuntimeError(f"cannot listen on {bind}: {exc}") from None
         url = self._advertised(self.sock.getsockopt_string(zmq.LAST_ENDPOINT))
         self.connection = ConnectionInfo(url=url, key=key, pid=os.getpid(), **curve_keys)
-        write_connection_file(self.connection_file, self.connection)
         self.framer = Framer(key, config.limits)
         self.workers = [
             WorkerHandle(i, config.device, config.log_level, config.data_dir / "logs" / f"worker-{i}.log")
@@ -197,6 +198,7 @@ class Server:
         for job_id in queued:
             self.scheduler.enqueue(job_id)
         log.info("Distill3D backend listening on %s (data: %s, connection file: %s)", url, config.data_dir, self.connection_file)
+        write_connection_file(self.connection_file, self.connection)
         return self.connection
 
     def _enable_curve(self) -> dict[str, str]:
@@ -307,15 +309,14 @@ class Server:
         self.scheduler.tick()
         self.broker.pump()
 
-    def serve_forever(self) -> None:
-        """Run in the main thread until SIGINT/SIGTERM."""
+    def stop_on_signals(self) -> None:
+        """From the main thread, before :meth:`start`: SIGINT/SIGTERM make :meth:`run` stop in order (workers, socket)."""
         def on_signal(signum: int, frame: Any) -> None:
             log.info("received %s; shutting down", signal.Signals(signum).name)
             self.stop()
 
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
-        self.run()
 
     def close(self) -> None:
         if getattr(self, "_closed", False):
