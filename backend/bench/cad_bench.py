@@ -59,7 +59,8 @@ def _time_sampling(generator_spec: str, repeats: int, device: str) -> tuple[floa
 
     generator = load(generator_spec, Path("."), device)
     a, b = generator.latent(0, 0.7), generator.latent(1, 0.7)
-    generator.asset(a, "preview")  # warm-up
+    generator.asset(a, "preview")  # warm-ups: kernels, allocator
+    generator.asset(b, "full").to_glb()
     started = time.perf_counter()
     for k in range(repeats):
         preview = generator.asset(generator.mix(a, b, k / max(repeats - 1, 1)), "preview")

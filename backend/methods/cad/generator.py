@@ -38,7 +38,10 @@ IDENTITY = Frame((0.0, 0.0, 0.0), 1.0, 0.0)
 SURFACE_DENSITY = 10.0
 """Iso-level of the density σ when a generator folder names none (EG3D's shape-extraction threshold)."""
 CALIBRATION_OPACITY = 0.5
-"""A ray this opaque shows the object (:func:`calibrate_surface_density`)."""
+"""A ray this opaque shows the object (:func:`calibrate_surface_density`)..."""
+CALIBRATION_MIN_PEAK_OPACITY = 0.05
+"""...or, in renders whose most opaque ray stays below that, a ray at least half as opaque as the most opaque one;
+renders nowhere this opaque show nothing, and keep :data:`SURFACE_DENSITY`."""
 CALIBRATION_SAMPLES_PER_RAY = 96
 """Samples per ray at which :func:`calibrate_surface_density` looks for the density peak."""
 
@@ -61,9 +64,10 @@ def save_generator(folder: Path, model: CADGenerator, upsampled: bool, export: d
 @torch.no_grad()
 def calibrate_surface_density(model: CADGenerator, ws: torch.Tensor, c2w: torch.Tensor, upsampled: bool) -> float:
     """The iso-level of σ whose silhouettes match the renders': of levels spaced geometrically, the one for which "the ray
-    crosses σ ≥ level" agrees best (IoU) with "the rendered opacity ≥ ½", over the rays of ``ws`` (B, num_ws, w_dim)
-    seen from ``c2w`` (B, 4, 4). A GAN sets its own density scale (a short run learns soft, low densities, and white
-    parts on a white background can stay translucent); this puts the mesh where the images put the object."""
+    crosses σ ≥ level" agrees best (IoU) with "the rendered opacity ≥ ½" (or ≥ half the peak opacity, for renders that
+    are translucent everywhere), over the rays of ``ws`` (B, num_ws, w_dim) seen from ``c2w`` (B, 4, 4). A GAN sets its
+    own density scale (a short run learns soft, low densities, and white parts on a white background can stay
+    translucent); this puts the mesh where the images put the object."""
     from ...core.cameras import get_rays
     from ...core.volume import ray_box, render_rays, stratified
 
@@ -76,11 +80,11 @@ def calibrate_surface_density(model: CADGenerator, ws: torch.Tensor, c2w: torch.
     t = stratified(near, far, CALIBRATION_SAMPLES_PER_RAY, perturb=False)
     _, density = field((origins[:, None] + directions[:, None] * t[..., None]).reshape(-1, 3))
     peak = density.reshape(t.shape).amax(dim=1)
-    seen = out.opacity >= CALIBRATION_OPACITY
+    seen = out.opacity >= min(CALIBRATION_OPACITY, 0.5 * float(out.opacity.max()))
     levels = torch.logspace(-2, 2, 41, base=10.0, device=peak.device)
     crossed = peak[None] >= levels[:, None]  # (L, R)
     iou = (crossed & seen).sum(1) / (crossed | seen).sum(1).clamp_min(1)
-    return float(levels[int(iou.argmax())]) if seen.any() else SURFACE_DENSITY
+    return float(levels[int(iou.argmax())]) if float(out.opacity.max()) >= CALIBRATION_MIN_PEAK_OPACITY else SURFACE_DENSITY
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:

@@ -6,7 +6,10 @@ import torch
 
 from backend.core.frame import Frame
 from backend.generators import GeneratorError, load
-from backend.methods.cad.generator import IDENTITY, WEIGHTS_FILE, CADGeneratorAsset, save_generator, slerp
+from backend.core.cameras import spherical_to_c2w
+from backend.methods.cad.generator import (
+    IDENTITY, SURFACE_DENSITY, WEIGHTS_FILE, CADGeneratorAsset, calibrate_surface_density, save_generator, slerp,
+)
 from backend.methods.cad.networks import CADGenerator
 
 EXPORT = {"preview_resolution": 16, "full_resolution": 24, "texture_size": 32, "surface_density": 1.0}
@@ -77,3 +80,34 @@ def test_slerp_stays_on_the_sphere_and_hits_both_ends():
     assert np.allclose(slerp(a, b, 0.0), a, atol=1e-5) and np.allclose(slerp(a, b, 1.0), b, atol=1e-5)
     assert np.linalg.norm(slerp(a, b, 0.4)) == pytest.approx(np.linalg.norm(a), rel=1e-4)
     assert IDENTITY.scale == 1.0
+
+
+class BallGenerator:
+    """Stands in for a CADGenerator in calibration: a ball of radius 0.4 and uniform density ``density``."""
+
+    def __init__(self, tiny_config, density: float) -> None:
+        self.config, self.density = tiny_config.generator, density
+
+    def planes(self, ws, upsampled):
+        return None
+
+    def field(self, planes):
+        def ball(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            inside = points.norm(dim=-1) < 0.4
+            return torch.zeros(len(points), 3), inside.float() * self.density
+
+        return ball
+
+
+@pytest.mark.parametrize("density", [30.0, 0.6], ids=["opaque", "translucent"])
+def test_the_calibrated_level_puts_the_surface_where_the_renders_show_the_object(tiny_config, density):
+    """Opaque: rays through the ball render opacity ≈ 1. Translucent (a short run on a white object): at most
+    1 − exp(−0.6 · 0.8) ≈ 0.38, never ½ — the level must still be one the ball's density crosses."""
+    c2w = spherical_to_c2w(torch.tensor([0.0, 30.0]), torch.tensor([0.0, 90.0]), torch.full((2,), tiny_config.generator.radius))
+    level = calibrate_surface_density(BallGenerator(tiny_config, density), None, c2w, True)
+    assert 0 < level <= density
+
+
+def test_renders_that_show_nothing_keep_the_default_level(tiny_config):
+    c2w = spherical_to_c2w(torch.tensor([0.0]), torch.tensor([0.0]), torch.full((1,), tiny_config.generator.radius))
+    assert calibrate_surface_density(BallGenerator(tiny_config, 1e-3), None, c2w, True) == SURFACE_DENSITY
