@@ -38,6 +38,27 @@ class PruningConfig(Record):
 
 
 @dataclass(frozen=True)
+class ElevationConfig(Record):
+    """Estimating the reference's elevation when the job gives no camera (:mod:`backend.methods.cad.elevation`)."""
+
+    estimate: bool = param(True, doc="Zero123 prior, no job camera: estimate the elevation from Zero123 views of the reference by "
+                           "silhouette coherence (One-2-3-45's procedure; off: use reference_elevation).")
+    search_range: tuple[float, float] = param((-30.0, 60.0), doc="Elevations° considered.", ge=-80.0, le=80.0)
+    coarse_step_deg: float = param(10.0, doc="Step of the coarse scan.", gt=0.0, le=90.0)
+    fine_step_deg: float = param(2.5, doc="Step of the fine scan around the best coarse elevation.", gt=0.0, le=90.0)
+    mask_size: int = param(64, doc="Side the silhouettes are resampled to.", ge=16, le=512)
+    ray_samples: int = param(64, doc="Depths sampled along each foreground ray.", ge=8, le=1024)
+    min_coherence: float = param(0.6, doc="An estimate is trusted when its silhouette coherence reaches this…", ge=0.0, le=1.0)
+    min_contrast: float = param(0.02, doc="…and beats the scan's worst elevation by this much (blank or frame-filling views explain "
+                                "every elevation equally); otherwise reference_elevation is used.", ge=0.0, le=1.0)
+
+    def check(self) -> None:
+        low, high = self.search_range
+        if low >= high:
+            raise SchemaError("search_range", f"needs low < high, got {self.search_range}")
+
+
+@dataclass(frozen=True)
 class PriorSamplingConfig(Record):
     """How many poses and samples, and the pruning thresholds."""
 
@@ -122,7 +143,9 @@ class CADConfig(Record):
     prior: str = param("zero123", doc="Where the multi-view samples come from: 'zero123' (Zero123 + refinement, needs weights) or "
                        "'synthetic' (renders of a synthetic family, no weights).", choices=PRIORS)
     family: str = param("", doc="With the synthetic prior: a built-in family name (snowman, mushroom, table, ring_on_cube) or a folder of GLB files.", max_len=1024)
-    reference_elevation: float = param(0.0, doc="Elevation° of the reference view when the job gives no camera (the paper estimates it).", ge=-89.0, le=89.0)
+    reference_elevation: float = param(0.0, doc="Elevation° of the reference view when the job gives no camera and none is estimated "
+                                       "(the synthetic prior, or elevation.estimate off).", ge=-89.0, le=89.0)
+    elevation: ElevationConfig = param(factory=ElevationConfig, doc="Estimating the reference's elevation.")
     sampling: PriorSamplingConfig = param(factory=PriorSamplingConfig, doc="Multi-view prior sampling and pose pruning.")
     refiner: str = param("deepfloyd_if", doc="Zero123 prior: 'deepfloyd_if' refines each sample by SDEdit with DeepFloyd IF (s = 0.3 / 0.7, "
                          "the supplement's) under the view-dependent prompt; 'controlnet_depth' by ControlNet-depth img2img "

@@ -86,3 +86,16 @@ class DiffusionSampler:
                 images = self.refiner.refine_images(images, text, self.steps, generator)
         images = F.interpolate(images.float().cpu(), size=(self.image_size, self.image_size), mode="area").clamp(0, 1)
         return PoseSamples(images=images, labels=[SampleLabel.GOOD] * n)
+
+    def novel_views(self, offsets: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Zero123's views (K, 3, H, W) in [0, 1] of the reference at relative poses ``offsets`` (K, 2) (Δelevation°,
+        Δazimuth°), unrefined: for :func:`~.elevation.estimate_elevation`, which needs no absolute elevation (Zero123's
+        camera conditioning is relative)."""
+        poses = torch.stack([self.elevation + offsets[:, 0], REFERENCE_AZIMUTH + offsets[:, 1], torch.full((len(offsets),), self.radius)], dim=-1)
+        condition = Condition(
+            image=self.reference[None], poses=poses, reference_pose=(self.elevation, REFERENCE_AZIMUTH, self.radius), guidance_scale=self.guidance,
+        )  # fmt: skip
+        with torch.no_grad():
+            shape = (len(offsets), *self.zero123.encode(self.reference[None].to(self.zero123.device)).shape[1:])
+            images = self.zero123.decode(self.zero123.sample(shape, condition, self.steps, generator))
+        return images.float().cpu().clamp(0, 1)

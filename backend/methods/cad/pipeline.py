@@ -31,7 +31,8 @@ from ..preprocess import reference_view
 from .config import CADConfig
 from .generator import IDENTITY, WEIGHTS_FILE, CADGeneratorAsset, calibrate_surface_density, save_generator
 from .diffusion_prior import ControlNetRefiner, DiffusionSampler
-from .prior_cache import REFERENCE_AZIMUTH, SyntheticSampler, load_cache, sample_prior_cache
+from .elevation import PROBE_OFFSETS, estimate_elevation
+from .prior_cache import REFERENCE_AZIMUTH, SyntheticSampler, load_cache, sample_prior_cache, write_json
 from .pruning import image_similarity
 from .train import STAGES, PriorData, Trainer, total_steps, train
 
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 
 FAMILY_RADIUS = 0.6
 """A folder family is scaled so its members' farthest vertex from their joint centre is this far (inside the 0.7 box)."""
+ELEVATION_FILE = "elevation.json"
+"""In a job's work folder: the estimated elevation its prior cache was sampled at."""
 CALIBRATION_SAMPLES = 8
 """Samples (one random view each) the surface iso-level is calibrated on."""
 REFERENCE_OBJECT_FRACTION = 0.6
@@ -104,18 +107,74 @@ class Hooks:
     """A line for the artist."""
 
 
-def synthetic_sampler(config: CADConfig, inputs: JobInputs, hooks: Hooks) -> tuple[SyntheticSampler, torch.Tensor, Frame, object]:
-    """``(sampler, reference (3, S, S), frame, similarity)`` of the synthetic prior: renders of the family, no weights."""
+@dataclass
+class PriorSource:
+    """Where a job's prior samples come from, and the reference they are conditioned on."""
+
+    sampler: object
+    """A :class:`~.prior_cache.PoseSampler`."""
+    reference: torch.Tensor
+    """(3, S, S) the reference view in [0, 1] on white."""
+    frame: Frame
+    """The frame meshes are returned in."""
+    similarity: Callable
+    """Image similarity for pose pruning."""
+    elevation: dict
+    """``{"degrees", "source": "camera" | "estimated" | "default", …}`` of the reference camera, for the report."""
+
+
+def given_elevation(config: CADConfig, inputs: JobInputs) -> dict:
+    """The job camera's elevation, or the configured default."""
+    if inputs.camera is not None:
+        return {"degrees": float(inputs.camera.elevation_deg), "source": "camera"}
+    return {"degrees": config.reference_elevation, "source": "default"}
+
+
+def synthetic_sampler(config: CADConfig, inputs: JobInputs, hooks: Hooks) -> PriorSource:
+    """The synthetic prior: renders of the family, no weights. No view model knows an input image here, so its elevation
+    is the job camera's or ``reference_elevation``."""
     source, frame = family_source(config.family)
     g = config.generator
     prior = SyntheticPrior(source, SyntheticPriorConfig(image_size=g.image_resolution, fov_deg=g.fov_deg, radius=g.radius))
-    elevation = inputs.camera.elevation_deg if inputs.camera is not None else config.reference_elevation
+    elevation = given_elevation(config, inputs)
     hooks.log("synthetic prior: renders of the family stand in for Zero123 samples; no weights are used")
-    return SyntheticSampler(prior), reference_image(inputs, prior, elevation, inputs.seed), frame, image_similarity
+    return PriorSource(SyntheticSampler(prior), reference_image(inputs, prior, elevation["degrees"], inputs.seed), frame, image_similarity, elevation)
 
 
-def diffusion_sampler(config: CADConfig, inputs: JobInputs, device: str, hooks: Hooks) -> tuple[DiffusionSampler, torch.Tensor, Frame, object]:
-    """``(sampler, reference, frame, similarity)`` of the real prior: Zero123 (+ a refiner) from the registry, CLIP for pruning."""
+def estimates_elevation(config: CADConfig, inputs: JobInputs) -> bool:
+    """Whether the job estimates its reference's elevation (Zero123 prior, no job camera, estimation on)."""
+    return config.prior == "zero123" and inputs.camera is None and config.elevation.estimate
+
+
+def settled_elevation(sampler: DiffusionSampler, config: CADConfig, seed: int, record: Path, hooks: Hooks) -> dict:
+    """The estimate in ``record`` from an earlier run of this job (its prior cache was sampled at it), else a new one
+    from Zero123's views of the reference, written to ``record``."""
+    if record.exists():
+        elevation = json.loads(record.read_text())
+        hooks.progress("elevation", 1, 1, f"{elevation['degrees']:.1f}° ({elevation['source']}, by the interrupted run)")
+        return elevation
+    hooks.progress("elevation", 0, 1, f"Zero123 views of the reference at {len(PROBE_OFFSETS)} relative poses")
+    g = config.generator
+    found = estimate_elevation(
+        sampler.reference, lambda offsets: sampler.novel_views(offsets, torch.Generator().manual_seed(seed)),
+        g.fov_deg, g.radius, g.box, config.elevation, config.sampling.pruning.tolerance,
+    )  # fmt: skip
+    scores = {"coherence": round(found.coherence, 4), "contrast": round(found.contrast, 4)}
+    if found.trusted(config.elevation):
+        elevation = {"degrees": found.elevation, "source": "estimated", **scores}
+    else:
+        elevation = {"degrees": config.reference_elevation, "source": "default", "untrusted_estimate": found.elevation, **scores}
+        hooks.log(f"the elevation estimate ({found.elevation:.1f}°) is not trusted (silhouette coherence {found.coherence:.3f}, "
+                  f"contrast {found.contrast:.3f}): using reference_elevation {config.reference_elevation:.1f}°")
+    record.parent.mkdir(parents=True, exist_ok=True)
+    write_json(record, elevation)
+    hooks.progress("elevation", 1, 1, f"{elevation['degrees']:.1f}° ({elevation['source']})")
+    return elevation
+
+
+def diffusion_sampler(config: CADConfig, inputs: JobInputs, device: str, work: Path, hooks: Hooks) -> PriorSource:
+    """The real prior: Zero123 (+ a refiner) from the registry, CLIP for pruning; the reference's elevation from the job
+    camera, else estimated from Zero123's views (kept in ``work`` for a resumed run), else ``reference_elevation``."""
     from ...teachers import clip, controlnet_depth, deepfloyd_if, depth, zero123
 
     if inputs.image is None:
@@ -125,7 +184,7 @@ def diffusion_sampler(config: CADConfig, inputs: JobInputs, device: str, hooks: 
         reference = reference_view(np.asarray(inputs.image.convert("RGBA")), g.image_resolution, ZERO123_OBJECT_FRACTION).rgb
     except ValueError as exc:
         raise MethodError(f"cannot use the input image: {exc}", ErrorCode.INVALID_PARAMS) from None
-    elevation = inputs.camera.elevation_deg if inputs.camera is not None else config.reference_elevation
+    elevation = given_elevation(config, inputs)
     hooks.log("loading Zero-1-to-3, CLIP" + {"deepfloyd_if": " and DeepFloyd IF", "controlnet_depth": ", ControlNet-depth and the depth model"}.get(config.refiner, ""))
     refiner = None
     if config.refiner == "deepfloyd_if":
@@ -133,10 +192,14 @@ def diffusion_sampler(config: CADConfig, inputs: JobInputs, device: str, hooks: 
     elif config.refiner == "controlnet_depth":
         refiner = ControlNetRefiner(controlnet_depth.load(device=device), depth.load(device=device), config.controlnet_strength)
     sampler = DiffusionSampler(
-        zero123.load(device=device), refiner, reference, elevation, inputs.prompt, inputs.negative_prompt, g.image_resolution,
+        zero123.load(device=device), refiner, reference, elevation["degrees"], inputs.prompt, inputs.negative_prompt, g.image_resolution,
         g.radius, config.prior_steps, config.zero123_guidance,
     )  # fmt: skip
-    return sampler, reference, IDENTITY, clip.load(device=device).image_similarity
+    if estimates_elevation(config, inputs):
+        elevation = settled_elevation(sampler, config, inputs.seed, work / ELEVATION_FILE, hooks)
+        sampler = replace(sampler, elevation=elevation["degrees"])
+    hooks.log(f"reference elevation {elevation['degrees']:.1f}° ({elevation['source']})")
+    return PriorSource(sampler, reference, IDENTITY, clip.load(device=device).image_similarity, elevation)
 
 
 def distill(config: CADConfig, inputs: JobInputs, work: Path, device: str, hooks: Hooks) -> Distillation:
@@ -149,14 +212,13 @@ def distill(config: CADConfig, inputs: JobInputs, work: Path, device: str, hooks
     if distributed and dist.get_rank() > 0:
         frame = family_source(config.family)[1] if config.prior == "synthetic" else IDENTITY
     else:
-        if config.prior == "synthetic":
-            sampler, reference, frame, similarity = synthetic_sampler(config, inputs, hooks)
-        else:
-            sampler, reference, frame, similarity = diffusion_sampler(config, inputs, device, hooks)
+        source = synthetic_sampler(config, inputs, hooks) if config.prior == "synthetic" else diffusion_sampler(config, inputs, device, work, hooks)
+        frame = source.frame
         report = sample_prior_cache(
-            work / "prior", reference, sampler, config.sampling, seed=inputs.seed, similarity=similarity,
+            work / "prior", source.reference, source.sampler, config.sampling, seed=inputs.seed, similarity=source.similarity,
             progress=lambda done, total: hooks.progress("prior", done, total, f"pose {done} of {total}"),
         )  # fmt: skip
+        report = {**report, "reference_elevation": source.elevation}
     if distributed:
         dist.barrier()
     images, poses = load_cache(work / "prior")
@@ -194,7 +256,8 @@ def export_generator(run: Distillation, config: CADConfig, folder: Path, device:
 class CADMethod:
     def run(self, inputs: JobInputs, config: CADConfig, context: JobContext) -> JobResult:
         reporter = context.reporter
-        reporter.plan([("prior", config.sampling.poses), *[(s, n) for s, n in zip(STAGES, (config.train.stage1_steps, config.train.stage2_steps)) if n], ("export", 1)])
+        estimate = [("elevation", 1)] if estimates_elevation(config, inputs) else []
+        reporter.plan([*estimate, ("prior", config.sampling.poses), *[(s, n) for s, n in zip(STAGES, (config.train.stage1_steps, config.train.stage2_steps)) if n], ("export", 1)])
         hooks = Hooks(progress=reporter.progress, preview=lambda grid: reporter.preview(grid.numpy(), force=True), log=reporter.log)
         run = distill(config, inputs, context.work_dir, context.device, hooks)
         reporter.progress("export", 0, 1, "saving the generator and meshing a sample")

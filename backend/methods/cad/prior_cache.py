@@ -152,7 +152,8 @@ class SyntheticSampler:
         return draw_pose_samples(self.prior, pose, config, generator)
 
 
-def _write_json(path: Path, data: dict) -> None:
+def write_json(path: Path, data: dict) -> None:
+    """Write ``data`` to ``path`` atomically (a crash leaves the old file or the new one)."""
     temporary = path.with_suffix(".json.tmp")
     temporary.write_text(json.dumps(data, indent=2))
     os.replace(temporary, path)
@@ -273,7 +274,7 @@ def sample_prior_cache(
         if json.loads(manifest_path.read_text()) != json.loads(json.dumps(manifest)):
             raise ValueError(f"{folder} holds a prior cache of other settings; use an empty folder")
     else:
-        _write_json(manifest_path, manifest)
+        write_json(manifest_path, manifest)
     chunks = math.ceil(config.poses / config.chunk_poses)
     first = _complete_chunks(folder, chunks)
     stats = [_read_stats(chunk_path(folder, c)) for c in range(first)]
@@ -285,7 +286,7 @@ def sample_prior_cache(
         if progress is not None:
             progress(done, config.poses)
 
-    _write_json(folder / "report.json", summarise(stats, config.poses))
+    write_json(folder / "report.json", summarise(stats, config.poses))
     if progress is not None:
         progress(done, config.poses)
     for chunk in range(first, chunks):
@@ -295,7 +296,7 @@ def sample_prior_cache(
         save_file(tensors, str(temporary))
         os.replace(temporary, path)
         stats.append({key: tensors[key] for key in SUMMARY_KEYS})
-        _write_json(folder / "report.json", summarise(stats, config.poses))
+        write_json(folder / "report.json", summarise(stats, config.poses))
     return summarise(stats, config.poses)
 
 

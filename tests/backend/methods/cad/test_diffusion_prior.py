@@ -1,5 +1,7 @@
 """The real prior path — Zero123 samples, DeepFloyd IF refinement, CLIP pruning — on tiny random-weight models of the real layouts."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ from backend.methods import get
 from backend.methods.base import JobContext, JobInputs, MethodError
 from backend.methods.cad.config import CADConfig, PriorSamplingConfig
 from backend.methods.cad.diffusion_prior import ControlNetRefiner, DiffusionSampler
-from backend.methods.cad.pipeline import CADMethod
+from backend.methods.cad.pipeline import ELEVATION_FILE, CADMethod, Hooks, settled_elevation
 from backend.methods.configs import resolve
 from backend.methods.progress import ProgressReporter
 from backend.teachers import controlnet_depth, deepfloyd_if, depth, registry, zero123
@@ -80,6 +82,35 @@ def test_a_cad_job_runs_on_the_zero123_prior_end_to_end(registry_env, tmp_path):
     assert result.metadata["prior"]["poses_tried"] == 4 and result.metadata["kept_samples"] == 4
     assert "generator.safetensors" in result.files
     assert any(kind == "log" and "Zero-1-to-3" in data.get("message", "") for kind, data in events)
+    assert result.metadata["prior"]["reference_elevation"] == {"degrees": 10.0, "source": "camera"}
+    assert not (tmp_path / "job" / "work" / ELEVATION_FILE).exists(), "the job camera's elevation needs no estimate"
+
+
+@pytest.mark.slow
+def test_without_a_camera_the_job_estimates_the_elevation_once_and_a_resumed_run_keeps_it(registry_env, tmp_path):
+    overrides = {
+        "prior": "zero123", "prior_steps": 2, "refiner": "none", "sampling.poses": 2, "sampling.samples_per_pose": 2,
+        "sampling.pruning.max_outside_fraction": 1.0, "sampling.pruning.min_similarity": -1.0,
+        "train.stage1_steps": 1, "train.stage2_steps": 0, "reference_elevation": 5.0, "elevation.ray_samples": 16,
+        "elevation.coarse_step_deg": 30.0, "elevation.fine_step_deg": 15.0,
+    }  # fmt: skip
+    _, config = resolve(get("cad"), "tiny", overrides)
+    events = []
+    reporter = ProgressReporter(lambda kind, data, payload: events.append((kind, data)), min_interval_s=0.0)
+    work = tmp_path / "job" / "work"
+    context = JobContext("job", "cpu", work, reporter, tmp_path)
+    result = CADMethod().run(JobInputs("a red box", "", 0, None, reference_image()), config, context)
+    elevation = result.metadata["prior"]["reference_elevation"]
+    # random weights draw noise, which explains every elevation alike: the estimate is made and rightly not trusted
+    assert elevation["source"] == "default" and elevation["degrees"] == 5.0 and "untrusted_estimate" in elevation
+    assert json.loads((work / ELEVATION_FILE).read_text()) == elevation
+    assert any(kind == "progress" and data.get("stage") == "elevation" for kind, data in events)
+
+    record = {"degrees": 27.5, "source": "estimated", "coherence": 0.97, "contrast": 0.2}
+    (work / ELEVATION_FILE).write_text(json.dumps(record))
+    sampler = DiffusionSampler(None, None, torch.full((3, 32, 32), 0.5), 0.0, "", "", 32)  # no model: must not be asked
+    hooks = Hooks(progress=lambda *a: None, preview=lambda grid: None, log=lambda line: None)
+    assert settled_elevation(sampler, config, 0, work / ELEVATION_FILE, hooks) == record
 
 
 def test_the_zero123_prior_needs_an_image_and_the_synthetic_one_needs_no_models(registry_env, tmp_path):
