@@ -15,7 +15,7 @@ from backend.methods.cad.invert import InversionConfig, invert, render
 from backend.methods.cad.pipeline import CADMethod, Distillation, export_generator, family_source
 from backend.methods.cad.train import PriorData, Trainer
 from backend.methods.configs import resolve
-from backend.methods.progress import ProgressReporter
+from backend.methods.progress import JobCancelled, ProgressReporter
 from backend.teachers.synthetic.families import family
 from backend.teachers.synthetic.glb_io import export_scene
 
@@ -133,3 +133,28 @@ def test_an_unknown_family_or_a_missing_prior_is_a_readable_error(tmp_path):
     context = JobContext("job", "cpu", tmp_path, ProgressReporter(lambda *a: None), tmp_path)
     with pytest.raises(MethodError, match="prior 'synthetic'"):
         CADMethod().run(JobInputs("", "", 0, None, None), config, context)
+
+
+@pytest.mark.slow
+def test_a_cancelled_job_stops_within_a_step_and_its_rerun_resumes_from_the_checkpoint(tmp_path):
+    overrides = {"prior": "synthetic", "family": "snowman", "sampling.poses": 16, "train.stage1_steps": 6, "train.stage2_steps": 2,
+                 "train.checkpoint_every": 2, "train.batch": 4}  # fmt: skip
+    _, config = resolve(get("cad"), "tiny", overrides)
+    work = tmp_path / "job" / "work"
+    work.mkdir(parents=True)
+    steps = []
+    cancel_after = 3
+
+    def emit(kind, data, payload):
+        if kind == "progress" and data["stage"].startswith("stage"):
+            steps.append((data["stage"], data["step"]))
+
+    cancelled = ProgressReporter(emit, lambda: len(steps) >= cancel_after, min_interval_s=0.0)
+    with pytest.raises(JobCancelled):
+        CADMethod().run(JobInputs("", "", 0, None, None), config, JobContext("job", "cpu", work, cancelled, tmp_path))
+    assert steps == [("stage 1", 1), ("stage 1", 2), ("stage 1", 3)], "the cancel is honoured at the next step"
+    assert torch.load(work / "checkpoint.pt", weights_only=True)["step"] == 2, "the last checkpoint (every 2 steps) stays"
+    steps.clear()
+    result = CADMethod().run(JobInputs("", "", 0, None, None), config, JobContext("job", "cpu", work, ProgressReporter(emit, min_interval_s=0.0), tmp_path))
+    assert steps[0] == ("stage 1", 3) and steps[-1] == ("stage 2", 2), "the rerun continues at step 3, not from scratch"
+    assert result.metadata["prior"]["poses_tried"] == 16
