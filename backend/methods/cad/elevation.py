@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from ...core.cameras import get_rays, project, spherical_to_c2w
 from .config import ElevationConfig
+from .pruning import foreground_masks
 
 PROBE_OFFSETS = ((25.0, 0.0), (0.0, 45.0), (0.0, 90.0), (0.0, 135.0), (0.0, 180.0), (0.0, 225.0), (0.0, 270.0), (0.0, 315.0),
                  (25.0, 90.0), (25.0, 270.0))  # fmt: skip
@@ -52,7 +53,7 @@ class ElevationEstimate:
     """Silhouette coherence at it, in [0, 1] (1: every silhouette explained)."""
     scanned: tuple[tuple[float, float], ...]
     """Every (elevation°, coherence) scored, coarse then fine."""
-    views_used: int = 0
+    views_used: int
     """Silhouettes scored, the reference's among them (see :data:`USABLE_COVERAGE`)."""
 
     @property
@@ -116,8 +117,6 @@ def estimate_from_masks(masks: torch.Tensor, offsets: torch.Tensor, fov_deg: flo
 
 def masks_of(images: torch.Tensor, side: int, tolerance: float) -> torch.Tensor:
     """(N, side, side) float coverage of the foreground of ``images`` (N, 3, H, W) on white (area-resampled)."""
-    from .pruning import foreground_masks
-
     masks = foreground_masks(images.float().cpu(), tolerance=tolerance).float()[:, None]
     return F.interpolate(masks, size=(side, side), mode="area")[:, 0]
 
