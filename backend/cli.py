@@ -495,7 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = generator_command("invert", "find the latent of a CAD generator that reproduces an image; write its mesh (no server needed)")
     p.add_argument("--image", required=True, metavar="IMG")
-    p.add_argument("--camera-elevation", type=float, default=0.0, metavar="DEG", help="elevation of the image's camera (azimuth is the reference's, 180°)")
+    p.add_argument("--camera-elevation", type=float, metavar="DEG", help="elevation of the image's camera (azimuth is the reference's, 180°; "
+                   "default: the elevation of the reference the generator was distilled from)")
     p.add_argument("--space", choices=["w", "w+"], default="w+")
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--out", required=True, metavar="OUT.glb")

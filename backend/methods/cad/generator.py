@@ -46,9 +46,10 @@ CALIBRATION_SAMPLES_PER_RAY = 96
 """Samples per ray at which :func:`calibrate_surface_density` looks for the density peak."""
 
 
-def save_generator(folder: Path, model: CADGenerator, upsampled: bool, export: dict, frame: Frame, about: dict) -> None:
+def save_generator(folder: Path, model: CADGenerator, upsampled: bool, export: dict, frame: Frame, about: dict, reference_elevation: float = 0.0) -> None:
     """Write ``model`` (its weights and config) to ``folder``; ``upsampled``: meshes use the 3D-upsampled triplanes;
-    ``frame``: the family's frame, which meshes are returned in."""
+    ``frame``: the family's frame, which meshes are returned in; ``reference_elevation``: the elevation° of the reference
+    view it was distilled from (at azimuth 180°), the camera inversion assumes when told none."""
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {name: value.detach().contiguous().cpu() for name, value in model.state_dict().items()}
     if not upsampled:
@@ -56,7 +57,7 @@ def save_generator(folder: Path, model: CADGenerator, upsampled: bool, export: d
     save_file(tensors, str(folder / WEIGHTS_FILE))
     description = {
         "kind": "cad", "generator": config_to_json(model.config), "upsampled": upsampled, "export": export,
-        "frame": {"centre": list(frame.centre), "scale": frame.scale}, "about": about,
+        "frame": {"centre": list(frame.centre), "scale": frame.scale}, "reference_elevation": float(reference_elevation), "about": about,
     }  # fmt: skip
     (folder / GENERATOR_FILE).write_text(json.dumps(description, indent=2), encoding="utf-8")
 
@@ -100,9 +101,12 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
 class CADGeneratorAsset:
     """A loaded CAD generator behind the :class:`backend.generators.Generator` interface (latents are w)."""
 
-    def __init__(self, model: CADGenerator, upsampled: bool, export: dict, device: str = "cpu", frame: Frame = IDENTITY) -> None:
+    def __init__(
+        self, model: CADGenerator, upsampled: bool, export: dict, device: str = "cpu", frame: Frame = IDENTITY, reference_elevation: float = 0.0
+    ) -> None:
         self.model = model.to(device).eval().requires_grad_(False)
         self.frame = frame
+        self.reference_elevation = reference_elevation
         self.upsampled = upsampled
         self.device = device
         self.latent_dim = model.config.w_dim
@@ -183,10 +187,14 @@ def load(description: dict, folder: Path, device: str) -> CADGeneratorAsset:
         frame = Frame(tuple(float(c) for c in description["frame"]["centre"]), float(description["frame"]["scale"]), 0.0)
     except (KeyError, TypeError, ValueError) as exc:
         raise GeneratorError(f"{folder / GENERATOR_FILE}: bad frame: {exc}") from None
+    try:
+        reference_elevation = float(description.get("reference_elevation", 0.0))
+    except (TypeError, ValueError):
+        raise GeneratorError(f"{folder / GENERATOR_FILE}: bad reference_elevation {description.get('reference_elevation')!r}") from None
     model = CADGenerator(config, with_3d_upsampler=upsampled)
     try:
         state = load_file(str(folder / WEIGHTS_FILE))
         model.load_state_dict(state)
     except Exception as exc:  # noqa: BLE001 - missing, truncated or mismatched weights are all 'cannot load'
         raise GeneratorError(f"{folder / WEIGHTS_FILE}: cannot load the weights: {exc}") from None
-    return CADGeneratorAsset(model, upsampled, dict(description.get("export", {})), device, frame)
+    return CADGeneratorAsset(model, upsampled, dict(description.get("export", {})), device, frame, reference_elevation)

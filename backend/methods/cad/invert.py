@@ -107,15 +107,17 @@ def image_tensor(image, size: int) -> torch.Tensor:
     return (values[..., :3] * values[..., 3:] + (1 - values[..., 3:])).permute(2, 0, 1)
 
 
-def invert_image(generator, image, elevation_deg: float, config: InversionConfig = InversionConfig(), on_step=None):
-    """``(Inversion, full-quality mesh)`` of a PIL ``image`` seen from the reference azimuth (180°) at ``elevation_deg``;
-    ValueError when ``generator`` cannot invert (only CAD generators can)."""
+def invert_image(generator, image, elevation_deg: float | None, config: InversionConfig = InversionConfig(), on_step=None):
+    """``(Inversion, full-quality mesh)`` of a PIL ``image`` seen from the reference azimuth (180°) at ``elevation_deg``
+    (None: the elevation of the reference the generator was distilled from); ValueError when ``generator`` cannot
+    invert (only CAD generators can)."""
     from ...core.cameras import spherical_to_c2w
     from .prior_cache import REFERENCE_AZIMUTH
 
     if not isinstance(generator, CADGeneratorAsset):
         raise ValueError("only CAD generators can invert an image")
     config_g = generator.model.config
+    elevation_deg = generator.reference_elevation if elevation_deg is None else elevation_deg
     c2w = spherical_to_c2w(torch.tensor([elevation_deg]), torch.tensor([REFERENCE_AZIMUTH]), torch.tensor([config_g.radius]))[0]
     result = invert(generator, image_tensor(image, config_g.image_resolution), c2w, config, on_step)
     return result, generator.asset(result.latent, "full")

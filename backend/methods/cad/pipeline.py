@@ -249,8 +249,9 @@ def export_generator(run: Distillation, config: CADConfig, folder: Path, device:
     export = {"preview_resolution": config.preview_resolution, "full_resolution": config.export_resolution, "texture_size": config.texture_size,
               "surface_density": level}  # fmt: skip
     about = {"family": config.family, "prior_report": run.report, "steps": total_steps(config), "kept_samples": run.kept}
-    save_generator(folder, run.trainer.G_ema, upsampled, export, run.frame, about)
-    return CADGeneratorAsset(model, upsampled, export, device, run.frame)
+    elevation = float(run.report.get("reference_elevation", {}).get("degrees", config.reference_elevation))
+    save_generator(folder, run.trainer.G_ema, upsampled, export, run.frame, about, elevation)
+    return CADGeneratorAsset(model, upsampled, export, device, run.frame, elevation)
 
 
 class CADMethod:

@@ -93,7 +93,8 @@ class InterpolateMethod:
 
 
 class InvertMethod:
-    """The input image → the CAD generator's latent that reproduces it (job camera: its elevation) → that latent's mesh."""
+    """The input image → the CAD generator's latent that reproduces it (at the job camera's elevation, else at the one the
+    generator was distilled from) → that latent's mesh."""
 
     def __init__(self) -> None:
         self.generators = _GeneratorCache()
@@ -106,7 +107,7 @@ class InvertMethod:
         reporter = context.reporter
         reporter.plan([("invert", config.steps), ("export", 1)])
         generator = self.generators.get(config.generator, context)
-        elevation = inputs.camera.elevation_deg if inputs.camera is not None else 0.0
+        elevation = inputs.camera.elevation_deg if inputs.camera is not None else None  # None: the generator's reference elevation
         settings = InversionConfig(space=config.space, steps=config.steps, lr=config.lr, lpips_weight=config.lpips_weight)
         try:
             inversion, asset = invert_image(
@@ -116,7 +117,9 @@ class InvertMethod:
         except (GeneratorError, ValueError) as exc:
             raise MethodError(f"cannot invert with {config.generator!r}: {exc}", ErrorCode.INVALID_PARAMS) from None
         reporter.progress("export", 1, 1, f"{len(asset.faces)} faces")
-        result = JobResult(metadata={"generator": config.generator, "space": config.space, "loss_start": inversion.losses[0], "loss_end": inversion.losses[-1]})
+        used = generator.reference_elevation if elevation is None else elevation
+        result = JobResult(metadata={"generator": config.generator, "space": config.space, "elevation_deg": used,
+                                     "loss_start": inversion.losses[0], "loss_end": inversion.losses[-1]})  # fmt: skip
         result.add_mesh(asset)
         result.arrays["latent"] = inversion.latent
         return result

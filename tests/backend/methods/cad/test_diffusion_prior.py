@@ -83,6 +83,7 @@ def test_a_cad_job_runs_on_the_zero123_prior_end_to_end(registry_env, tmp_path):
     assert "generator.safetensors" in result.files
     assert any(kind == "log" and "Zero-1-to-3" in data.get("message", "") for kind, data in events)
     assert result.metadata["prior"]["reference_elevation"] == {"degrees": 10.0, "source": "camera"}
+    assert json.loads(result.files["generator.json"].data)["reference_elevation"] == 10.0, "inversion's default camera"
     assert not (tmp_path / "job" / "work" / ELEVATION_FILE).exists(), "the job camera's elevation needs no estimate"
 
 

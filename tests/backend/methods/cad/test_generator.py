@@ -24,6 +24,17 @@ def saved(tiny_config, tmp_path):
     return model, frame, tmp_path / "g"
 
 
+def test_the_reference_elevation_is_saved_and_older_folders_read_as_zero(saved, tiny_config, tmp_path):
+    model, frame, folder = saved
+    assert load(str(folder), folder.parent).reference_elevation == 0.0, "a folder from before the field: 0°"
+    save_generator(tmp_path / "high", model, True, EXPORT, frame, {}, reference_elevation=22.5)
+    assert load(str(tmp_path / "high"), tmp_path).reference_elevation == 22.5
+    description = json.loads((tmp_path / "high" / "generator.json").read_text())
+    (tmp_path / "high" / "generator.json").write_text(json.dumps({**description, "reference_elevation": "up"}))
+    with pytest.raises(GeneratorError, match="reference_elevation"):
+        load(str(tmp_path / "high"), tmp_path)
+
+
 def test_a_saved_generator_loads_through_the_generator_registry_with_the_same_fields(saved):
     model, frame, folder = saved
     loaded = load(str(folder), folder.parent)
