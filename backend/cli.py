@@ -96,9 +96,17 @@ def _load_generator(args: argparse.Namespace):
 
 
 def _write_made(made: list, out: Path) -> int:
+    from .generators import GeneratorError
     from .generators.tools import write
 
-    for path in write(made, out):
+    try:
+        written = write(made, out)
+    except GeneratorError as exc:
+        raise UsageError(str(exc)) from None
+    for item in made:
+        if item.asset is None:
+            print(f"no mesh for {item.name}: {item.facts['empty']}", file=sys.stderr)
+    for path in written:
         print(f"wrote {path}")
     return EXIT_OK
 

@@ -109,8 +109,10 @@ def show_preview(data: bytes, media_type: str) -> bpy.types.Image:
 def _on_result(outcome: Outcome) -> None:
     job = outcome.job
     entry = job_entry(job)
+    note = ""
     try:
         if job.purpose == "variants":
+            note = empty_variants_note(job)
             import_variants(job, outcome)
         elif job.purpose == "interpolate":
             update_interpolation_preview(outcome, float(job.context.get("t", 0.0)))
@@ -121,8 +123,20 @@ def _on_result(outcome: Outcome) -> None:
         if entry is not None:
             entry.state, entry.message = "failed", str(exc)
         return
+    if note:
+        _scene(job).distill3d.message = note
     if entry is not None:
-        entry.state, entry.imported, entry.message = "imported", True, ""
+        entry.state, entry.imported, entry.message = "imported", True, note
+
+
+def empty_variants_note(job: TrackedJob) -> str:
+    """'2 of 8 seeds gave no mesh (11, 13)…' for a variants result with surface-less seeds, else ''."""
+    metadata = job.info.result.metadata if job.info is not None and job.info.result is not None else {}
+    empty = [entry.get("seed") for entry in metadata.get("empty", [])]
+    if not empty:
+        return ""
+    total = len(empty) + len(metadata.get("variants", []))
+    return f"{len(empty)} of {total} seeds gave no mesh ({', '.join(map(str, empty))}): the generator needs more training"
 
 
 def _properties(job: TrackedJob, **extra: Any) -> dict[str, Any]:

@@ -37,6 +37,10 @@ class GeneratorError(ValueError):
     """A generator spec that names nothing loadable; the message says what was tried."""
 
 
+class EmptySurface(GeneratorError):
+    """This latent's object has no surface (a generator early in training has such latents)."""
+
+
 class Generator(Protocol):
     """Latent → asset. Latents are float32 vectors of length :attr:`latent_dim`."""
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from ..core.glb import MeshAsset
 from ..core.turntable import turntable
-from . import Generator, GeneratorError
+from . import EmptySurface, Generator, GeneratorError
 
 SHEET_VIEWS = 4
 """Views per row of the PNG sheet (one row per mesh)."""
@@ -36,10 +36,18 @@ class Made:
     """File stem: ``variant-<seed>``, ``interp-<k>``."""
     latent: np.ndarray
     """The latent it came from."""
-    asset: MeshAsset
-    """The mesh."""
+    asset: MeshAsset | None
+    """The mesh; None when the latent gives no surface (a generator early in training has such latents)."""
     facts: dict
-    """Seed, t, … (written to ``latents.json``)."""
+    """Seed, t, … (written to ``latents.json``; with ``"empty"``, the reason, when there is no mesh)."""
+
+
+def made(generator: Generator, name: str, latent: np.ndarray, quality: str, facts: dict) -> Made:
+    """The mesh of ``latent``, or a :class:`Made` without one when its surface is empty (other errors propagate)."""
+    try:
+        return Made(name, latent, generator.asset(latent, quality), facts)
+    except EmptySurface as exc:
+        return Made(name, latent, None, {**facts, "empty": str(exc)})
 
 
 def sample(generator: Generator, count: int, seed: int, truncation: float, quality: str) -> list[Made]:
@@ -47,11 +55,7 @@ def sample(generator: Generator, count: int, seed: int, truncation: float, quali
     if not 1 <= count <= MAX_COUNT:
         raise GeneratorError(f"the number of variants must be in 1…{MAX_COUNT}, got {count}")
     check_truncation(truncation)
-    made = []
-    for s in range(seed, seed + count):
-        latent = generator.latent(s, truncation)
-        made.append(Made(f"variant-{s}", latent, generator.asset(latent, quality), {"seed": s, "truncation": truncation}))
-    return made
+    return [made(generator, f"variant-{s}", generator.latent(s, truncation), quality, {"seed": s, "truncation": truncation}) for s in range(seed, seed + count)]
 
 
 def interpolation_latents(generator: Generator, seed_a: int, seed_b: int, steps: int, truncation: float, space: str) -> list[tuple[float, np.ndarray]]:
@@ -76,7 +80,7 @@ def interpolation_latents(generator: Generator, seed_a: int, seed_b: int, steps:
 def interpolate(generator: Generator, seed_a: int, seed_b: int, steps: int, truncation: float, space: str, quality: str) -> list[Made]:
     """The meshes along :func:`interpolation_latents`."""
     return [
-        Made(f"interp-{k:02d}", latent, generator.asset(latent, quality), {"t": t, "seeds": [seed_a, seed_b], "space": space})
+        made(generator, f"interp-{k:02d}", latent, quality, {"t": t, "seeds": [seed_a, seed_b], "space": space})
         for k, (t, latent) in enumerate(interpolation_latents(generator, seed_a, seed_b, steps, truncation, space))
     ]
 
@@ -86,16 +90,20 @@ def sheet(assets: list[MeshAsset]) -> np.ndarray:
     return np.concatenate([turntable(asset, views=SHEET_VIEWS, size=SHEET_SIZE) for asset in assets], axis=0)
 
 
-def write(made: list[Made], out: Path) -> list[Path]:
-    """``out/<name>.glb`` per mesh (vertex-coloured previews too), ``out/latents.json`` and ``out/sheet.png``."""
+def write(items: list[Made], out: Path) -> list[Path]:
+    """``out/<name>.glb`` per mesh (vertex-coloured previews too), ``out/latents.json`` (every latent, the empty ones
+    marked) and ``out/sheet.png`` (the meshes); GeneratorError, writing nothing, when no latent gave a mesh."""
+    meshes = [item for item in items if item.asset is not None]
+    if not meshes:
+        raise GeneratorError(f"none of the {len(items)} latents gives a surface ({items[0].facts['empty']}); train the generator longer")
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for item in made:
+    for item in meshes:
         path = out / f"{item.name}.glb"
         path.write_bytes(item.asset.to_glb())
         written.append(path)
     latents = out / "latents.json"
-    latents.write_text(json.dumps([{"name": m.name, **m.facts, "latent": np.asarray(m.latent).tolist()} for m in made], indent=1))
+    latents.write_text(json.dumps([{"name": m.name, **m.facts, "latent": np.asarray(m.latent).tolist()} for m in items], indent=1))
     png = out / "sheet.png"
-    Image.fromarray(sheet([m.asset for m in made])).save(png)
+    Image.fromarray(sheet([m.asset for m in meshes])).save(png)
     return written + [latents, png]

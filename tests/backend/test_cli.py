@@ -154,6 +154,20 @@ def test_sample_and_interpolate_the_shipped_demo_generator_without_a_server(tmp_
     assert [entry["t"] for entry in latents] == [0.0, 0.5, 1.0]
 
 
+def test_sampling_a_generator_whose_latents_have_no_surface_says_so_and_writes_nothing(tmp_path):
+    from backend.methods.cad.demo import DEMO_GENERATOR
+
+    folder = tmp_path / "unripe.generator"
+    folder.mkdir()
+    description = json.loads((DEMO_GENERATOR / "generator.json").read_text())
+    description["export"]["surface_density"] = 1e9  # above any density it has: every latent is surface-less
+    (folder / "generator.json").write_text(json.dumps(description))
+    (folder / "generator.safetensors").write_bytes((DEMO_GENERATOR / "generator.safetensors").read_bytes())
+    result = distill3d("sample", "--generator", folder, "--n", 2, "--out", tmp_path / "variants", check=False)
+    assert result.returncode == 2 and "none of the 2 latents gives a surface" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "variants").exists()
+
+
 @pytest.mark.parametrize(
     "args, words",
     [

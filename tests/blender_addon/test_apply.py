@@ -39,6 +39,13 @@ except ValueError as exc:
     assert "no mesh" in str(exc)
 else:
     raise AssertionError("an interpolation result without a mesh was applied")
+
+from types import SimpleNamespace
+variants = TrackedJob("j3", "variants")
+assert apply.empty_variants_note(variants) == ""
+metadata = {"variants": [{"seed": 10}, {"seed": 12}], "empty": [{"seed": 11, "reason": "r"}, {"seed": 13, "reason": "r"}]}
+variants.info = SimpleNamespace(result=SimpleNamespace(metadata=metadata))
+assert apply.empty_variants_note(variants).startswith("2 of 4 seeds gave no mesh (11, 13)"), apply.empty_variants_note(variants)
 print("ok")
 """
 

@@ -27,7 +27,7 @@ from ...core.export import ExportConfig, extract_surface, textured_asset, vertex
 from ...core.glb import MeshAsset
 from ...core.triplane import density_activation, triplane_features
 from ...core.uv import UnwrapOptions
-from ...generators import GENERATOR_FILE, QUALITIES, GeneratorError
+from ...generators import GENERATOR_FILE, QUALITIES, EmptySurface, GeneratorError
 from ..configs import config_from_json, config_to_json
 from .config import GeneratorConfig
 from .networks import CADGenerator
@@ -171,7 +171,7 @@ class CADGeneratorAsset:
                                   unwrap=UnwrapOptions(texture_size=self.texture_size))  # fmt: skip
         vertices, faces = extract_surface(density, box, config)
         if len(faces) == 0:
-            raise GeneratorError("this latent gives an empty surface (no density above the iso-level inside the box)")
+            raise EmptySurface("this latent gives an empty surface (no density above the iso-level inside the box)")
         asset = vertex_colored_asset(vertices, faces, color) if quality == "preview" else textured_asset(vertices, faces, color, config)
         return replace(asset, positions=self.frame.to_object(asset.positions.astype(np.float64)).astype(np.float32))
 

@@ -22,7 +22,7 @@ from protocol.errors import ErrorCode
 
 from ...core.cameras import spherical_to_c2w
 from ...core.frame import Frame
-from ...generators import GENERATOR_FILE, JOB_GENERATOR_DIR, GeneratorError
+from ...generators import GENERATOR_FILE, JOB_GENERATOR_DIR, EmptySurface
 from ...teachers.synthetic.families import Family, family
 from ...teachers.synthetic.prior import PriorConfig as SyntheticPriorConfig
 from ...teachers.synthetic.prior import SyntheticPrior
@@ -268,7 +268,7 @@ class CADMethod:
         result = JobResult(metadata={"prior": run.report, "kept_samples": run.kept, "latent": latent.tolist(), "truncation": config.truncation})
         try:
             asset = generator.asset(latent, "full")
-        except GeneratorError as exc:  # the generator is the product: keep it even when this sample has no surface yet
+        except EmptySurface as exc:  # the generator is the product: keep it even when this sample has no surface yet
             reporter.log(f"the sample of seed {inputs.seed} has no mesh ({exc}); the generator is saved — train longer for surfaces")
             result.metadata["faces"] = 0
         else:

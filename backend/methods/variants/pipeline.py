@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
 from protocol.errors import ErrorCode
 
-from ...core.glb import MeshAsset
 from ...generators import Generator, GeneratorError, load
+from ...generators.tools import made
 from ..base import JobContext, JobInputs, JobResult, MethodError
 from .config import InterpolateConfig, InvertConfig, VariantsConfig
 
@@ -36,15 +38,18 @@ class _GeneratorCache:
         return generator
 
 
-def _asset(generator: Generator, latent: np.ndarray, quality: str) -> MeshAsset:
+@contextmanager
+def _mesh_errors() -> Iterator[None]:
+    """A generator's refusal (a latent of the wrong length, an empty surface …) as the job's readable error."""
     try:
-        return generator.asset(latent, quality)
-    except (GeneratorError, ValueError) as exc:  # e.g. a latent of the wrong length, an empty surface
+        yield
+    except (GeneratorError, ValueError) as exc:
         raise MethodError(f"the generator could not make this mesh: {exc}", ErrorCode.INVALID_PARAMS) from None
 
 
 class VariantsMethod:
-    """N latents from N seeds → N meshes; result items ``v<i>.positions`` … and ``v<i>.latent``."""
+    """N latents from N seeds → a mesh each; result items ``v<i>.positions`` … and ``v<i>.latent`` for the latents with a
+    surface, numbered in order (metadata ``variants``), and metadata ``empty`` for the seeds without one."""
 
     def __init__(self) -> None:
         self.generators = _GeneratorCache()
@@ -55,14 +60,24 @@ class VariantsMethod:
         reporter.plan([("sample", len(seeds))])
         reporter.progress("sample", 0, len(seeds), "loading the generator")
         generator = self.generators.get(config.generator, context)
-        result = JobResult(metadata={"generator": config.generator, "quality": config.quality, "truncation": config.truncation, "variants": []})
-        for index, seed in enumerate(seeds):
-            latent = generator.latent(seed, config.truncation)
-            asset = _asset(generator, latent, config.quality)
-            result.add_mesh(asset, f"v{index}.", glb=config.quality == "full")
-            result.arrays[f"v{index}.latent"] = latent
-            result.metadata["variants"].append({"seed": seed, "latent": latent.tolist(), "faces": len(asset.faces)})
-            reporter.progress("sample", index + 1, len(seeds), f"variant {index + 1} of {len(seeds)}: {len(asset.faces)} faces")
+        result = JobResult(metadata={"generator": config.generator, "quality": config.quality, "truncation": config.truncation,
+                                     "variants": [], "empty": []})  # fmt: skip
+        for done, seed in enumerate(seeds, start=1):
+            with _mesh_errors():
+                item = made(generator, "", generator.latent(seed, config.truncation), config.quality, {"seed": seed})
+            if item.asset is None:  # a surface-less latent costs its variant, not the batch
+                result.metadata["empty"].append({"seed": seed, "reason": item.facts["empty"]})
+                reporter.log(f"seed {seed} gives no mesh: {item.facts['empty']}")
+                reporter.progress("sample", done, len(seeds), f"variant {done} of {len(seeds)}: no surface")
+                continue
+            index = len(result.metadata["variants"])
+            result.add_mesh(item.asset, f"v{index}.", glb=config.quality == "full")
+            result.arrays[f"v{index}.latent"] = item.latent
+            result.metadata["variants"].append({"seed": seed, "latent": item.latent.tolist(), "faces": len(item.asset.faces)})
+            reporter.progress("sample", done, len(seeds), f"variant {done} of {len(seeds)}: {len(item.asset.faces)} faces")
+        if not result.metadata["variants"]:
+            raise MethodError(f"none of the {len(seeds)} seeds gives a surface ({result.metadata['empty'][0]['reason']}); train the generator longer",
+                              ErrorCode.INVALID_PARAMS)  # fmt: skip
         return result
 
 
@@ -84,7 +99,8 @@ class InterpolateMethod:
                 f"latents must both have {generator.latent_dim} values for this generator, got {a.size} and {b.size}", ErrorCode.INVALID_PARAMS
             )
         latent = generator.mix(a, b, config.t)
-        asset = _asset(generator, latent, config.quality)
+        with _mesh_errors():
+            asset = generator.asset(latent, config.quality)
         result = JobResult(metadata={"generator": config.generator, "t": config.t, "quality": config.quality, "latent": latent.tolist()})
         result.add_mesh(asset, glb=config.quality == "full")
         result.arrays["latent"] = latent

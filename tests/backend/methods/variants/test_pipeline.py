@@ -84,3 +84,20 @@ def test_interpolate_refuses_bad_inputs_with_a_reason(tmp_path, arrays, params, 
     with pytest.raises(MethodError, match=message) as caught:
         InterpolateMethod().run(_inputs(**arrays), config, _context(tmp_path, []))
     assert caught.value.code.value == "invalid_params"
+
+
+def test_a_seed_without_a_surface_costs_its_variant_not_the_batch(tmp_path):
+    from tests.backend.generators.test_tools import SomeEmpty
+
+    events: list = []
+    _, config = resolve(get("variants"), "preview", {"count": 4})
+    method = VariantsMethod()
+    method.generators.get = lambda spec, context: SomeEmpty(tmp_path, empty_seeds=[11, 13])
+    result = method.run(_inputs(seed=10), config, _context(tmp_path, events))
+    assert [v["seed"] for v in result.metadata["variants"]] == [10, 12], "numbered v0, v1: the add-on imports them in a grid"
+    assert "v1.positions" in result.arrays and "v2.positions" not in result.arrays
+    assert [e["seed"] for e in result.metadata["empty"]] == [11, 13]
+    assert any(kind == "log" and "seed 11 gives no mesh" in d["message"] for kind, d in events)
+    method.generators.get = lambda spec, context: SomeEmpty(tmp_path, empty_seeds=[10, 11, 12, 13])
+    with pytest.raises(MethodError, match="none of the 4 seeds gives a surface"):
+        method.run(_inputs(seed=10), config, _context(tmp_path, events))
