@@ -29,7 +29,8 @@ def _time_training(preset: str, steps: int, device: str) -> tuple[float, float, 
     from ..methods.cad.train import PriorData, Trainer
     from ..methods.configs import resolve
 
-    _, config = resolve(get("cad"), preset, {"prior": "synthetic", "family": "snowman", "train.stage2_steps": max(steps, 1)})
+    _, schedule = resolve(get("cad"), preset, {"prior": "synthetic", "family": "snowman"})
+    _, config = resolve(get("cad"), preset, {"prior": "synthetic", "family": "snowman", "train.stage2_steps": max(steps, 1)})  # stage 2 exists
     side, count = config.generator.image_resolution, max(config.train.batch * 2, 8)
     random = torch.Generator().manual_seed(0)
     poses = torch.stack([torch.rand(count, generator=random) * 60 - 10, torch.rand(count, generator=random) * 360 - 180, torch.full((count,), 2.0)], dim=-1)
@@ -44,7 +45,7 @@ def _time_training(preset: str, steps: int, device: str) -> tuple[float, float, 
             trainer.step()
         _sync(device)
         timings.append((time.perf_counter() - started) / steps)
-    hours = (timings[0] * config.train.stage1_steps + timings[1] * config.train.stage2_steps) / 3600
+    hours = (timings[0] * schedule.train.stage1_steps + timings[1] * schedule.train.stage2_steps) / 3600
     return timings[0], timings[1], hours
 
 

@@ -2,7 +2,7 @@ import io
 
 import pytest
 
-from backend.bench.cad_bench import run_cad_bench
+from backend.bench.cad_bench import _time_training, run_cad_bench
 
 
 @pytest.mark.slow
@@ -21,3 +21,9 @@ def test_the_cad_bench_times_both_stages_projects_the_schedule_and_times_the_shi
     assert int(full_faces) > int(preview_faces) > 0 and float(updates) > 0
     with pytest.raises(SystemExit, match="steps"):
         run_cad_bench(["tiny"], steps=0, device="cpu", generator=None, out=out)
+
+
+@pytest.mark.slow
+def test_the_projection_covers_the_presets_whole_schedule_not_the_timed_steps():
+    stage1, stage2, hours = _time_training("tiny", 1, "cpu")
+    assert hours == pytest.approx((300 * stage1 + 60 * stage2) / 3600, rel=1e-9), "tiny: 300 + 60 steps"
