@@ -71,17 +71,22 @@ class DiffusionSampler:
     name: str = "zero123"
     """Recorded in ``cache.json``."""
 
-    def draw(self, pose: torch.Tensor, config: PriorSamplingConfig, generator: torch.Generator) -> PoseSamples:
-        n = config.samples_per_pose
-        poses = pose[None].repeat(n, 1)
+    def zero123_views(self, poses: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """Zero123's samples (K, 3, H, W) of the reference at absolute poses ``poses`` (K, 3), unrefined, on Zero123's device."""
         condition = Condition(
             image=self.reference[None], poses=poses, reference_pose=(self.elevation, REFERENCE_AZIMUTH, self.radius),
             guidance_scale=self.guidance,
         )  # fmt: skip
         with torch.no_grad():
-            shape = (n, *self.zero123.encode(self.reference[None].to(self.zero123.device)).shape[1:])
-            images = self.zero123.decode(self.zero123.sample(shape, condition, self.steps, generator))
-            if self.refiner is not None:
+            shape = (len(poses), *self.zero123.encode(self.reference[None].to(self.zero123.device)).shape[1:])
+            return self.zero123.decode(self.zero123.sample(shape, condition, self.steps, generator))
+
+    def draw(self, pose: torch.Tensor, config: PriorSamplingConfig, generator: torch.Generator) -> PoseSamples:
+        n = config.samples_per_pose
+        poses = pose[None].repeat(n, 1)
+        images = self.zero123_views(poses, generator)
+        if self.refiner is not None:
+            with torch.no_grad():
                 text = Condition(prompt=self.prompt, negative_prompt=self.negative_prompt, poses=poses)
                 images = self.refiner.refine_images(images, text, self.steps, generator)
         images = F.interpolate(images.float().cpu(), size=(self.image_size, self.image_size), mode="area").clamp(0, 1)
@@ -92,10 +97,4 @@ class DiffusionSampler:
         Δazimuth°), unrefined: for :func:`~.elevation.estimate_elevation`, which needs no absolute elevation (Zero123's
         camera conditioning is relative)."""
         poses = torch.stack([self.elevation + offsets[:, 0], REFERENCE_AZIMUTH + offsets[:, 1], torch.full((len(offsets),), self.radius)], dim=-1)
-        condition = Condition(
-            image=self.reference[None], poses=poses, reference_pose=(self.elevation, REFERENCE_AZIMUTH, self.radius), guidance_scale=self.guidance,
-        )  # fmt: skip
-        with torch.no_grad():
-            shape = (len(offsets), *self.zero123.encode(self.reference[None].to(self.zero123.device)).shape[1:])
-            images = self.zero123.decode(self.zero123.sample(shape, condition, self.steps, generator))
-        return images.float().cpu().clamp(0, 1)
+        return self.zero123_views(poses, generator).float().cpu().clamp(0, 1)
