@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
+from protocol.atomic import write_bytes
 from protocol.messages import Camera
 
 from ..base import JobInputs, MethodError
+from ..progress import ProgressReporter
 from .config import CADConfig
-from .pipeline import Hooks, distill, export_generator
+from .pipeline import distill, export_generator
 
 PRINT_EVERY_S = 10.0
 """Seconds between progress lines."""
@@ -44,6 +45,23 @@ def check_replicas_agree(module: torch.nn.Module) -> None:
         raise RuntimeError("the data-parallel replicas of the generator diverged")
 
 
+def console_reporter(work: Path, rank: int) -> ProgressReporter:
+    """Progress lines on stderr (every :data:`PRINT_EVERY_S` and at stage ends) and the latest preview in ``work``,
+    from rank 0 only."""
+
+    def emit(kind: str, data: dict, payload: bytes | None) -> None:
+        if rank != 0:
+            return
+        if kind == "progress":
+            print(f"{data['stage']}: {data['step']}/{data['total']} {data['message']}", file=sys.stderr, flush=True)
+        elif kind == "log":
+            print(data["message"], file=sys.stderr, flush=True)
+        elif kind == "preview" and payload is not None:
+            write_bytes(work / f"preview.{'png' if data['media_type'] == 'image/png' else 'jpg'}", payload)
+
+    return ProgressReporter(emit, min_interval_s=PRINT_EVERY_S)
+
+
 def run_training(config: CADConfig, out: Path, work: Path | None, seed: int, device: str, elevation: float | None) -> int:
     """Train and save the generator to ``out``; returns the exit status."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -54,23 +72,10 @@ def run_training(config: CADConfig, out: Path, work: Path | None, seed: int, dev
     rank = dist.get_rank() if world > 1 else 0
     work = work or out.with_name(out.name + ".work")
     work.mkdir(parents=True, exist_ok=True)
-    last = {"t": 0.0}
-
-    def progress(stage: str, done: int, total: int, message: str) -> None:
-        now = time.monotonic()
-        if rank == 0 and (now - last["t"] >= PRINT_EVERY_S or done == total):
-            last["t"] = now
-            print(f"{stage}: {done}/{total} {message}", file=sys.stderr, flush=True)
-
-    def preview(grid: torch.Tensor) -> None:
-        from PIL import Image
-
-        Image.fromarray((grid.numpy() * 255 + 0.5).astype("uint8")).save(work / "preview.png")
-
-    hooks = Hooks(progress=progress, preview=preview, log=lambda line: rank == 0 and print(line, file=sys.stderr, flush=True))
+    reporter = console_reporter(work, rank)
     inputs = JobInputs("", "", seed, Camera(elevation_deg=elevation) if elevation is not None else None, None)
     try:
-        run = distill(config, inputs, work, device, hooks)
+        run = distill(config, inputs, work, device, reporter)
         if world > 1:
             check_replicas_agree(run.trainer.G)
         if rank == 0:

@@ -26,6 +26,7 @@ from ...generators import GENERATOR_FILE, JOB_GENERATOR_DIR, EmptySurface
 from ...teachers.synthetic.families import Family, family
 from ...teachers.synthetic.prior import PriorConfig as SyntheticPriorConfig
 from ...teachers.synthetic.prior import SyntheticPrior
+from ...engine.loop import Reporter
 from ..base import JobContext, JobInputs, JobResult, MethodError, ResultFile
 from ..preprocess import reference_view
 from .config import CADConfig
@@ -34,7 +35,7 @@ from .diffusion_prior import ControlNetRefiner, DiffusionSampler
 from .elevation import PROBE_OFFSETS, estimate_elevation
 from .prior_cache import REFERENCE_AZIMUTH, SyntheticSampler, load_cache, sample_prior_cache, write_json
 from .pruning import image_similarity
-from .train import STAGES, PriorData, Trainer, total_steps, train
+from .train import CHECKPOINT, STAGES, PriorData, Trainer, total_steps, train
 
 log = logging.getLogger(__name__)
 
@@ -96,18 +97,6 @@ class Distillation:
 
 
 @dataclass
-class Hooks:
-    """How :func:`distill` reports; each may raise to cancel (checkpoints stay valid)."""
-
-    progress: Callable[[str, int, int, str], None]
-    """``(stage, done, total, message)``."""
-    preview: Callable[[torch.Tensor], None]
-    """A grid (H, W, 3) in [0, 1] of samples from fixed latents."""
-    log: Callable[[str], None]
-    """A line for the artist."""
-
-
-@dataclass
 class PriorSource:
     """Where a job's prior samples come from, and the reference they are conditioned on."""
 
@@ -130,14 +119,14 @@ def given_elevation(config: CADConfig, inputs: JobInputs) -> dict:
     return {"degrees": config.reference_elevation, "source": "default"}
 
 
-def synthetic_sampler(config: CADConfig, inputs: JobInputs, hooks: Hooks) -> PriorSource:
+def synthetic_sampler(config: CADConfig, inputs: JobInputs, reporter: Reporter) -> PriorSource:
     """The synthetic prior: renders of the family, no weights. No view model knows an input image here, so its elevation
     is the job camera's or ``reference_elevation``."""
     source, frame = family_source(config.family)
     g = config.generator
     prior = SyntheticPrior(source, SyntheticPriorConfig(image_size=g.image_resolution, fov_deg=g.fov_deg, radius=g.radius))
     elevation = given_elevation(config, inputs)
-    hooks.log("synthetic prior: renders of the family stand in for Zero123 samples; no weights are used")
+    reporter.log("synthetic prior: renders of the family stand in for Zero123 samples; no weights are used")
     return PriorSource(SyntheticSampler(prior), reference_image(inputs, prior, elevation["degrees"], inputs.seed), frame, image_similarity, elevation)
 
 
@@ -146,14 +135,14 @@ def estimates_elevation(config: CADConfig, inputs: JobInputs) -> bool:
     return config.prior == "zero123" and inputs.camera is None and config.elevation.estimate
 
 
-def settled_elevation(sampler: DiffusionSampler, config: CADConfig, seed: int, record: Path, hooks: Hooks) -> dict:
+def settled_elevation(sampler: DiffusionSampler, config: CADConfig, seed: int, record: Path, reporter: Reporter) -> dict:
     """The estimate in ``record`` from an earlier run of this job (its prior cache was sampled at it), else a new one
     from Zero123's views of the reference, written to ``record``."""
     if record.exists():
         elevation = json.loads(record.read_text())
-        hooks.progress("elevation", 1, 1, f"{elevation['degrees']:.1f}° ({elevation['source']}, by the interrupted run)")
+        reporter.progress("elevation", 1, 1, f"{elevation['degrees']:.1f}° ({elevation['source']}, by the interrupted run)")
         return elevation
-    hooks.progress("elevation", 0, 1, f"Zero123 views of the reference at {len(PROBE_OFFSETS)} relative poses")
+    reporter.progress("elevation", 0, 1, f"Zero123 views of the reference at {len(PROBE_OFFSETS)} relative poses")
     g = config.generator
     found = estimate_elevation(
         sampler.reference, lambda offsets: sampler.novel_views(offsets, torch.Generator().manual_seed(seed)),
@@ -164,15 +153,15 @@ def settled_elevation(sampler: DiffusionSampler, config: CADConfig, seed: int, r
         elevation = {"degrees": found.elevation, "source": "estimated", **scores}
     else:
         elevation = {"degrees": config.reference_elevation, "source": "default", "untrusted_estimate": found.elevation, **scores}
-        hooks.log(f"the elevation estimate ({found.elevation:.1f}°) is not trusted (silhouette coherence {found.coherence:.3f}, "
+        reporter.log(f"the elevation estimate ({found.elevation:.1f}°) is not trusted (silhouette coherence {found.coherence:.3f}, "
                   f"contrast {found.contrast:.3f}): using reference_elevation {config.reference_elevation:.1f}°")
     record.parent.mkdir(parents=True, exist_ok=True)
     write_json(record, elevation)
-    hooks.progress("elevation", 1, 1, f"{elevation['degrees']:.1f}° ({elevation['source']})")
+    reporter.progress("elevation", 1, 1, f"{elevation['degrees']:.1f}° ({elevation['source']})")
     return elevation
 
 
-def diffusion_sampler(config: CADConfig, inputs: JobInputs, device: str, work: Path, hooks: Hooks) -> PriorSource:
+def diffusion_sampler(config: CADConfig, inputs: JobInputs, device: str, work: Path, reporter: Reporter) -> PriorSource:
     """The real prior: Zero123 (+ a refiner) from the registry, CLIP for pruning; the reference's elevation from the job
     camera, else estimated from Zero123's views (kept in ``work`` for a resumed run), else ``reference_elevation``."""
     from ...teachers import clip, controlnet_depth, deepfloyd_if, depth, zero123
@@ -185,7 +174,7 @@ def diffusion_sampler(config: CADConfig, inputs: JobInputs, device: str, work: P
     except ValueError as exc:
         raise MethodError(f"cannot use the input image: {exc}", ErrorCode.INVALID_PARAMS) from None
     elevation = given_elevation(config, inputs)
-    hooks.log("loading Zero-1-to-3, CLIP" + {"deepfloyd_if": " and DeepFloyd IF", "controlnet_depth": ", ControlNet-depth and the depth model"}.get(config.refiner, ""))
+    reporter.log("loading Zero-1-to-3, CLIP" + {"deepfloyd_if": " and DeepFloyd IF", "controlnet_depth": ", ControlNet-depth and the depth model"}.get(config.refiner, ""))
     refiner = None
     if config.refiner == "deepfloyd_if":
         refiner = deepfloyd_if.load(device=device)
@@ -196,14 +185,15 @@ def diffusion_sampler(config: CADConfig, inputs: JobInputs, device: str, work: P
         g.radius, config.prior_steps, config.zero123_guidance,
     )  # fmt: skip
     if estimates_elevation(config, inputs):
-        elevation = settled_elevation(sampler, config, inputs.seed, work / ELEVATION_FILE, hooks)
+        elevation = settled_elevation(sampler, config, inputs.seed, work / ELEVATION_FILE, reporter)
         sampler = replace(sampler, elevation=elevation["degrees"])
-    hooks.log(f"reference elevation {elevation['degrees']:.1f}° ({elevation['source']})")
+    reporter.log(f"reference elevation {elevation['degrees']:.1f}° ({elevation['source']})")
     return PriorSource(sampler, reference, IDENTITY, clip.load(device=device).image_similarity, elevation)
 
 
-def distill(config: CADConfig, inputs: JobInputs, work: Path, device: str, hooks: Hooks) -> Distillation:
-    """Sample (or resume) the pruned prior in ``work/prior``, then train (or resume from ``work/checkpoint.pt``).
+def distill(config: CADConfig, inputs: JobInputs, work: Path, device: str, reporter: Reporter) -> Distillation:
+    """Sample (or resume) the pruned prior in ``work/prior``, then train on the engine (or resume from its checkpoint),
+    reporting through ``reporter``.
 
     Under ``torch.distributed`` rank 0 loads the prior's models and samples it while the others wait; every rank
     trains on it."""
@@ -212,11 +202,11 @@ def distill(config: CADConfig, inputs: JobInputs, work: Path, device: str, hooks
     if distributed and dist.get_rank() > 0:
         frame = family_source(config.family)[1] if config.prior == "synthetic" else IDENTITY
     else:
-        source = synthetic_sampler(config, inputs, hooks) if config.prior == "synthetic" else diffusion_sampler(config, inputs, device, work, hooks)
+        source = synthetic_sampler(config, inputs, reporter) if config.prior == "synthetic" else diffusion_sampler(config, inputs, device, work, reporter)
         frame = source.frame
         report = sample_prior_cache(
             work / "prior", source.reference, source.sampler, config.sampling, seed=inputs.seed, similarity=source.similarity,
-            progress=lambda done, total: hooks.progress("prior", done, total, f"pose {done} of {total}"),
+            progress=lambda done, total: reporter.progress("prior", done, total, f"pose {done} of {total}"),
         )  # fmt: skip
         report = {**report, "reference_elevation": source.elevation}
     if distributed:
@@ -225,16 +215,9 @@ def distill(config: CADConfig, inputs: JobInputs, work: Path, device: str, hooks
     if len(images) < 2:
         raise MethodError(f"pose pruning kept {len(images)} of {config.sampling.poses} prior samples: too few to train on "
                           "(lower the pruning thresholds or sample more poses)")  # fmt: skip
-    hooks.log(f"prior: {len(images)} samples kept of {config.sampling.poses} poses")
+    reporter.log(f"prior: {len(images)} samples kept of {config.sampling.poses} poses")
     trainer = Trainer(config, PriorData(images, poses), device, inputs.seed)
-    stage_steps = (config.train.stage1_steps, config.train.stage2_steps)
-
-    def on_step(done: int, total: int, losses: dict[str, float]) -> None:
-        second = done > stage_steps[0]
-        shown = ", ".join(f"{k} {v:.3f}" for k, v in losses.items())
-        hooks.progress(STAGES[second], done - stage_steps[0] * second, stage_steps[second], f"step {done} of {total}: {shown}")
-
-    train(trainer, work / "checkpoint.pt", on_step, hooks.preview)
+    train(trainer, work / CHECKPOINT, reporter)
     return Distillation(trainer, report or json.loads((work / "prior" / "report.json").read_text()), frame, len(images))
 
 
@@ -259,8 +242,7 @@ class CADMethod:
         reporter = context.reporter
         estimate = [("elevation", 1)] if estimates_elevation(config, inputs) else []
         reporter.plan([*estimate, ("prior", config.sampling.poses), *[(s, n) for s, n in zip(STAGES, (config.train.stage1_steps, config.train.stage2_steps)) if n], ("export", 1)])
-        hooks = Hooks(progress=reporter.progress, preview=lambda grid: reporter.preview(grid.numpy(), force=True), log=reporter.log)
-        run = distill(config, inputs, context.work_dir, context.device, hooks)
+        run = distill(config, inputs, context.work_dir, context.device, reporter)
         reporter.progress("export", 0, 1, "saving the generator and meshing a sample")
         folder = context.jobs_dir / context.job_id / JOB_GENERATOR_DIR
         generator = export_generator(run, config, folder, context.device)

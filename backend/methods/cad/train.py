@@ -13,23 +13,27 @@ before each optimiser step (StyleGAN2-ADA's scheme, which suits its several loss
 from __future__ import annotations
 
 import copy
-import math
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
 from ...core.cameras import spherical_to_c2w
+from ...engine.checkpoint import TrainingState
+from ...engine.loop import Cadence, Outcome, Reporter, Stage, Task, run
 from .augment import adjust_probability, augment
 from .config import CADConfig
 from .losses import discriminator_loss, generator_loss, r1_penalty
 from .networks import CADGenerator, Discriminator
 
 STAGES = ("stage 1", "stage 2")
+CHECKPOINT = "checkpoint.safetensors"
+"""The training checkpoint in the job's (or ``distill3d train``'s) work folder."""
 PREVIEW_POSE = (15.0, 180.0)
 """(elevation°, azimuth°) of the preview grid: the reference pose."""
 
@@ -74,8 +78,9 @@ def real_raw(images: torch.Tensor, resolution: int) -> torch.Tensor:
     return F.interpolate(images, size=(resolution, resolution), mode="area")
 
 
-class Trainer:
-    """G, D (and stage 2's patch D), their optimisers, the generator EMA and ADA's p; one :meth:`step` at a time."""
+class Trainer(Task):
+    """G, D (and stage 2's patch D), their optimisers, the generator EMA and ADA's p; one :meth:`step` at a time
+    (the engine's loop drives it: :func:`train`)."""
 
     def __init__(self, config: CADConfig, data: PriorData, device: str, seed: int) -> None:
         self.config, self.device = config, torch.device(device)
@@ -96,6 +101,7 @@ class Trainer:
         self.ada_p = 0.0
         self.real_signs: list[float] = []
         self.random = torch.Generator().manual_seed(seed * 7919 + self.rank)
+        self.preview_latents = torch.randn(t.preview_latents, c.z_dim, generator=torch.Generator().manual_seed(0))
 
     # ------------------------------------------------------------------ one step
 
@@ -125,8 +131,11 @@ class Trainer:
             g.copy_(flat[offset : offset + g.numel()].view_as(g))
             offset += g.numel()
 
-    def step(self) -> dict[str, float]:
-        """One generator and one discriminator update; returns the losses."""
+    def step(self, step: int | None = None) -> dict[str, float]:
+        """One generator and one discriminator update (step :attr:`step_index`; ``step``, when given, must be it);
+        returns the losses."""
+        if step is not None and step != self.step_index:
+            raise ValueError(f"the trainer is at step {self.step_index}, not {step}")
         config, t = self.config, self.config.train
         stage = stage_of(self.step_index, config)
         p = self.ada_p if stage == 0 else 0.0  # ADA off in stage 2 (supplement C)
@@ -222,7 +231,7 @@ class Trainer:
     # ------------------------------------------------------------------ previews and checkpoints
 
     @torch.no_grad()
-    def preview(self, latents: torch.Tensor) -> torch.Tensor:
+    def sample_grid(self, latents: torch.Tensor) -> torch.Tensor:
         """A grid (H, N·W, 3) in [0, 1]: the EMA generator's images of ``latents`` (N, z_dim) at the reference pose."""
         elevation, azimuth = PREVIEW_POSE
         n = latents.shape[0]
@@ -234,55 +243,26 @@ class Trainer:
             images = self.G_ema.image_2d(ws, c2w)[1]
         return images.clamp(0, 1).permute(2, 0, 3, 1).reshape(images.shape[2], -1, 3).cpu()
 
-    def state(self) -> dict:
+    def preview(self, done: int) -> np.ndarray:
+        return self.sample_grid(self.preview_latents).numpy()
+
+    def state(self) -> TrainingState:
         modules = {"G": self.G, "G_ema": self.G_ema, "D": self.D, **({"D_patch": self.D_patch} if self.D_patch else {})}
-        return {
-            **{name: module.state_dict() for name, module in modules.items()},
-            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
-            "step": self.step_index, "ada_p": self.ada_p, "random": self.random.get_state(),
-        }  # fmt: skip
+        return TrainingState(
+            modules=modules, optimizers={"G": self.opt_G, "D": self.opt_D}, generators={"random": self.random},
+            values={"step": self.step_index, "ada_p": self.ada_p, "real_signs": list(self.real_signs)},
+        )
 
-    def save(self, path: Path) -> None:
-        """Write a checkpoint atomically (rank 0 only)."""
-        if self.rank != 0:
-            return
-        temporary = path.with_suffix(".tmp")
-        torch.save(self.state(), temporary)
-        os.replace(temporary, path)
-
-    def load(self, path: Path) -> bool:
-        """Restore a checkpoint if ``path`` exists; True when one was restored."""
-        if not path.exists():
-            return False
-        state = torch.load(path, map_location=self.device, weights_only=True)
-        for name in ("G", "G_ema", "D") + (("D_patch",) if self.D_patch else ()):
-            getattr(self, name).load_state_dict(state[name])
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
-        self.step_index, self.ada_p = int(state["step"]), float(state["ada_p"])
-        self.random.set_state(state["random"].cpu())
-        return True
+    def restored(self, values: Mapping[str, Any]) -> None:
+        self.step_index, self.ada_p = int(values["step"]), float(values["ada_p"])
+        self.real_signs = [float(v) for v in values["real_signs"]]
 
 
-def train(
-    trainer: Trainer,
-    checkpoint: Path,
-    on_step: Callable[[int, int, dict[str, float]], None],
-    on_preview: Callable[[torch.Tensor], None],
-) -> None:
-    """Run ``trainer`` to the config's total steps, resuming from ``checkpoint``; ``on_step(step, total, losses)`` after each
-    step (it may raise to cancel: the last checkpoint stays valid), ``on_preview(grid)`` every preview_every steps."""
+def train(trainer: Trainer, checkpoint: Path | None, reporter: Reporter) -> Outcome:
+    """Run ``trainer`` to the config's total steps on the engine, resuming from ``checkpoint``: progress per stage
+    through ``reporter`` (a cancel there stops within a step; the last checkpoint stays valid), previews of fixed
+    latents every ``preview_every`` steps and checkpoints every ``checkpoint_every`` (rank 0 only)."""
     t = trainer.config.train
-    total = total_steps(trainer.config)
-    trainer.load(checkpoint)
-    latents = torch.randn(t.preview_latents, trainer.config.generator.z_dim, generator=torch.Generator().manual_seed(0))
-    while trainer.step_index < total:
-        losses = trainer.step()
-        done = trainer.step_index
-        if not all(math.isfinite(v) for v in losses.values()):
-            raise FloatingPointError(f"CAD training diverged at step {done}: {losses}")
-        on_step(done, total, losses)
-        if trainer.rank == 0 and (done % t.preview_every == 0 or done == total):
-            on_preview(trainer.preview(latents))
-        if done % t.checkpoint_every == 0 or done == total:
-            trainer.save(checkpoint)
+    stages = [Stage(name, steps) for name, steps in zip(STAGES, (t.stage1_steps, t.stage2_steps))]
+    return run(trainer, stages, Cadence(t.preview_every, t.checkpoint_every), reporter, checkpoint, label="CAD training",
+               main_process=trainer.rank == 0)  # fmt: skip

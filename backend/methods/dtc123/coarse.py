@@ -4,6 +4,7 @@ Each iteration renders one view: the reference view with probability 0.25, super
 RGB, mask and (when there is a depth estimate) Pearson-depth losses; otherwise a random view,
 supervised by SDS with t drawn from the annealed interval of Eq. 2. The band mask of Eq. 3
 grows the visible hash levels, a normal-smoothness term regularises the depth, Adan steps.
+The loop, its checkpoints and resuming are the engine's (:mod:`backend.engine.loop`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from backend.core.cameras import get_rays, spherical_to_c2w
 from backend.core.volume import render_rays
 from backend.teachers.base import Condition, Teacher, sds_loss
 
-from ..progress import ProgressReporter
-from . import checkpoint
+from ...engine.checkpoint import TrainingState
+from ...engine.loop import Cadence, Reporter, Stage, Task, descend, run
 from .adan import Adan
 from .config import DTC123Config
 from .field import CoarseField
@@ -28,6 +29,8 @@ from .losses import normal_smoothness, pearson_depth_loss
 from .schedule import timestep_interval
 
 STAGE = "coarse"
+CHECKPOINT = "coarse.safetensors"
+"""Stage 1's checkpoint in the job's work folder."""
 PREVIEW_ELEVATION = 15.0
 """Elevation° of the circling progress view."""
 
@@ -104,57 +107,64 @@ def preview_image(field: CoarseField, reference: Reference, config: DTC123Config
     return torch.cat([reference.rgb.cpu(), view.rgb[0].cpu()], dim=2).permute(1, 2, 0).numpy()
 
 
+class CoarseTask(Task):
+    """Stage 1 as the engine drives it: one view per iteration, the reference view or an SDS-scored random one."""
+
+    def __init__(self, field: CoarseField, teacher: Teacher, condition: Condition, reference: Reference, config: DTC123Config, seed: int) -> None:
+        coarse = config.coarse
+        self.field, self.teacher, self.config = field, teacher, config
+        self.total = coarse.iterations
+        self.reference = reference.resized(coarse.resolution)
+        self.optimizer = Adan(field.parameters(), lr=coarse.lr, weight_decay=coarse.weight_decay)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.reference_pose = (reference.elevation, 0.0, config.cameras.radius)
+        self.condition = replace(
+            condition, image=condition.image if condition.image is not None else self.reference.rgb[None],
+            reference_pose=self.reference_pose, fov_deg=config.cameras.fov_deg, guidance_scale=coarse.guidance,
+        )
+
+    def state(self) -> TrainingState:
+        return TrainingState(modules={"field": self.field}, optimizers={"adan": self.optimizer}, generators={"rng": self.generator})
+
+    def begin(self, step: int) -> str:
+        self.field.set_step(step, self.total)  # the band mask of Eq. 3
+        return ""
+
+    def step(self, step: int) -> dict[str, float]:
+        config, coarse = self.config, self.config.coarse
+        use_reference = float(torch.rand((), generator=self.generator)) < config.cameras.reference_probability
+        pose = self.reference_pose if use_reference else random_pose(config, self.generator)
+        view = render_view(self.field, pose, config, coarse.resolution, self.generator)
+        if use_reference:
+            loss = reference_loss(view, self.reference, config)
+        else:
+            low, high = timestep_interval(step, self.total, config.curriculum)
+            t = self.teacher.sample_timesteps(1, low, high, self.generator)
+            x = self.teacher.encode(view.rgb)
+            posed = replace(self.condition, poses=torch.tensor([pose], dtype=torch.float32))
+            loss = sds_loss(x, self.teacher.sds(x, posed, t, generator=self.generator).gradient)
+        if coarse.normal_smooth_weight > 0:
+            loss = loss + coarse.normal_smooth_weight * normal_smoothness(view.depth, view.directions, view.opacity)
+        return {"loss": descend(self.optimizer, loss)}
+
+    def preview(self, done: int) -> np.ndarray:
+        return preview_image(self.field, self.reference, self.config, done)
+
+
 def train_coarse(
     field: CoarseField,
     teacher: Teacher,
     condition: Condition,
     reference: Reference,
     config: DTC123Config,
-    reporter: ProgressReporter,
+    reporter: Reporter,
     work_dir: Path,
     seed: int,
 ) -> dict[str, float]:
-    """Run (or resume) stage 1; returns facts for the result's metadata. Raises ``JobCancelled`` on cancel."""
+    """Run (or resume) stage 1 on the engine; returns facts for the result's metadata. Raises ``JobCancelled`` on cancel."""
     coarse = config.coarse
-    total = coarse.iterations
-    reference = reference.resized(coarse.resolution)
-    optimizer = Adan(field.parameters(), lr=coarse.lr, weight_decay=coarse.weight_decay)
-    generator = torch.Generator().manual_seed(seed)
-    path = work_dir / "coarse.safetensors"
-    start = checkpoint.load(path, field, optimizer, generator)
-    if start:
-        reporter.log(f"stage 1 resumes at iteration {start} of {total}")
-    reference_pose = (reference.elevation, 0.0, config.cameras.radius)
-    condition = replace(
-        condition, image=condition.image if condition.image is not None else reference.rgb[None],
-        reference_pose=reference_pose, fov_deg=config.cameras.fov_deg, guidance_scale=coarse.guidance,
-    )
-    for step in range(start, total):
-        reporter.progress(STAGE, step, total, f"iteration {step} of {total}")
-        field.set_step(step, total)
-        use_reference = float(torch.rand((), generator=generator)) < config.cameras.reference_probability
-        pose = reference_pose if use_reference else random_pose(config, generator)
-        view = render_view(field, pose, config, coarse.resolution, generator)
-        if use_reference:
-            loss = reference_loss(view, reference, config)
-        else:
-            low, high = timestep_interval(step, total, config.curriculum)
-            t = teacher.sample_timesteps(1, low, high, generator)
-            x = teacher.encode(view.rgb)
-            posed = replace(condition, poses=torch.tensor([pose], dtype=torch.float32))
-            loss = sds_loss(x, teacher.sds(x, posed, t, generator=generator).gradient)
-        if coarse.normal_smooth_weight > 0:
-            loss = loss + coarse.normal_smooth_weight * normal_smoothness(view.depth, view.directions, view.opacity)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"stage 1 diverged at iteration {step} (loss {float(loss)})")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        done = step + 1
-        if done % coarse.preview_every == 0 or done == total:
-            reporter.preview(preview_image(field, reference, config, done), force=True)
-        if done % coarse.checkpoint_every == 0 and done < total:
-            checkpoint.save(path, done, field, optimizer, generator)
-    reporter.progress(STAGE, total, total, "stage 1 done")
-    checkpoint.save(path, total, field, optimizer, generator)
-    return {"coarse_iterations": total, "coarse_resumed_at": start}
+    outcome = run(
+        CoarseTask(field, teacher, condition, reference, config, seed), [Stage(STAGE, coarse.iterations)],
+        Cadence(coarse.preview_every, coarse.checkpoint_every), reporter, work_dir / CHECKPOINT, label="stage 1", unit="iteration",
+    )  # fmt: skip
+    return {"coarse_iterations": outcome.total, "coarse_resumed_at": outcome.resumed_at}

@@ -24,9 +24,9 @@ from backend.core.mesh_render import UNTEXTURED_GREY, face_normals, shade
 from backend.core.raster import interpolate, rasterize, to_clip
 from backend.teachers.base import Condition, Teacher, sds_loss
 
-from ..base import MethodError
-from ..progress import ProgressReporter
-from . import checkpoint
+from ...engine.checkpoint import TrainingState
+from ...engine.errors import MethodError
+from ...engine.loop import Cadence, Reporter, Stage, Task, descend, run
 from .adan import Adan
 from .coarse import PREVIEW_ELEVATION, Reference, random_pose
 from .config import DTC123Config
@@ -37,6 +37,8 @@ from .schedule import phase, texture_weight, timestep_interval
 from .tetmesh import TetGeometry
 
 STAGE = "fine"
+CHECKPOINT = "fine.safetensors"
+"""Stage 2's checkpoint in the job's work folder."""
 PREVIEW_MAX = 256
 """Side cap of the progress render (the stage renders up to 512²)."""
 
@@ -130,6 +132,81 @@ def initial_geometry(field: CoarseField, surface: tuple[np.ndarray, np.ndarray],
     return geometry
 
 
+class FineTask(Task):
+    """Stage 2 as the engine drives it: the DMTet and colour field under both teachers, the grid growing by phase."""
+
+    def __init__(self, field: CoarseField, surface: tuple[np.ndarray, np.ndarray], teachers: Teachers, condition: Condition,
+                 reference: Reference, config: DTC123Config, seed: int, reporter: Reporter) -> None:  # fmt: skip
+        fine = config.fine
+        self.field, self.surface, self.teachers, self.reference, self.config = field, surface, teachers, reference, config
+        self.reporter = reporter
+        self.total = fine.iterations
+        self.phases = len(fine.grid_resolutions)
+        self.generator = torch.Generator().manual_seed(seed + 1)
+        self.curriculum = replace(config.curriculum, t_max=fine.t_max)
+        self.reference_pose = (reference.elevation, 0.0, config.cameras.radius)
+        self.geometry_condition = replace(
+            condition, image=condition.image if condition.image is not None else reference.rgb[None],
+            reference_pose=self.reference_pose, fov_deg=config.cameras.fov_deg, guidance_scale=fine.geometry_guidance,
+        )
+        self.texture_condition = replace(condition, image=None, fov_deg=config.cameras.fov_deg, guidance_scale=fine.texture_guidance)
+        self.multi_step_from = self.total - round(fine.ddim_fraction * self.total)
+        field.set_step(config.coarse.iterations, config.coarse.iterations)
+
+    def _optimiser(self) -> Adan:
+        return Adan(self.student.parameters(), lr=self.config.fine.lr, weight_decay=self.config.fine.weight_decay)
+
+    def prepare(self, start: int) -> None:
+        fine = self.config.fine
+        if start:  # the grid of the last step run before the checkpoint; its values come from the checkpoint
+            resolution = fine.grid_resolutions[phase(start - 1, self.total, self.phases)]
+            geometry = TetGeometry(resolution, self.config.field.bound, fine.max_deformation).to(next(self.field.parameters()).device)
+        else:
+            geometry = initial_geometry(self.field, self.surface, self.config)
+        self.student = FineStudent(geometry, self.field)
+        self.optimizer = self._optimiser()
+
+    def state(self) -> TrainingState:
+        return TrainingState(modules={"student": self.student}, optimizers={"adan": self.optimizer}, generators={"rng": self.generator})
+
+    def begin(self, step: int) -> str:
+        fine = self.config.fine
+        index = phase(step, self.total, self.phases)
+        if fine.grid_resolutions[index] != self.student.geometry.resolution:
+            self.student.geometry = self.student.geometry.resampled(fine.grid_resolutions[index])
+            self.optimizer = self._optimiser()
+            self.reporter.log(f"stage 2: tet grid {self.student.geometry.resolution}³, renders {fine.raster_resolutions[index]}²")
+        self.resolution = fine.raster_resolutions[index]
+        return f"tet grid {self.student.geometry.resolution}³ · {self.resolution}²"
+
+    def step(self, step: int) -> dict[str, float]:
+        config, fine, generator, teachers = self.config, self.config.fine, self.generator, self.teachers
+        positions, faces = self.student.geometry.mesh()
+        if len(faces) == 0:
+            raise MethodError(f"stage 2 lost the surface at iteration {step}; try a lower fine.lr or fewer iterations")
+        use_reference = float(torch.rand((), generator=generator)) < config.cameras.reference_probability
+        pose = self.reference_pose if use_reference else random_pose(config, generator)
+        view = render_surface(positions, faces, self.field, pose, config.cameras.fov_deg, self.resolution)
+        if use_reference:
+            loss = reference_loss(view, self.reference.resized(self.resolution), config)
+        else:
+            low, high = timestep_interval(step, self.total, self.curriculum)
+            x0_steps = fine.ddim_steps if step >= self.multi_step_from else 1
+            poses = torch.tensor([pose], dtype=torch.float32)
+            t = teachers.geometry.sample_timesteps(1, low, high, generator)
+            loss = guidance(teachers.geometry, view.shading, replace(self.geometry_condition, poses=poses), t, x0_steps, fine.back_azimuths, config, generator)
+            weight = texture_weight(step, self.total, self.curriculum, fine.texture_weight)
+            if weight > 0:
+                t = teachers.texture.sample_timesteps(1, low, high, generator)
+                loss = loss + weight * guidance(teachers.texture, view.rgb, replace(self.texture_condition, poses=poses), t, x0_steps, fine.side_azimuths, config, generator)
+        if fine.laplacian_weight > 0:
+            loss = loss + fine.laplacian_weight * laplacian_smoothness(positions, faces)
+        return {"loss": descend(self.optimizer, loss)}
+
+    def preview(self, done: int) -> np.ndarray:
+        return preview_image(self.student, self.reference, self.config, done, self.resolution)
+
+
 def train_fine(
     field: CoarseField,
     surface: tuple[np.ndarray, np.ndarray],
@@ -137,76 +214,16 @@ def train_fine(
     condition: Condition,
     reference: Reference,
     config: DTC123Config,
-    reporter: ProgressReporter,
+    reporter: Reporter,
     work_dir: Path,
     seed: int,
 ) -> tuple[TetGeometry, dict[str, float]]:
-    """Run (or resume) stage 2 from stage 1's ``field`` and its ``surface`` (vertices, faces); returns the DMTet and facts for
-    the result's metadata. ``condition`` carries the prompt and the reference image. Raises ``JobCancelled`` on cancel."""
+    """Run (or resume) stage 2 on the engine from stage 1's ``field`` and its ``surface`` (vertices, faces); returns the DMTet
+    and facts for the result's metadata. ``condition`` carries the prompt and the reference image. Raises ``JobCancelled``
+    on cancel."""
     fine = config.fine
-    total = fine.iterations
-    phases = len(fine.grid_resolutions)
-    device = next(field.parameters()).device
-    path = work_dir / "fine.safetensors"
-    start = checkpoint.saved_step(path)
-    field.set_step(config.coarse.iterations, config.coarse.iterations)
-    if start:
-        saved = fine.grid_resolutions[phase(start - 1, total, phases)]  # the grid of the last step run before the checkpoint
-        geometry = TetGeometry(saved, config.field.bound, fine.max_deformation).to(device)
-    else:
-        geometry = initial_geometry(field, surface, config)
-    student = FineStudent(geometry, field)
-    optimizer = Adan(student.parameters(), lr=fine.lr, weight_decay=fine.weight_decay)
-    generator = torch.Generator().manual_seed(seed + 1)
-    if start:
-        checkpoint.load(path, student, optimizer, generator)
-        reporter.log(f"stage 2 resumes at iteration {start} of {total}")
-    curriculum = replace(config.curriculum, t_max=fine.t_max)
-    reference_pose = (reference.elevation, 0.0, config.cameras.radius)
-    geometry_condition = replace(
-        condition, image=condition.image if condition.image is not None else reference.rgb[None],
-        reference_pose=reference_pose, fov_deg=config.cameras.fov_deg, guidance_scale=fine.geometry_guidance,
-    )
-    texture_condition = replace(condition, image=None, fov_deg=config.cameras.fov_deg, guidance_scale=fine.texture_guidance)
-    multi_step_from = total - round(fine.ddim_fraction * total)
-    for step in range(start, total):
-        index = phase(step, total, phases)
-        if fine.grid_resolutions[index] != student.geometry.resolution:
-            student.geometry = student.geometry.resampled(fine.grid_resolutions[index])
-            optimizer = Adan(student.parameters(), lr=fine.lr, weight_decay=fine.weight_decay)
-            reporter.log(f"stage 2: tet grid {student.geometry.resolution}³, renders {fine.raster_resolutions[index]}²")
-        resolution = fine.raster_resolutions[index]
-        reporter.progress(STAGE, step, total, f"iteration {step} of {total} · tet grid {student.geometry.resolution}³ · {resolution}²")
-        positions, faces = student.geometry.mesh()
-        if len(faces) == 0:
-            raise MethodError(f"stage 2 lost the surface at iteration {step}; try a lower fine.lr or fewer iterations")
-        use_reference = float(torch.rand((), generator=generator)) < config.cameras.reference_probability
-        pose = reference_pose if use_reference else random_pose(config, generator)
-        view = render_surface(positions, faces, field, pose, config.cameras.fov_deg, resolution)
-        if use_reference:
-            loss = reference_loss(view, reference.resized(resolution), config)
-        else:
-            low, high = timestep_interval(step, total, curriculum)
-            x0_steps = fine.ddim_steps if step >= multi_step_from else 1
-            poses = torch.tensor([pose], dtype=torch.float32)
-            t = teachers.geometry.sample_timesteps(1, low, high, generator)
-            loss = guidance(teachers.geometry, view.shading, replace(geometry_condition, poses=poses), t, x0_steps, fine.back_azimuths, config, generator)
-            weight = texture_weight(step, total, curriculum, fine.texture_weight)
-            if weight > 0:
-                t = teachers.texture.sample_timesteps(1, low, high, generator)
-                loss = loss + weight * guidance(teachers.texture, view.rgb, replace(texture_condition, poses=poses), t, x0_steps, fine.side_azimuths, config, generator)
-        if fine.laplacian_weight > 0:
-            loss = loss + fine.laplacian_weight * laplacian_smoothness(positions, faces)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"stage 2 diverged at iteration {step} (loss {float(loss)})")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        done = step + 1
-        if done % fine.preview_every == 0 or done == total:
-            reporter.preview(preview_image(student, reference, config, done, resolution), force=True)
-        if done % fine.checkpoint_every == 0 and done < total:
-            checkpoint.save(path, done, student, optimizer, generator)
-    reporter.progress(STAGE, total, total, "stage 2 done")
-    checkpoint.save(path, total, student, optimizer, generator)
-    return student.geometry, {"fine_iterations": total, "fine_resumed_at": start, "tet_grid": student.geometry.resolution}
+    task = FineTask(field, surface, teachers, condition, reference, config, seed, reporter)
+    outcome = run(task, [Stage(STAGE, fine.iterations)], Cadence(fine.preview_every, fine.checkpoint_every), reporter, work_dir / CHECKPOINT,
+                  label="stage 2", unit="iteration")  # fmt: skip
+    geometry = task.student.geometry
+    return geometry, {"fine_iterations": outcome.total, "fine_resumed_at": outcome.resumed_at, "tet_grid": geometry.resolution}

@@ -11,7 +11,7 @@ from backend.methods import get
 from backend.methods.base import JobContext, JobInputs, MethodError
 from backend.methods.cad.config import CADConfig, PriorSamplingConfig
 from backend.methods.cad.diffusion_prior import ControlNetRefiner, DiffusionSampler
-from backend.methods.cad.pipeline import ELEVATION_FILE, CADMethod, Hooks, settled_elevation
+from backend.methods.cad.pipeline import ELEVATION_FILE, CADMethod, settled_elevation
 from backend.methods.configs import resolve
 from backend.methods.progress import ProgressReporter
 from backend.teachers import controlnet_depth, deepfloyd_if, depth, registry, zero123
@@ -110,8 +110,7 @@ def test_without_a_camera_the_job_estimates_the_elevation_once_and_a_resumed_run
     record = {"degrees": 27.5, "source": "estimated", "coherence": 0.97, "contrast": 0.2}
     (work / ELEVATION_FILE).write_text(json.dumps(record))
     sampler = DiffusionSampler(None, None, torch.full((3, 32, 32), 0.5), 0.0, "", "", 32)  # no model: must not be asked
-    hooks = Hooks(progress=lambda *a: None, preview=lambda grid: None, log=lambda line: None)
-    assert settled_elevation(sampler, config, 0, work / ELEVATION_FILE, hooks) == record
+    assert settled_elevation(sampler, config, 0, work / ELEVATION_FILE, ProgressReporter(lambda *a: None)) == record
 
 
 def test_the_zero123_prior_needs_an_image_and_the_synthetic_one_needs_no_models(registry_env, tmp_path):

@@ -32,4 +32,4 @@ def test_two_processes_train_one_generator_under_torchrun(tmp_path):
     assert "diverged" not in done.stderr and "stage 2: 2/2" in done.stderr
     generator = load(str(out), tmp_path)
     assert generator.latent(0, 0.7).shape == (generator.latent_dim,)
-    assert (tmp_path / "family.generator.work" / "checkpoint.pt").exists()
+    assert (tmp_path / "family.generator.work" / "checkpoint.safetensors").exists()

@@ -13,7 +13,8 @@ from backend.methods import get
 from backend.methods.base import JobContext, JobInputs, MethodError
 from backend.methods.cad.invert import InversionConfig, invert, render
 from backend.methods.cad.pipeline import CADMethod, Distillation, export_generator, family_source
-from backend.methods.cad.train import PriorData, Trainer
+from backend.engine.checkpoint import saved_step
+from backend.methods.cad.train import CHECKPOINT, PriorData, Trainer
 from backend.methods.configs import resolve
 from backend.methods.progress import JobCancelled, ProgressReporter
 from backend.teachers.synthetic.families import family
@@ -152,9 +153,9 @@ def test_a_cancelled_job_stops_within_a_step_and_its_rerun_resumes_from_the_chec
     cancelled = ProgressReporter(emit, lambda: len(steps) >= cancel_after, min_interval_s=0.0)
     with pytest.raises(JobCancelled):
         CADMethod().run(JobInputs("", "", 0, None, None), config, JobContext("job", "cpu", work, cancelled, tmp_path))
-    assert steps == [("stage 1", 1), ("stage 1", 2), ("stage 1", 3)], "the cancel is honoured at the next step"
-    assert torch.load(work / "checkpoint.pt", weights_only=True)["step"] == 2, "the last checkpoint (every 2 steps) stays"
+    assert steps == [("stage 1", 0), ("stage 1", 1), ("stage 1", 2)], "the cancel is honoured at the next step"
+    assert saved_step(work / CHECKPOINT) == 2, "the last checkpoint (every 2 steps) stays"
     steps.clear()
     result = CADMethod().run(JobInputs("", "", 0, None, None), config, JobContext("job", "cpu", work, ProgressReporter(emit, min_interval_s=0.0), tmp_path))
-    assert steps[0] == ("stage 1", 3) and steps[-1] == ("stage 2", 2), "the rerun continues at step 3, not from scratch"
+    assert steps[0] == ("stage 1", 2) and steps[-1] == ("stage 2", 2), "the rerun continues at step 2, not from scratch"
     assert result.metadata["prior"]["poses_tried"] == 16

@@ -1,7 +1,9 @@
 import pytest
 import torch
 
+from backend.engine.checkpoint import saved_step
 from backend.methods.cad.train import PriorData, Trainer, lazy_adam, stage_of, train
+from backend.methods.progress import JobCancelled, ProgressReporter
 
 
 def data(side: int, count: int = 12) -> PriorData:
@@ -54,26 +56,30 @@ def test_the_ema_follows_the_generator_slowly(tiny_config):
 def test_an_interrupted_training_resumes_to_the_same_generator(tiny_config, tmp_path):
     config = small(tiny_config, stage1_steps=4, stage2_steps=2, checkpoint_every=2, preview_every=3, ada_interval=2)
     images = data(config.generator.image_resolution)
-    previews = []
+    previews, progress = [], []
 
-    class Stop(Exception):
-        pass
+    def recorder(stop_after=None):
+        """A reporter recording previews; with ``stop_after``, a cancel at the first call after that (stage, step) was reported."""
+        progress.clear()
 
-    def stop_at(step):
-        def on_step(done, total, losses):
-            if done == step:
-                raise Stop
+        def emit(kind, data, payload):
+            if kind == "preview":
+                previews.append(payload)
+            elif kind == "progress":
+                progress.append((data["stage"], data["step"]))
 
-        return on_step
+        return ProgressReporter(emit, lambda: stop_after in progress, min_interval_s=0.0)
 
     straight = Trainer(config, images, "cpu", 0)
-    train(straight, tmp_path / "a.pt", lambda *a: None, previews.append)
-    assert len(previews) == 2 and previews[0].shape[-1] == 3, "previews at step 3 and at the end"
+    train(straight, tmp_path / "a.safetensors", recorder())
+    assert len(previews) == 2, "previews at step 3 and at the end"
     interrupted = Trainer(config, images, "cpu", 0)
-    with pytest.raises(Stop):
-        train(interrupted, tmp_path / "b.pt", stop_at(5), lambda grid: None)
+    with pytest.raises(JobCancelled):
+        train(interrupted, tmp_path / "b.safetensors", recorder(stop_after=("stage 2", 0)))  # cancelled before step 5
+    assert saved_step(tmp_path / "b.safetensors") == 4, "the checkpoint of step 4 stays"
     resumed = Trainer(config, images, "cpu", 0)
-    train(resumed, tmp_path / "b.pt", lambda *a: None, lambda grid: None)
+    outcome = train(resumed, tmp_path / "b.safetensors", recorder())
+    assert outcome.resumed_at == 4
     assert resumed.step_index == 6
     for a, b in zip(straight.G_ema.state_dict().values(), resumed.G_ema.state_dict().values()):
         assert torch.allclose(a, b, rtol=1e-2, atol=1e-3), "the same up to float rounding of threaded kernels"
