@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_json
 from .messages import PROTOCOL_VERSION
 from .signing import MIN_KEY_BYTES, SIGNATURE_SCHEME
 
@@ -92,18 +93,7 @@ class ConnectionInfo:
 def write_connection_file(path: Path, info: ConnectionInfo) -> None:
     """Write ``info`` to ``path`` atomically, readable by the owner only."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(info.to_json(), f, indent=2)
-            f.write("\n")
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
+    write_json(path, info.to_json(), indent=2, mode=0o600)
 
 
 def read_connection_file(path: str | os.PathLike[str]) -> ConnectionInfo:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from protocol.atomic import write_json
 
 from ..core.glb import MeshAsset
 from ..core.turntable import turntable
@@ -103,7 +104,7 @@ def write(items: list[Made], out: Path) -> list[Path]:
         path.write_bytes(item.asset.to_glb())
         written.append(path)
     latents = out / "latents.json"
-    latents.write_text(json.dumps([{"name": m.name, **m.facts, "latent": np.asarray(m.latent).tolist()} for m in items], indent=1))
+    write_json(latents, [{"name": m.name, **m.facts, "latent": np.asarray(m.latent).tolist()} for m in items], indent=1)
     png = out / "sheet.png"
     Image.fromarray(sheet([m.asset for m in meshes])).save(png)
     return written + [latents, png]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from protocol.buffers import ITEMSIZE
+from protocol.atomic import write_json
 from protocol.codec import CodecError, pack
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import ID_PATTERN, ResultItem, ResultManifest
@@ -96,7 +97,7 @@ def write_result(directory: Path, result: JobResult, chunk_bytes: int = DEFAULT_
             ResultItem(name=name, kind="file", nbytes=view.nbytes, nchunks=len(digests[name]), media_type=file.media_type)
         )
     manifest = ResultManifest(items=tuple(items), chunk_bytes=chunk_bytes, metadata=dict(result.metadata))
-    (partial / MANIFEST_NAME).write_text(json.dumps({"manifest": to_plain(manifest), "chunk_sha256": digests}))
+    write_json(partial / MANIFEST_NAME, {"manifest": to_plain(manifest), "chunk_sha256": digests})
     shutil.rmtree(directory, ignore_errors=True)
     os.replace(partial, directory)
     return manifest

@@ -28,6 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from protocol.atomic import write_bytes, write_json, write_text
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import ErrorInfo, Event, JobInfo, JobState, PreviewInfo, Progress, ResultManifest
 from protocol.schema import SchemaError, from_plain, to_plain
@@ -42,16 +43,6 @@ RESUMES_FILE = "resumes"
 """In a job's folder: how many times it was queued again after a crash."""
 _FINISHED_EVENT_CACHE_JOBS = 16
 _PREVIEW_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg"}
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so that a crash leaves either the old or the new file, never half of one."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def new_job_id(now: float) -> str:
@@ -126,7 +117,7 @@ class JobStore:
             count = 0
         if count >= MAX_RESUMES:
             return False
-        path.write_text(str(count + 1), encoding="utf-8")
+        write_text(path, str(count + 1))
         return True
 
     def requeue(self, job_id: str, why: str) -> JobInfo:
@@ -189,8 +180,8 @@ class JobStore:
             for name, array in arrays.items():
                 spec["array_files"][name] = f"input-{name}.npy"
                 np.save(job_dir / spec["array_files"][name], array, allow_pickle=False)
-        write_json_atomic(job_dir / "spec.json", spec)
-        write_json_atomic(job_dir / "config.json", {"method": method, "preset": preset, "config": config})
+        write_json(job_dir / "spec.json", spec)
+        write_json(job_dir / "config.json", {"method": method, "preset": preset, "config": config})
         (job_dir / "events.jsonl").touch()
         info = JobInfo(
             job_id=job_id, method=method, preset=preset, state=JobState.QUEUED, created_at=now,
@@ -312,9 +303,7 @@ class JobStore:
         info = PreviewInfo(seq=event.seq, media_type=data["media_type"], width=data["width"], height=data["height"])
         job_dir = self.jobs_dir / job_id
         path = job_dir / f"preview.{_PREVIEW_EXTENSIONS[info.media_type]}"
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(image)
-        os.replace(tmp, path)
+        write_bytes(path, image)
         for other in _PREVIEW_EXTENSIONS.values():
             if other != path.suffix[1:]:
                 (job_dir / f"preview.{other}").unlink(missing_ok=True)
@@ -334,7 +323,7 @@ class JobStore:
     # ---------------------------------------------------------------- helpers
 
     def _persist(self, info: JobInfo) -> None:
-        write_json_atomic(self.jobs_dir / info.job_id / "state.json", to_plain(info))
+        write_json(self.jobs_dir / info.job_id / "state.json", to_plain(info))
 
     def _cached_events(self, job_id: str) -> list[Event]:
         self.get(job_id)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from protocol.codec import pack, unpack
+from protocol.atomic import write_text
 from protocol.errors import ErrorCode, ProtocolError, clip
 from protocol.messages import Camera, JobState
 from protocol.schema import from_plain, to_plain
@@ -77,7 +78,7 @@ class _Worker:
         except Exception as exc:  # a bug in a method: keep the worker, keep the traceback
             trace = traceback.format_exc()
             log.error("job %s failed:\n%s", job_id, trace)
-            (job_dir / "traceback.txt").write_text(trace, encoding="utf-8")
+            write_text(job_dir / "traceback.txt", trace)
             state = JobState.FAILED
             error = {
                 "code": ErrorCode.INTERNAL.value,

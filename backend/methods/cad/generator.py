@@ -14,13 +14,14 @@ vertex colours at preview quality, a baked texture at full quality.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+
+from protocol.atomic import replacing, write_json
 
 from ...core.frame import Frame
 from ...core.export import ExportConfig, extract_surface, textured_asset, vertex_colored_asset
@@ -54,12 +55,13 @@ def save_generator(folder: Path, model: CADGenerator, upsampled: bool, export: d
     tensors = {name: value.detach().contiguous().cpu() for name, value in model.state_dict().items()}
     if not upsampled:
         tensors = {name: value for name, value in tensors.items() if not name.startswith("upsampler_3d.")}
-    save_file(tensors, str(folder / WEIGHTS_FILE))
+    with replacing(folder / WEIGHTS_FILE) as temporary:
+        save_file(tensors, str(temporary))
     description = {
         "kind": "cad", "generator": config_to_json(model.config), "upsampled": upsampled, "export": export,
         "frame": {"centre": list(frame.centre), "scale": frame.scale}, "reference_elevation": float(reference_elevation), "about": about,
     }  # fmt: skip
-    (folder / GENERATOR_FILE).write_text(json.dumps(description, indent=2), encoding="utf-8")
+    write_json(folder / GENERATOR_FILE, description, indent=2)
 
 
 @torch.no_grad()

@@ -19,6 +19,7 @@ import torch
 import torch.distributed as dist
 
 from protocol.errors import ErrorCode
+from protocol.atomic import write_json
 
 from ...core.cameras import spherical_to_c2w
 from ...core.frame import Frame
@@ -33,7 +34,7 @@ from .config import CADConfig
 from .generator import IDENTITY, WEIGHTS_FILE, CADGeneratorAsset, calibrate_surface_density, save_generator
 from .diffusion_prior import ControlNetRefiner, DiffusionSampler
 from .elevation import PROBE_OFFSETS, estimate_elevation
-from .prior_cache import REFERENCE_AZIMUTH, SyntheticSampler, load_cache, sample_prior_cache, write_json
+from .prior_cache import REFERENCE_AZIMUTH, SyntheticSampler, load_cache, sample_prior_cache
 from .pruning import image_similarity
 from .train import CHECKPOINT, STAGES, PriorData, Trainer, total_steps, train
 
@@ -156,7 +157,7 @@ def settled_elevation(sampler: DiffusionSampler, config: CADConfig, seed: int, r
         reporter.log(f"the elevation estimate ({found.elevation:.1f}°) is not trusted (silhouette coherence {found.coherence:.3f}, "
                   f"contrast {found.contrast:.3f}): using reference_elevation {config.reference_elevation:.1f}°")
     record.parent.mkdir(parents=True, exist_ok=True)
-    write_json(record, elevation)
+    write_json(record, elevation, indent=2)
     reporter.progress("elevation", 1, 1, f"{elevation['degrees']:.1f}° ({elevation['source']})")
     return elevation
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
@@ -39,6 +38,7 @@ from backend.teachers.synthetic.families import Family
 from backend.teachers.synthetic.prior import BAD_LABELS, SampleLabel, SyntheticPrior, corrupt
 from backend.teachers.synthetic.render import SyntheticObject
 from protocol.schema import to_plain
+from protocol.atomic import replacing, write_json
 
 from .config import PriorSamplingConfig
 from .pruning import SimilarityFn, image_similarity, prune_pose
@@ -150,13 +150,6 @@ class SyntheticSampler:
 
     def draw(self, pose: torch.Tensor, config: PriorSamplingConfig, generator: torch.Generator) -> PoseSamples:
         return draw_pose_samples(self.prior, pose, config, generator)
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` to ``path`` atomically (a crash leaves the old file or the new one)."""
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(data, indent=2))
-    os.replace(temporary, path)
 
 
 def _sample_chunk(
@@ -274,7 +267,7 @@ def sample_prior_cache(
         if json.loads(manifest_path.read_text()) != json.loads(json.dumps(manifest)):
             raise ValueError(f"{folder} holds a prior cache of other settings; use an empty folder")
     else:
-        write_json(manifest_path, manifest)
+        write_json(manifest_path, manifest, indent=2)
     chunks = math.ceil(config.poses / config.chunk_poses)
     first = _complete_chunks(folder, chunks)
     stats = [_read_stats(chunk_path(folder, c)) for c in range(first)]
@@ -286,17 +279,16 @@ def sample_prior_cache(
         if progress is not None:
             progress(done, config.poses)
 
-    write_json(folder / "report.json", summarise(stats, config.poses))
+    write_json(folder / "report.json", summarise(stats, config.poses), indent=2)
     if progress is not None:
         progress(done, config.poses)
     for chunk in range(first, chunks):
         tensors = _sample_chunk(chunk, reference, sampler, config, seed, similarity, on_pose)
         path = chunk_path(folder, chunk)
-        temporary = path.with_suffix(".tmp")
-        save_file(tensors, str(temporary))
-        os.replace(temporary, path)
+        with replacing(path) as temporary:
+            save_file(tensors, str(temporary))
         stats.append({key: tensors[key] for key in SUMMARY_KEYS})
-        write_json(folder / "report.json", summarise(stats, config.poses))
+        write_json(folder / "report.json", summarise(stats, config.poses), indent=2)
     return summarise(stats, config.poses)
 
 

@@ -1,6 +1,5 @@
 """The losses' defining properties."""
 
-import numpy as np
 import pytest
 import torch
 
