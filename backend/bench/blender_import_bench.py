@@ -23,7 +23,7 @@ from typing import Callable, TextIO
 
 from ..core.export import ExportConfig, export_textured
 from ..core.mesh_ops import edge_topology
-from .table import print_table
+from ..table import print_table
 from .workloads import BOX, stripes, torus_and_sphere
 
 

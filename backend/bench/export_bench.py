@@ -18,7 +18,7 @@ import torch
 
 from ..core.export import ExportConfig, Timings, export_textured
 from ..core.uv import DEFAULT
-from .table import print_table
+from ..table import print_table
 from .workloads import BOX, stripes, torus_and_sphere
 
 STAGES = ("field", "marching_cubes", "cleanup", "decimate", "uv_unwrap", "bake", "glb")

@@ -3,19 +3,20 @@
 It steps through stages, reports progress, log events and previews, and returns
 a small mesh (arrays + GLB) plus an optional payload of a chosen size. The
 benchmarks use it to time event delivery and result transfer; it is registered
-only when this module is named in ``$DISTILL3D_PLUGINS``, so artists never see it.
+only when this module is named in ``$DISTILL3D_PLUGINS`` (its ``SPECS``), so artists never see it.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from protocol.schema import Record, param
 
-from ..methods import MethodEntry, register
 from ..methods.base import JobContext, JobInputs, JobResult
+from ..methods.spec import ExampleJob, MethodSpec
 
 
 @dataclass(frozen=True)
@@ -100,12 +101,18 @@ class ProbeMethod:
         return result
 
 
-register(
-    MethodEntry(
+def example_job(folder: Path) -> ExampleJob:
+    """The quick preset: three steps, a preview each, no sleeping."""
+    return ExampleJob("quick")
+
+
+SPECS = (
+    MethodSpec(
         name="probe",
         description="Diagnostic: steps, previews and a tetrahedron, no weights; for benchmarks and smoke tests.",
         config_class=ProbeConfig,
         factory="backend.bench.probe:ProbeMethod",
         presets={"default": {}, "quick": {"steps": 3, "step_seconds": 0.0, "preview_every": 1}},
-    )
+        example="backend.bench.probe:example_job",
+    ),
 )

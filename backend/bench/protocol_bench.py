@@ -26,7 +26,7 @@ from protocol.download import download
 from protocol.framing import Framer
 from protocol.messages import Events, GetJob, GetStats, JobInfo, JobSpec, Ping, Submit
 
-from .table import print_table
+from ..table import print_table
 
 WINDOW = 4
 REPEATS = 3

@@ -22,7 +22,7 @@ from ..core.hashgrid import HashGridConfig, HashGridEncoding
 from ..core.mesh_render import render_mesh
 from ..core.triplane import TriplaneDecoder, density_activation, triplane_features
 from ..core.volume import render_chunked
-from .table import print_table
+from ..table import print_table
 
 BOX = (-0.7, 0.7)
 FOV = 49.1

@@ -18,7 +18,7 @@ from ..core.glb import MeshAsset
 from ..core.uv import UnwrapOptions
 from ..teachers.synthetic.families import Family, Parameters, family
 from ..teachers.synthetic.shapes import Scene
-from . import GeneratorError, QUALITIES
+from . import QUALITIES, Generator, GeneratorError, Latent
 
 DEFAULT_FAMILY = "snowman"
 BOX = (-0.75, 0.75)
@@ -30,8 +30,8 @@ EXPORT = {
 """Export settings per quality: a coarse vertex-coloured surface to scrub, a textured 20k-face asset to keep."""
 
 
-class DemoGenerator:
-    """Latent (one coordinate per family parameter) → member of a synthetic family → mesh."""
+class DemoGenerator(Generator):
+    """Latent code (one coordinate per family parameter) → member of a synthetic family → mesh; no condition."""
 
     def __init__(self, family_name: str = DEFAULT_FAMILY) -> None:
         try:
@@ -40,28 +40,25 @@ class DemoGenerator:
             raise GeneratorError(f"demo generator: {exc}") from None
         self.latent_dim = len(self.family.ranges)
 
-    def latent(self, seed: int, truncation: float) -> np.ndarray:
+    def code(self, seed: int, truncation: float) -> np.ndarray:
         z = np.random.default_rng(seed).standard_normal(self.latent_dim).astype(np.float32)
         return (truncation * z).astype(np.float32)
 
-    def mix(self, a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
-        return ((1.0 - t) * np.asarray(a, np.float32) + t * np.asarray(b, np.float32)).astype(np.float32)
-
-    def parameters(self, latent: np.ndarray) -> Parameters:
-        """The family parameters of ``latent`` (D,): each coordinate through Φ into its range."""
-        latent = np.asarray(latent, dtype=np.float64).reshape(-1)
-        if latent.shape != (self.latent_dim,) or not np.all(np.isfinite(latent)):
-            raise GeneratorError(f"demo generator ({self.family.name}) takes {self.latent_dim} finite latent values, got {latent.shape}")
-        cdf = [0.5 * (1.0 + math.erf(z / math.sqrt(2.0))) for z in latent]
+    def parameters(self, code: np.ndarray) -> Parameters:
+        """The family parameters of ``code`` (D,): each coordinate through Φ into its range."""
+        code = np.asarray(code, dtype=np.float64).reshape(-1)
+        if code.shape != (self.latent_dim,) or not np.all(np.isfinite(code)):
+            raise GeneratorError(f"demo generator ({self.family.name}) takes {self.latent_dim} finite latent values, got {code.shape}")
+        cdf = [0.5 * (1.0 + math.erf(z / math.sqrt(2.0))) for z in code]
         return {key: low + (high - low) * u for u, (key, (low, high)) in zip(cdf, self.family.ranges.items())}
 
-    def scene(self, latent: np.ndarray) -> Scene:
-        return self.family.member(self.parameters(latent))
+    def scene(self, code: np.ndarray) -> Scene:
+        return self.family.member(self.parameters(code))
 
-    def asset(self, latent: np.ndarray, quality: str) -> MeshAsset:
+    def asset(self, latent: Latent, quality: str) -> MeshAsset:
         if quality not in QUALITIES:
             raise GeneratorError(f"quality must be one of {QUALITIES}, got {quality!r}")
-        scene, config = self.scene(latent), EXPORT[quality]
+        scene, config = self.scene(latent.code), EXPORT[quality]
         vertices, faces = extract_surface(scene.sdf, BOX, config)
         if quality == "preview":
             return vertex_colored_asset(vertices, faces, scene.albedo)

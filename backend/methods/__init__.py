@@ -1,186 +1,101 @@
-"""The method registry: name → config class, lazy factory, description, presets.
+"""The method registry: every :class:`~.spec.MethodSpec` the backend can run, found, not listed.
 
-Listing methods imports only config modules (typed dataclasses, no torch); a
-method's model code is imported by :func:`create` when a worker runs its job.
-Methods are listed here explicitly; extra modules named in ``$DISTILL3D_PLUGINS``
-(comma-separated, e.g. ``backend.bench.probe``) are imported first and may call
-:func:`register` (tests and benchmarks use this; artists never see them unless set).
+Specs come from three places, read once on first use:
+
+1. every method folder here — a subpackage with a ``spec.py`` whose ``SPECS`` lists its specs
+   (adding a method is adding a folder);
+2. installed packages exposing the entry-point group ``distill3d.methods`` — each entry point
+   names a spec, a sequence of specs, or a module with ``SPECS``;
+3. the modules named in ``$DISTILL3D_PLUGINS`` (comma-separated; tests and benchmarks use this)
+   — each may define ``SPECS`` or call :func:`register`.
+
+A later spec of the same name replaces an earlier one. A third-party entry point that fails to
+load is skipped and reported by :func:`problems` (a broken plugin must not take the backend
+down); a built-in one that fails is a bug and raises. Listing methods imports only spec and
+config modules (no torch); :func:`create` imports a method's code when a worker runs its job.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import importlib.util
+import logging
 import os
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+import pkgutil
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
 
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.schema import Record
+
+from .spec import MethodSpec
+
+log = logging.getLogger(__name__)
 
 PLUGINS_ENV = "DISTILL3D_PLUGINS"
+ENTRY_POINT_GROUP = "distill3d.methods"
+
+_registry: dict[str, MethodSpec] = {}
+_problems: dict[str, str] = {}
+_discovered = False
 
 
-@dataclass(frozen=True)
-class MethodEntry:
-    """One registered method."""
-
-    name: str
-    """Wire name, e.g. ``dtc123``."""
-    description: str
-    """One paragraph for people: what goes in, what comes out, what it costs."""
-    config_class: type[Record]
-    """Typed config dataclass with the paper's defaults. When it defines ``required_models() -> tuple[str, ...]``
-    (model registry roles), a job whose models are not on disk is refused at submit time with ``missing_model``."""
-    factory: str
-    """``module:callable`` returning a :class:`backend.methods.base.Method`; imported lazily."""
-    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: {"default": {}})
-    """Preset name → dotted config overrides applied over the defaults."""
-    default_preset: str = "default"
-    """Preset used when a job names none."""
-    needs_image: bool = False
-    """Jobs must carry an input image."""
-    needs_prompt: bool = False
-    """Jobs must carry a non-empty prompt."""
-    role: str = "generate"
-    """``generate``: makes an asset from the artist's inputs (the Generate panel lists these);
-    ``generator``: a tool that samples an existing 3D generator (variants, interpolation)."""
-    resumable: bool = False
-    """Jobs checkpoint into their work folder and continue from it: a job the server was stopped (or crashed) under
-    is queued again when it next starts, instead of failing ``interrupted``."""
-    transient_when: Mapping[str, Any] = field(default_factory=dict)
-    """Dotted config values that make a finished job disposable (e.g. an interpolation scrub preview):
-    the server deletes such jobs when it next starts. Empty: jobs are kept."""
-
-    def is_transient(self, config: Mapping[str, Any]) -> bool:
-        """True when a job that ran with ``config`` (nested as stored) matches every :attr:`transient_when` value."""
-        return bool(self.transient_when) and all(_dotted(config, key) == value for key, value in self.transient_when.items())
-
-    def __post_init__(self) -> None:
-        if self.default_preset not in self.presets:
-            raise ValueError(f"method {self.name}: default preset {self.default_preset!r} is not among its presets")
+def register(spec: MethodSpec) -> None:
+    """Add a method (a second spec with the same name replaces the first)."""
+    if not isinstance(spec, MethodSpec):
+        raise TypeError(f"register() takes a MethodSpec, got {type(spec).__name__}")
+    _registry[spec.name] = spec
 
 
-def _dotted(config: Mapping[str, Any], key: str) -> Any:
-    """``config["a"]["b"]`` for ``"a.b"``; None where a part is missing."""
-    value: Any = config
-    for part in key.split("."):
-        value = value.get(part) if isinstance(value, Mapping) else None
-    return value
-
-
-def is_resumable(method: str) -> bool:
-    """Jobs of ``method`` continue from their checkpoints after a server restart (unknown methods: no)."""
-    _load_plugins()
-    entry = _registry.get(method)
-    return entry is not None and entry.resumable
-
-
-def is_transient_job(method: str, config: Mapping[str, Any]) -> bool:
-    """A finished job of ``method`` that ran with ``config`` may be deleted (unknown methods: kept)."""
-    _load_plugins()
-    entry = _registry.get(method)
-    return entry is not None and entry.is_transient(config)
-
-
-_registry: dict[str, MethodEntry] = {}
-_plugins_loaded = False
-
-
-def register(entry: MethodEntry) -> None:
-    """Add a method (a second entry with the same name replaces the first)."""
-    _registry[entry.name] = entry
-
-
-def _register_builtins() -> None:
-    from .cad.config import PRESETS as CAD_PRESETS
-    from .cad.config import CADConfig
-    from .dtc123.config import PRESETS as DTC123_PRESETS
-    from .dtc123.config import DTC123Config
-    from .variants.config import InterpolateConfig, InvertConfig, VariantsConfig
-
-    register(
-        MethodEntry(
-            name="dtc123",
-            description="One image to a textured mesh: a hash-grid NeRF distilled from Zero-1-to-3 with DTC123's time-step "
-            "curriculum (annealed interval, band mask), exported as a textured mesh. Needs Zero123-XL weights, or teacher "
-            "'synthetic' with a 'target' GLB (no weights). About 20 min on an A100 with the 'paper' preset.",
-            config_class=DTC123Config,
-            factory="backend.methods.dtc123.pipeline:DTC123Method",
-            presets=DTC123_PRESETS,
-            default_preset="paper",
-            resumable=True,
-        )
-    )
-
-    register(
-        MethodEntry(
-            name="cad",
-            description="Image + prompt to a 3D generator: multi-view prior samples pruned by pose, distilled adversarially into an "
-            "EG3D-style triplane GAN (CAD). The result is a sample mesh and the generator (for variants, interpolation, inversion). "
-            "Needs Zero123-XL, DeepFloyd IF and CLIP weights, or prior 'synthetic' with a 'family' (no weights). Days on GPUs with the 'paper' preset.",
-            config_class=CADConfig,
-            factory="backend.methods.cad.pipeline:CADMethod",
-            presets=CAD_PRESETS,
-            default_preset="paper",
-            resumable=True,
-        )
-    )
-    register(
-        MethodEntry(
-            name="invert",
-            description="The latent of a CAD generator that best reproduces the input image (GAN inversion in w or w+), and its mesh.",
-            config_class=InvertConfig,
-            factory="backend.methods.variants.pipeline:InvertMethod",
-            presets={"default": {}},
-            needs_image=True,
-            role="generator",
-        )
-    )
-
-    register(
-        MethodEntry(
-            name="variants",
-            description="Sample N variants of a 3D generator (a distilled CAD generator, or 'demo'): one mesh per seed, tagged with its latent.",
-            config_class=VariantsConfig,
-            factory="backend.methods.variants.pipeline:VariantsMethod",
-            presets={"default": {}, "preview": {"quality": "preview"}},
-            role="generator",
-        )
-    )
-    register(
-        MethodEntry(
-            name="interpolate",
-            description="The mesh between two latents of a 3D generator, at preview quality for scrubbing or full quality to keep.",
-            config_class=InterpolateConfig,
-            factory="backend.methods.variants.pipeline:InterpolateMethod",
-            presets={"default": {}, "full": {"quality": "full"}},
-            role="generator",
-            transient_when={"quality": "preview"},
-        )
-    )
-
-
-_register_builtins()
-
-
-def _load_plugins() -> None:
-    global _plugins_loaded
-    if _plugins_loaded:
+def _register_all(found: Any, source: str) -> None:
+    """Register what ``found`` holds: a spec, an iterable of specs, or a module with ``SPECS``."""
+    if isinstance(found, MethodSpec):
+        register(found)
         return
-    _plugins_loaded = True
-    for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
-        importlib.import_module(module)
+    specs = getattr(found, "SPECS", found)
+    if not isinstance(specs, Iterable) or isinstance(specs, (str, bytes)):
+        raise TypeError(f"{source} holds no MethodSpec (give a spec, a list of specs or a module with SPECS)")
+    for spec in specs:
+        register(spec)
 
 
-def entries() -> list[MethodEntry]:
+def _discover() -> None:
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        name = f"{__name__}.{module.name}.spec"
+        if module.ispkg and importlib.util.find_spec(name) is not None:
+            _register_all(importlib.import_module(name), name)
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            _register_all(entry_point.load(), f"entry point {entry_point.name!r} ({entry_point.value})")
+        except Exception as exc:  # noqa: BLE001 - a broken third-party plugin is skipped, not fatal
+            _problems[entry_point.name] = f"entry point {entry_point.name!r} ({entry_point.value}) failed to load: {type(exc).__name__}: {exc}"
+            log.error("%s", _problems[entry_point.name])
+    for name in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
+        module = importlib.import_module(name)
+        if hasattr(module, "SPECS"):
+            _register_all(module, name)
+
+
+def problems() -> list[str]:
+    """Why plugins that were found could not be loaded (empty when all loaded)."""
+    _discover()
+    return list(_problems.values())
+
+
+def entries() -> list[MethodSpec]:
     """All methods, by name."""
-    _load_plugins()
+    _discover()
     return [_registry[name] for name in sorted(_registry)]
 
 
-def get(name: str) -> MethodEntry:
-    """The entry for ``name``; :class:`ProtocolError` ``unknown_method`` naming the known ones otherwise."""
-    _load_plugins()
+def get(name: str) -> MethodSpec:
+    """The spec of ``name``; :class:`ProtocolError` ``unknown_method`` naming the known ones otherwise."""
+    _discover()
     try:
         return _registry[name]
     except KeyError:
@@ -188,7 +103,45 @@ def get(name: str) -> MethodEntry:
         raise ProtocolError(ErrorCode.UNKNOWN_METHOD, f"unknown method {name!r} (known: {known})") from None
 
 
+def resolve_reference(reference: str) -> Any:
+    """The attribute a ``"module:attribute"`` string names (imports the module)."""
+    module_name, sep, attribute = reference.partition(":")
+    if not sep:
+        raise ValueError(f"{reference!r} is not of the form 'module:attribute'")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
 def create(name: str) -> Any:
     """Import the method's factory and call it (worker side; may import torch)."""
-    module_name, _, attr = get(name).factory.partition(":")
-    return getattr(importlib.import_module(module_name), attr)()
+    return resolve_reference(get(name).factory)()
+
+
+def is_resumable(method: str) -> bool:
+    """Jobs of ``method`` continue from their checkpoints after a server restart (unknown methods: no)."""
+    _discover()
+    spec = _registry.get(method)
+    return spec is not None and spec.resumable
+
+
+def is_transient_job(method: str, config: Mapping[str, Any]) -> bool:
+    """A finished job of ``method`` that ran with ``config`` may be deleted (unknown methods: kept)."""
+    _discover()
+    spec = _registry.get(method)
+    return spec is not None and spec.is_transient(config)
+
+
+def _lazy_loader(reference: str) -> Callable[[dict, Path, str], Any]:
+    return lambda description, folder, device: resolve_reference(reference)(description, folder, device)
+
+
+def generator_catalog(job_folder: Callable[[str], Path | None] | None = None) -> Any:
+    """The :class:`backend.generators.Catalog` of every method's generator kinds and shipped generators; ``job_folder``
+    maps a job id to the folder that job saves its generator in (the job store's layout; None: no job ids)."""
+    from ..generators import Catalog
+
+    kinds: dict[str, Callable[[dict, Path, str], Any]] = {}
+    named: dict[str, Path] = {}
+    for spec in entries():
+        kinds.update({kind: _lazy_loader(reference) for kind, reference in spec.generator_kinds.items()})
+        named.update({name: Path(resolve_reference(reference)) for name, reference in spec.named_generators.items()})
+    return Catalog(kinds, named, job_folder) if job_folder is not None else Catalog(kinds, named)

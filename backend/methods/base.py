@@ -1,4 +1,4 @@
-"""The contract between a method and the server that runs it."""
+"""The contract between a method and the server that runs it (``MethodError`` is the engine's, re-exported here)."""
 
 from __future__ import annotations
 
@@ -6,19 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from protocol.errors import ErrorCode
 from protocol.messages import Camera
 
 from ..core.glb import GLB_MEDIA_TYPE, MESH_ITEM, TEXTURE_ITEM, MeshAsset
+from ..engine.errors import MethodError
+from ..generators import Catalog
 from .progress import ProgressReporter
 
-
-class MethodError(Exception):
-    """A failure the artist should read (missing weights, unusable input), not a traceback."""
-
-    def __init__(self, message: str, code: ErrorCode = ErrorCode.JOB_FAILED) -> None:
-        super().__init__(message)
-        self.code = code
+__all__ = ["JobContext", "JobInputs", "JobResult", "Method", "MethodError", "ResultFile"]
 
 
 @dataclass(frozen=True)
@@ -51,8 +46,11 @@ class JobContext:
     """Scratch space kept with the job (checkpoints to resume from)."""
     reporter: ProgressReporter
     """Progress, previews and cancellation; call it at every step."""
-    jobs_dir: Path
-    """The job store's folder (every job's folder is ``jobs_dir / job_id``), to read other jobs' outputs."""
+    generator_dir: Path
+    """Where this job saves a 3D generator it makes (the job store's place for it: job ids name it afterwards)."""
+    generators: Catalog = field(default_factory=Catalog)
+    """What generator specs can name: the methods' generator kinds and shipped generators, and other jobs' generators
+    by job id (the job store answers those)."""
 
 
 @dataclass(frozen=True)

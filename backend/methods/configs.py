@@ -18,7 +18,7 @@ from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import ParamInfo
 from protocol.schema import Record, SchemaError, from_plain, to_plain, type_hints
 
-from . import MethodEntry
+from .spec import MethodSpec
 
 
 def _is_record(tp: Any) -> bool:
@@ -116,7 +116,7 @@ def _apply(config: Record, overrides: Mapping[str, Any]) -> Record:
     return dataclasses.replace(config, **direct) if direct else config
 
 
-def resolve(entry: MethodEntry, preset: str | None, overrides: Mapping[str, Any]) -> tuple[str, Record]:
+def resolve(entry: MethodSpec, preset: str | None, overrides: Mapping[str, Any]) -> tuple[str, Record]:
     """``(preset name, config)`` for a job: defaults → preset → job overrides."""
     preset = preset or entry.default_preset
     if preset not in entry.presets:

@@ -33,6 +33,7 @@ from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import ErrorInfo, Event, JobInfo, JobState, PreviewInfo, Progress, ResultManifest
 from protocol.schema import SchemaError, from_plain, to_plain
 
+from ..job_layout import WORK_DIR, jobs_folder
 from .results import ResultReader
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class JobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.jobs_dir = root / "jobs"
+        self.jobs_dir = jobs_folder(root)
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         self._jobs: dict[str, JobInfo] = {}
         self._digests: dict[str, str] = {}
@@ -167,7 +168,7 @@ class JobStore:
         now = time.time()
         job_id = new_job_id(now)
         job_dir = self.jobs_dir / job_id
-        (job_dir / "work").mkdir(parents=True)
+        (job_dir / WORK_DIR).mkdir(parents=True)
         spec = dict(spec, digest=digest)
         if image is not None:
             data, extension = image

@@ -19,6 +19,7 @@ import signal
 import threading
 import time
 import traceback
+from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from ..methods.progress import JobCancelled, ProgressReporter
 from .images import load_rgba
 from .logs import rotating_log_handler
 from .results import write_result
+from ..job_layout import GENERATOR_DIR, WORK_DIR, generator_folder
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +109,10 @@ class _Worker:
             self.send({"t": "event", "job_id": job_id, "kind": kind, "data": data, "payload": payload, "time": time.time()})
 
         reporter = ProgressReporter(emit, self.cancel.is_set)
-        context = JobContext(job_id=job_id, device=self.device, work_dir=job_dir / "work", reporter=reporter, jobs_dir=job_dir.parent)
+        context = JobContext(
+            job_id=job_id, device=self.device, work_dir=job_dir / WORK_DIR, reporter=reporter, generator_dir=job_dir / GENERATOR_DIR,
+            generators=methods.generator_catalog(partial(generator_folder, job_dir.parent)),
+        )  # fmt: skip
         method = self.methods.get(entry.name)
         if method is None:
             method = self.methods[entry.name] = methods.create(entry.name)

@@ -140,8 +140,9 @@ def test_cad_on_a_synthetic_family_writes_a_sample_and_a_generator_folder(shared
     folder = tmp_path / "out" / "cad.generator"
     assert json.loads((folder / "generator.json").read_text())["kind"] == "cad" and (folder / "generator.safetensors").stat().st_size > 0
     from backend.generators import load
+    from backend.methods import generator_catalog
 
-    assert load(str(folder), tmp_path).latent(0, 0.7).dtype == np.float32
+    assert load(str(folder), generator_catalog()).latent(0, 0.7).code.dtype == np.float32
 
 
 def test_sample_and_interpolate_the_shipped_demo_generator_without_a_server(tmp_path):
@@ -176,7 +177,9 @@ def test_sampling_a_generator_whose_latents_have_no_surface_says_so_and_writes_n
         (["sample", "--generator", "demo", "--truncation", 3, "--out", "x"], "truncation"),
         (["interpolate", "--generator", "demo", "--seeds", 0, 1, "--steps", 1, "--out", "x"], "steps"),
         (["invert", "--generator", "demo:snowman", "--image", "missing.png", "--out", "x.glb"], "cannot read --image"),
-        (["train", "--family", "dragons", "--out", "x.generator"], "family 'dragons'"),
+        (["train", "--method", "cad", "--prior", "synthetic", "--family", "dragons", "--out", "x.generator"], "family 'dragons'"),
+        (["train", "--method", "cad", "--family", "snowman", "--out", "x.generator"], "--prior synthetic"),
+        (["train", "--method", "dtc123", "--out", "x.generator"], "has no train command (trainable: cad"),
     ],
 )
 def test_generator_commands_refuse_bad_arguments_readably(tmp_path, args, words):
@@ -200,3 +203,14 @@ def test_invert_writes_the_mesh_latent_and_render_of_an_image(tmp_path):
     result = distill3d("invert", "--generator", "demo", "--image", image, "--camera-elevation", 10, "--steps", 20, "--out", tmp_path / "inv.glb", timeout=300)
     assert "→" in result.stdout
     assert np.load(tmp_path / "inv.latent.npy").ndim == 2 and (tmp_path / "inv.render.png").exists() and (tmp_path / "inv.glb").exists()
+
+
+def test_method_flags_come_from_the_method_named_on_the_command_line():
+    dtc123 = distill3d("generate", "--method", "dtc123", "--help").stdout
+    cad = distill3d("train", "--method", "cad", "--help").stdout
+    generic = distill3d("generate", "--help").stdout
+    assert "--target" in dtc123 and "options of method dtc123" in dtc123 and "--family" not in dtc123
+    assert "--family" in cad and "--elevation" in cad and "--target" not in cad
+    assert "--target" not in generic and "--family" not in generic and "see --help with --method" in generic
+    refused = distill3d("generate", "--method", "cad", "--target", "x.glb", "--out", "x.glb", check=False)
+    assert refused.returncode == 2 and "unrecognized arguments: --target" in refused.stderr

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from backend.bench.probe import ProbeConfig, ProbeMethod
-from backend.methods import MethodEntry, register
+from backend.methods.spec import ExampleJob, MethodSpec
 from backend.methods.base import JobContext, JobInputs, JobResult, MethodError
 from protocol.errors import ErrorCode
 from protocol.schema import Record, param
@@ -66,14 +67,23 @@ class TestbedMethod:
         return result
 
 
-register(
-    MethodEntry(
-        name="testbed",
-        description="Test-only method: the probe plus injected faults.",
-        config_class=TestbedConfig,
-        factory="tests.support.testbed:TestbedMethod",
-        presets={"default": {}, "quick": {"steps": 3, "step_seconds": 0.0, "preview_every": 1}},
-    )
+def example_job(folder: Path) -> ExampleJob:
+    return ExampleJob("quick")
+
+
+def needs_image_example(folder: Path) -> ExampleJob:
+    from PIL import Image
+
+    return ExampleJob("default", prompt="a probe", image=Image.new("RGBA", (32, 32), (200, 40, 40, 255)))
+
+
+TESTBED = MethodSpec(
+    name="testbed",
+    description="Test-only method: the probe plus injected faults.",
+    config_class=TestbedConfig,
+    factory="tests.support.testbed:TestbedMethod",
+    presets={"default": {}, "quick": {"steps": 3, "step_seconds": 0.0, "preview_every": 1}},
+    example="tests.support.testbed:example_job",
 )
 
 
@@ -82,13 +92,15 @@ class NeedsImageConfig(Record):
     pass
 
 
-register(
-    MethodEntry(
+SPECS = (
+    TESTBED,
+    MethodSpec(
         name="needs-image",
         description="Test-only method that requires an image and a prompt.",
         config_class=NeedsImageConfig,
         factory="tests.support.testbed:TestbedMethod",
         needs_image=True,
         needs_prompt=True,
-    )
+        example="tests.support.testbed:needs_image_example",
+    ),
 )

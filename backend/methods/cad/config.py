@@ -178,6 +178,8 @@ class CADConfig(Record):
             raise SchemaError("generator", "triplane_resolution, render_resolution and image_resolution must be powers of two")
         if self.prior == "synthetic" and not self.family:
             raise SchemaError("family", "the synthetic prior needs a built-in family name or a folder of GLB files")
+        if self.family and self.prior != "synthetic":
+            raise SchemaError("family", f"a family is for prior 'synthetic' (--prior synthetic); prior {self.prior!r} samples the input image")
 
 
 PRESETS = {
@@ -195,3 +197,12 @@ PRESETS = {
     },
 }
 """``paper``: the paper's numbers (days on several GPUs); ``tiny``: CPU tests and the shipped demo generator."""
+
+
+@dataclass(frozen=True)
+class InvertConfig(Record):
+    generator: str = param("", doc="A CAD generator: 'demo', a folder with generator.json, or the id of a finished CAD job.", max_len=1024)
+    space: str = param("w+", doc="'w': one w for every layer (the paper's main text); 'w+': one per layer, closer reconstructions (supplement D).", choices=("w", "w+"))
+    steps: int = param(200, doc="Adam steps of the inversion.", ge=1, le=5000)
+    lr: float = param(0.05, doc="Adam learning rate on the latent.", gt=0.0, le=10.0)
+    lpips_weight: float = param(1.0, doc="Weight of LPIPS next to the pixel MSE.", ge=0.0, le=100.0)

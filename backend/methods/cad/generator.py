@@ -7,9 +7,10 @@ Folder layout (loadable without the job store that made it)::
 
 Latents handed to clients are **w** vectors (w_dim,): a seed's z goes through the mapping network
 and is truncated towards w̄ (ψ), so that interpolation — a straight line in w, as EG3D and CAD
-interpolate — is what the add-on's slider scrubs. :func:`slerp` interpolates z on the sphere
-instead. A mesh is the triplane density's iso-surface (marching cubes) with the decoder's colour:
-vertex colours at preview quality, a baked texture at full quality.
+interpolate — is what the add-on's slider scrubs. Interpolation in z follows the great circle
+instead (:func:`backend.generators.latents.slerp`). A mesh is the triplane density's iso-surface
+(marching cubes) with the decoder's colour: vertex colours at preview quality, a baked texture at
+full quality.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from ...core.export import ExportConfig, extract_surface, textured_asset, vertex
 from ...core.glb import MeshAsset
 from ...core.triplane import density_activation, triplane_features
 from ...core.uv import UnwrapOptions
-from ...generators import GENERATOR_FILE, QUALITIES, EmptySurface, GeneratorError
+from ...generators import GENERATOR_FILE, QUALITIES, EmptySurface, Generator, GeneratorError, Latent
+from ...generators.latents import slerp
 from ..configs import config_from_json, config_to_json
 from .config import GeneratorConfig
 from .networks import CADGenerator
@@ -90,18 +92,12 @@ def calibrate_surface_density(model: CADGenerator, ws: torch.Tensor, c2w: torch.
     return float(levels[int(iou.argmax())]) if float(out.opacity.max()) >= CALIBRATION_MIN_PEAK_OPACITY else SURFACE_DENSITY
 
 
-def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
-    """Spherical interpolation between z vectors ``a`` (D,) and ``b`` (D,) (Gaussian latents live near a sphere)."""
-    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    cos = np.dot(a64, b64) / max(np.linalg.norm(a64) * np.linalg.norm(b64), 1e-12)
-    omega = np.arccos(np.clip(cos, -1.0, 1.0))
-    if omega < 1e-6:
-        return ((1 - t) * a64 + t * b64).astype(np.float32)
-    return ((np.sin((1 - t) * omega) * a64 + np.sin(t * omega) * b64) / np.sin(omega)).astype(np.float32)
+class CADGeneratorAsset(Generator):
+    """A loaded CAD generator behind the :class:`backend.generators.Generator` interface: latent codes are w (or w+),
+    there is no condition (a CAD generator is distilled for one prompt); interpolation runs in w (a line) or in z
+    (a great circle, mapped to w)."""
 
-
-class CADGeneratorAsset:
-    """A loaded CAD generator behind the :class:`backend.generators.Generator` interface (latents are w)."""
+    spaces = ("w", "z")
 
     def __init__(
         self, model: CADGenerator, upsampled: bool, export: dict, device: str = "cpu", frame: Frame = IDENTITY, reference_elevation: float = 0.0
@@ -131,15 +127,18 @@ class CADGeneratorAsset:
             w = self.model.mapping(torch.as_tensor(np.asarray(z, np.float32), device=self.device)[None], truncation)
         return w[0].cpu().numpy()
 
-    def latent(self, seed: int, truncation: float) -> np.ndarray:
+    def code(self, seed: int, truncation: float) -> np.ndarray:
         return self.w_of_z(self.z(seed), truncation)
 
-    def mix(self, a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
-        return ((1.0 - t) * np.asarray(a, np.float32) + t * np.asarray(b, np.float32)).astype(np.float32)
+    def between_in(self, space: str, seed_a: int, seed_b: int, t: float, truncation: float, conditions) -> Latent:
+        """z space: the great circle between the seeds' z, mapped to w."""
+        if space != "z":
+            return super().between_in(space, seed_a, seed_b, t, truncation, conditions)
+        return Latent(self.w_of_z(slerp(self.z(seed_a), self.z(seed_b), t), truncation))
 
-    def ws(self, latent: np.ndarray) -> torch.Tensor:
-        """A w (w_dim,) or w+ (num_ws, w_dim) latent as ws (1, num_ws, w_dim)."""
-        values = torch.as_tensor(np.asarray(latent, np.float32), device=self.device)
+    def ws(self, code: np.ndarray) -> torch.Tensor:
+        """A w (w_dim,) or w+ (num_ws, w_dim) latent code as ws (1, num_ws, w_dim)."""
+        values = torch.as_tensor(np.asarray(code, np.float32), device=self.device)
         if values.shape == (self.latent_dim,):
             return values[None, None].expand(1, self.model.num_ws, -1)
         if values.shape == (self.model.num_ws, self.latent_dim):
@@ -148,10 +147,10 @@ class CADGeneratorAsset:
             return values.reshape(1, self.model.num_ws, self.latent_dim)
         raise GeneratorError(f"a CAD latent is w ({self.latent_dim},) or w+ ({self.model.num_ws}, {self.latent_dim}), got {tuple(values.shape)}")
 
-    def fields(self, latent: np.ndarray):
-        """``(density, colour)`` fields of ``latent``: points (N, 3) → σ (N,) and RGB (N, 3)."""
+    def fields(self, code: np.ndarray):
+        """``(density, colour)`` fields of the latent ``code`` (w or w+): points (N, 3) → σ (N,) and RGB (N, 3)."""
         with torch.no_grad():
-            planes = self.model.planes(self.ws(latent), upsampled=self.upsampled)
+            planes = self.model.planes(self.ws(code), upsampled=self.upsampled)
         box = (-self.model.config.box, self.model.config.box)
 
         def decode(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -161,10 +160,10 @@ class CADGeneratorAsset:
 
         return (lambda p: decode(p)[1]), (lambda p: decode(p)[0])
 
-    def asset(self, latent: np.ndarray, quality: str) -> MeshAsset:
+    def asset(self, latent: Latent, quality: str) -> MeshAsset:
         if quality not in QUALITIES:
             raise GeneratorError(f"quality must be one of {QUALITIES}, got {quality!r}")
-        density, color = self.fields(latent)
+        density, color = self.fields(latent.code)
         box = (-self.model.config.box, self.model.config.box)
         if quality == "preview":
             config = ExportConfig(resolution=self.preview_resolution, level=self.surface_density, inside="positive", target_faces=0)
@@ -179,7 +178,7 @@ class CADGeneratorAsset:
 
 
 def load(description: dict, folder: Path, device: str) -> CADGeneratorAsset:
-    """Loader of ``{"kind": "cad"}`` folders (registered with :func:`backend.generators.register_kind`)."""
+    """Loader of ``{"kind": "cad"}`` folders (CAD's method spec names it for the generator kind ``cad``)."""
     try:
         config = config_from_json(GeneratorConfig, description["generator"])
     except Exception as exc:  # noqa: BLE001 - any malformed config is the same user error

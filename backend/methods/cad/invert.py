@@ -1,7 +1,8 @@
 """GAN inversion of the reference image (paper Sec. 4, supplement D): find the latent whose render matches it.
 
 The latent starts at w̄ and is optimised with Adam on MSE + LPIPS between the generator's
-image at the reference camera and the reference. ``w`` space keeps one w for every layer
+image at the reference camera and the reference, on the engine's loop (progress, cancel,
+divergence; no checkpoints: an inversion takes seconds). ``w`` space keeps one w for every layer
 (the paper's main text); ``w+`` gives each synthesis layer its own w, which the supplement
 finds reconstructs the input more faithfully.
 """
@@ -9,30 +10,20 @@ finds reconstructs the input more faithfully.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from protocol.errors import ErrorCode
+
+from ...engine.checkpoint import TrainingState
+from ...engine.loop import Cadence, Reporter, Stage, Task, descend, run
+from ...generators import GeneratorError, Latent
+from ..base import JobContext, JobInputs, JobResult, MethodError
+from ..generator_jobs import GeneratorCache
+from .config import InvertConfig
 from .generator import CADGeneratorAsset
-
-SPACES = ("w", "w+")
-
-
-@dataclass(frozen=True)
-class InversionConfig:
-    """How the inversion optimises."""
-
-    space: str = "w+"
-    """'w' (one w for all layers) or 'w+' (one per layer; better reconstructions, supplement D)."""
-    steps: int = 200
-    """Adam steps."""
-    lr: float = 0.05
-    """Adam learning rate on the latent."""
-    lpips_weight: float = 1.0
-    """Weight of LPIPS next to the pixel MSE (0: MSE only)."""
-
 
 @dataclass
 class Inversion:
@@ -60,41 +51,49 @@ def reconstruction_loss(image: torch.Tensor, target: torch.Tensor, lpips: torch.
     return loss
 
 
-def invert(
-    asset: CADGeneratorAsset, target: torch.Tensor, c2w: torch.Tensor, config: InversionConfig = InversionConfig(),
-    on_step: Callable[[int, int, float], None] | None = None,
-) -> Inversion:
-    """Invert ``target`` (3, H, W) in [0, 1], seen from ``c2w`` (4, 4); ``on_step(step, total, loss)`` may raise to cancel."""
-    if config.space not in SPACES:
-        raise ValueError(f"inversion space must be one of {SPACES}, got {config.space!r}")
-    model, device = asset.model, asset.device
-    size = model.config.image_resolution
-    target = F.interpolate(target[None].to(device, torch.float32), size=(size, size), mode="area")
-    c2w = c2w[None].to(device, torch.float32)
-    lpips = None
-    if config.lpips_weight > 0:
-        from .perceptual import load_lpips
+class InversionTask(Task):
+    """The latent (w or w+) being optimised."""
 
-        lpips = load_lpips(device)
-    w_avg = model.mapping.w_avg.detach()
-    start = w_avg[None] if config.space == "w" else w_avg[None].expand(model.num_ws, -1)
-    latent = start.clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([latent], lr=config.lr)
-    losses = []
-    for step in range(config.steps):
-        ws = latent.expand(model.num_ws, -1)[None]
-        loss = reconstruction_loss(render(asset, ws, c2w), target, lpips, config.lpips_weight)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
-        if on_step:
-            on_step(step + 1, config.steps, losses[-1])
+    def __init__(self, asset: CADGeneratorAsset, target: torch.Tensor, c2w: torch.Tensor, config: InvertConfig) -> None:
+        model, device = asset.model, asset.device
+        size = model.config.image_resolution
+        self.asset, self.config = asset, config
+        self.target = F.interpolate(target[None].to(device, torch.float32), size=(size, size), mode="area")
+        self.c2w = c2w[None].to(device, torch.float32)
+        self.lpips = None
+        if config.lpips_weight > 0:
+            from .perceptual import load_lpips
+
+            self.lpips = load_lpips(device)
+        w_avg = model.mapping.w_avg.detach()
+        start = w_avg[None] if config.space == "w" else w_avg[None].expand(model.num_ws, -1)
+        self.latent = start.clone().requires_grad_(True)
+        self.optimizer = torch.optim.Adam([self.latent], lr=config.lr)
+        self.losses: list[float] = []
+
+    def state(self) -> TrainingState:
+        return TrainingState(optimizers={"adam": self.optimizer})
+
+    def ws(self) -> torch.Tensor:
+        """The latent as ws (1, num_ws, w_dim)."""
+        return self.latent.expand(self.asset.model.num_ws, -1)[None]
+
+    def step(self, step: int) -> dict[str, float]:
+        loss = reconstruction_loss(render(self.asset, self.ws(), self.c2w), self.target, self.lpips, self.config.lpips_weight)
+        self.losses.append(descend(self.optimizer, loss))
+        return {"loss": self.losses[-1]}
+
+
+def invert(asset: CADGeneratorAsset, target: torch.Tensor, c2w: torch.Tensor, config: InvertConfig, reporter: Reporter) -> Inversion:
+    """Invert ``target`` (3, H, W) in [0, 1], seen from ``c2w`` (4, 4); progress (stage ``invert``) through ``reporter``,
+    which may raise to cancel."""
+    task = InversionTask(asset, target, c2w, config)
+    run(task, [Stage("invert", config.steps)], Cadence(0, 0), reporter, None, label="inversion")
     with torch.no_grad():
-        final = latent.detach().expand(model.num_ws, -1)
-        image = render(asset, final[None], c2w)[0].clamp(0, 1).cpu()
+        final = task.ws()[0].detach()
+        image = render(asset, final[None], task.c2w)[0].clamp(0, 1).cpu()
     value = final[0] if config.space == "w" else final
-    return Inversion(latent=value.cpu().numpy().astype(np.float32), losses=losses, image=image)
+    return Inversion(latent=value.cpu().numpy().astype(np.float32), losses=task.losses, image=image)
 
 
 def image_tensor(image, size: int) -> torch.Tensor:
@@ -107,7 +106,7 @@ def image_tensor(image, size: int) -> torch.Tensor:
     return (values[..., :3] * values[..., 3:] + (1 - values[..., 3:])).permute(2, 0, 1)
 
 
-def invert_image(generator, image, elevation_deg: float | None, config: InversionConfig = InversionConfig(), on_step=None):
+def invert_image(generator, image, elevation_deg: float | None, config: InvertConfig, reporter: Reporter):
     """``(Inversion, full-quality mesh)`` of a PIL ``image`` seen from the reference azimuth (180°) at ``elevation_deg``
     (None: the elevation of the reference the generator was distilled from); ValueError when ``generator`` cannot
     invert (only CAD generators can)."""
@@ -119,5 +118,32 @@ def invert_image(generator, image, elevation_deg: float | None, config: Inversio
     config_g = generator.model.config
     elevation_deg = generator.reference_elevation if elevation_deg is None else elevation_deg
     c2w = spherical_to_c2w(torch.tensor([elevation_deg]), torch.tensor([REFERENCE_AZIMUTH]), torch.tensor([config_g.radius]))[0]
-    result = invert(generator, image_tensor(image, config_g.image_resolution), c2w, config, on_step)
-    return result, generator.asset(result.latent, "full")
+    result = invert(generator, image_tensor(image, config_g.image_resolution), c2w, config, reporter)
+    return result, generator.asset(Latent(result.latent), "full")
+
+
+class InvertMethod:
+    """The input image → the CAD generator's latent that reproduces it (at the job camera's elevation, else at the one the
+    generator was distilled from) → that latent's mesh."""
+
+    def __init__(self) -> None:
+        self.generators = GeneratorCache()
+
+    def run(self, inputs: JobInputs, config: InvertConfig, context: JobContext) -> JobResult:
+        if inputs.image is None:
+            raise MethodError("invert needs an input image", ErrorCode.INVALID_PARAMS)
+        reporter = context.reporter
+        reporter.plan([("invert", config.steps), ("export", 1)])
+        generator = self.generators.get(config.generator, context)
+        elevation = inputs.camera.elevation_deg if inputs.camera is not None else None  # None: the generator's reference elevation
+        try:
+            inversion, asset = invert_image(generator, inputs.image, elevation, config, reporter)
+        except (GeneratorError, ValueError) as exc:
+            raise MethodError(f"cannot invert with {config.generator!r}: {exc}", ErrorCode.INVALID_PARAMS) from None
+        reporter.progress("export", 1, 1, f"{len(asset.faces)} faces")
+        used = generator.reference_elevation if elevation is None else elevation
+        result = JobResult(metadata={"generator": config.generator, "space": config.space, "elevation_deg": used,
+                                     "loss_start": inversion.losses[0], "loss_end": inversion.losses[-1]})  # fmt: skip
+        result.add_mesh(asset)
+        result.arrays["latent"] = inversion.latent
+        return result

@@ -23,7 +23,7 @@ from protocol.atomic import write_json
 
 from ...core.cameras import spherical_to_c2w
 from ...core.frame import Frame
-from ...generators import GENERATOR_FILE, JOB_GENERATOR_DIR, EmptySurface
+from ...generators import GENERATOR_FILE, EmptySurface
 from ...teachers.synthetic.families import Family, family
 from ...teachers.synthetic.prior import PriorConfig as SyntheticPriorConfig
 from ...teachers.synthetic.prior import SyntheticPrior
@@ -245,10 +245,10 @@ class CADMethod:
         reporter.plan([*estimate, ("prior", config.sampling.poses), *[(s, n) for s, n in zip(STAGES, (config.train.stage1_steps, config.train.stage2_steps)) if n], ("export", 1)])
         run = distill(config, inputs, context.work_dir, context.device, reporter)
         reporter.progress("export", 0, 1, "saving the generator and meshing a sample")
-        folder = context.jobs_dir / context.job_id / JOB_GENERATOR_DIR
+        folder = context.generator_dir
         generator = export_generator(run, config, folder, context.device)
         latent = generator.latent(inputs.seed, config.truncation)
-        result = JobResult(metadata={"prior": run.report, "kept_samples": run.kept, "latent": latent.tolist(), "truncation": config.truncation})
+        result = JobResult(metadata={"prior": run.report, "kept_samples": run.kept, "latent": latent.code.tolist(), "truncation": config.truncation})
         try:
             asset = generator.asset(latent, "full")
         except EmptySurface as exc:  # the generator is the product: keep it even when this sample has no surface yet

@@ -29,12 +29,3 @@ class InterpolateConfig(Record):
     generator: str = param("demo", doc=GENERATOR_DOC, max_len=1024)
     t: float = param(0.5, doc="Where between the job's arrays 'latent_a' (t = 0) and 'latent_b' (t = 1).", ge=0.0, le=1.0)
     quality: str = param("preview", doc=QUALITY_DOC, choices=("preview", "full"))
-
-
-@dataclass(frozen=True)
-class InvertConfig(Record):
-    generator: str = param("", doc="A CAD generator: a folder with generator.json, or the id of a finished CAD job.", max_len=1024)
-    space: str = param("w+", doc="'w': one w for every layer (the paper's main text); 'w+': one per layer, closer reconstructions (supplement D).", choices=("w", "w+"))
-    steps: int = param(200, doc="Adam steps of the inversion.", ge=1, le=5000)
-    lr: float = param(0.05, doc="Adam learning rate on the latent.", gt=0.0, le=10.0)
-    lpips_weight: float = param(1.0, doc="Weight of LPIPS next to the pixel MSE.", ge=0.0, le=100.0)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from backend.bench.random_teachers import letters_clip_tokenizer
+from backend.teachers.random_weights import letters_clip_tokenizer
 
 CONTEXT_WIDTH = 32
 """Cross-attention width of the tiny UNets (the CLIP text and image embeddings have this size too)."""

@@ -77,7 +77,7 @@ def test_a_cad_job_runs_on_the_zero123_prior_end_to_end(registry_env, tmp_path):
     events = []
     reporter = ProgressReporter(lambda kind, data, payload: events.append((kind, data)), min_interval_s=0.0)
     (tmp_path / "job" / "work").mkdir(parents=True)
-    context = JobContext("job", "cpu", tmp_path / "job" / "work", reporter, tmp_path)
+    context = JobContext("job", "cpu", tmp_path / "job" / "work", reporter, tmp_path / "job" / "work" / "generator")
     result = CADMethod().run(JobInputs("a red box", "", 0, Camera(elevation_deg=10.0), reference_image()), config, context)
     assert result.metadata["prior"]["poses_tried"] == 4 and result.metadata["kept_samples"] == 4
     assert "generator.safetensors" in result.files
@@ -99,7 +99,7 @@ def test_without_a_camera_the_job_estimates_the_elevation_once_and_a_resumed_run
     events = []
     reporter = ProgressReporter(lambda kind, data, payload: events.append((kind, data)), min_interval_s=0.0)
     work = tmp_path / "job" / "work"
-    context = JobContext("job", "cpu", work, reporter, tmp_path)
+    context = JobContext("job", "cpu", work, reporter, work / "generator")
     result = CADMethod().run(JobInputs("a red box", "", 0, None, reference_image()), config, context)
     elevation = result.metadata["prior"]["reference_elevation"]
     # random weights draw noise, which explains every elevation alike: the estimate is made and rightly not trusted
@@ -115,7 +115,7 @@ def test_without_a_camera_the_job_estimates_the_elevation_once_and_a_resumed_run
 
 def test_the_zero123_prior_needs_an_image_and_the_synthetic_one_needs_no_models(registry_env, tmp_path):
     _, config = resolve(get("cad"), "tiny", {"prior": "zero123"})
-    context = JobContext("job", "cpu", tmp_path, ProgressReporter(lambda *a: None), tmp_path)
+    context = JobContext("job", "cpu", tmp_path, ProgressReporter(lambda *a: None), tmp_path / "generator")
     with pytest.raises(MethodError, match="needs an input image"):
         CADMethod().run(JobInputs("", "", 0, None, None), config, context)
     assert CADConfig(prior="synthetic", family="snowman").required_models() == ()

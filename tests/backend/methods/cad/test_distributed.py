@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from backend.generators import load
+from backend.methods import generator_catalog
 
 
 ENV = {**{k: v for k, v in os.environ.items() if k != "DISTILL3D_PLUGINS"}, "OMP_NUM_THREADS": "1"}
@@ -23,13 +24,13 @@ def test_two_processes_train_one_generator_under_torchrun(tmp_path):
     assert torchrun.exists() and distill3d
     out = tmp_path / "family.generator"
     command = [
-        str(torchrun), "--standalone", "--nproc-per-node", "2", "--no-python", distill3d, "train", "--family", "snowman",
+        str(torchrun), "--standalone", "--nproc-per-node", "2", "--no-python", distill3d, "train", "--method", "cad", "--prior", "synthetic", "--family", "snowman",
         "--preset", "tiny", "--device", "cpu", "--out", str(out),
         "--set", "train.stage1_steps=6", "--set", "train.stage2_steps=2", "--set", "sampling.poses=24", "--set", "train.checkpoint_every=4",
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=540, env=ENV)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "diverged" not in done.stderr and "stage 2: 2/2" in done.stderr
-    generator = load(str(out), tmp_path)
-    assert generator.latent(0, 0.7).shape == (generator.latent_dim,)
+    generator = load(str(out), generator_catalog())
+    assert generator.latent(0, 0.7).code.shape == (generator.latent_dim,)
     assert (tmp_path / "family.generator.work" / "checkpoint.safetensors").exists()

@@ -9,9 +9,10 @@ import torch
 import trimesh
 
 from backend.generators import GeneratorError, load
-from backend.methods import get
+from backend.methods import generator_catalog, get
 from backend.methods.base import JobContext, JobInputs, MethodError
-from backend.methods.cad.invert import InversionConfig, invert, render
+from backend.methods.cad.config import InvertConfig
+from backend.methods.cad.invert import invert, render
 from backend.methods.cad.pipeline import CADMethod, Distillation, export_generator, family_source
 from backend.engine.checkpoint import saved_step
 from backend.methods.cad.train import CHECKPOINT, PriorData, Trainer
@@ -63,7 +64,7 @@ def distilled(tmp_path_factory):
     reporter = ProgressReporter(lambda kind, data, payload: events.append((kind, data)), min_interval_s=0.0)
     work = root / "job" / "work"
     work.mkdir(parents=True)
-    context = JobContext(job_id="job", device="cpu", work_dir=work, reporter=reporter, jobs_dir=root)
+    context = JobContext(job_id="job", device="cpu", work_dir=work, reporter=reporter, generator_dir=work / "generator")
     _, config = resolve(get("cad"), "tiny", {"prior": "synthetic", "family": str(root / "family")})
     torch.set_num_threads(2)
     result = CADMethod().run(JobInputs("", "", 0, None, None), config, context)
@@ -77,7 +78,7 @@ def test_a_distilled_generator_resembles_the_family_differs_between_samples_and_
     lo = np.min([m.bounds[0] for m in members], axis=0) - 0.1
     hi = np.max([m.bounds[1] for m in members], axis=0) + 0.1
     truth = [occupancy_grid(m.vertices, m.faces, lo, hi) for m in members]
-    generator = load("job", root)
+    generator = load(str(root / "job" / "work" / "generator"), generator_catalog())
     trained = nearest_member_iou(sample_grids(generator, lo, hi), truth)
     source, frame = family_source(str(root / "family"))
     untrained = Trainer(config, PriorData(torch.rand(2, 3, 32, 32), torch.tensor([[0.0, 0.0, 2.0]] * 2)), "cpu", 0)
@@ -110,14 +111,14 @@ def test_the_job_reports_progress_and_returns_a_mesh_the_generator_and_the_pruni
 @pytest.mark.slow
 def test_inversion_reproduces_the_reference_better_than_a_random_latent(distilled):
     root, members, config, _, _ = distilled
-    generator = load("job", root)
+    generator = load(str(root / "job" / "work" / "generator"), generator_catalog())
     from backend.core.cameras import spherical_to_c2w
 
     c2w = spherical_to_c2w(torch.tensor([10.0]), torch.tensor([180.0]), torch.tensor([2.0]))
     with torch.no_grad():
-        target = render(generator, generator.ws(generator.latent(42, 1.0)), c2w)[0]
-    result = invert(generator, target, c2w[0], InversionConfig(space="w+", steps=60, lpips_weight=0.0))
-    random_error = float(((render(generator, generator.ws(generator.latent(7, 1.0)), c2w)[0] - target) ** 2).mean().detach())
+        target = render(generator, generator.ws(generator.latent(42, 1.0).code), c2w)[0]
+    result = invert(generator, target, c2w[0], InvertConfig(space="w+", steps=60, lpips_weight=0.0), ProgressReporter(lambda *a: None))
+    random_error = float(((render(generator, generator.ws(generator.latent(7, 1.0).code), c2w)[0] - target) ** 2).mean().detach())
     inverted_error = float(((result.image - target) ** 2).mean())
     assert result.losses[-1] < result.losses[0] and inverted_error < 0.5 * random_error, (inverted_error, random_error)
     assert result.latent.shape == (generator.model.num_ws, generator.latent_dim)
@@ -131,7 +132,7 @@ def test_an_unknown_family_or_a_missing_prior_is_a_readable_error(tmp_path):
     with pytest.raises(MethodError, match="cannot load the family folder"):
         family_source(str(tmp_path / "broken"))
     _, config = resolve(get("cad"), "tiny", {})
-    context = JobContext("job", "cpu", tmp_path, ProgressReporter(lambda *a: None), tmp_path)
+    context = JobContext("job", "cpu", tmp_path, ProgressReporter(lambda *a: None), tmp_path / "generator")
     with pytest.raises(MethodError, match="prior 'synthetic'"):
         CADMethod().run(JobInputs("", "", 0, None, None), config, context)
 
@@ -152,10 +153,10 @@ def test_a_cancelled_job_stops_within_a_step_and_its_rerun_resumes_from_the_chec
 
     cancelled = ProgressReporter(emit, lambda: len(steps) >= cancel_after, min_interval_s=0.0)
     with pytest.raises(JobCancelled):
-        CADMethod().run(JobInputs("", "", 0, None, None), config, JobContext("job", "cpu", work, cancelled, tmp_path))
+        CADMethod().run(JobInputs("", "", 0, None, None), config, JobContext("job", "cpu", work, cancelled, work / "generator"))
     assert steps == [("stage 1", 0), ("stage 1", 1), ("stage 1", 2)], "the cancel is honoured at the next step"
     assert saved_step(work / CHECKPOINT) == 2, "the last checkpoint (every 2 steps) stays"
     steps.clear()
-    result = CADMethod().run(JobInputs("", "", 0, None, None), config, JobContext("job", "cpu", work, ProgressReporter(emit, min_interval_s=0.0), tmp_path))
+    result = CADMethod().run(JobInputs("", "", 0, None, None), config, JobContext("job", "cpu", work, ProgressReporter(emit, min_interval_s=0.0), work / "generator"))
     assert steps[0] == ("stage 1", 2) and steps[-1] == ("stage 2", 2), "the rerun continues at step 2, not from scratch"
     assert result.metadata["prior"]["poses_tried"] == 16

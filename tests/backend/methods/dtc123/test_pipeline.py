@@ -54,7 +54,7 @@ def _run(tmp_path: Path, overrides: dict, cancel_after: int | None = None, prese
     reporter = ProgressReporter(lambda kind, data, payload: events.append((kind, data)), cancelled, min_interval_s=0.0)
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
-    context = JobContext(job_id="job", device="cpu", work_dir=work, reporter=reporter, jobs_dir=tmp_path)
+    context = JobContext(job_id="job", device="cpu", work_dir=work, reporter=reporter, generator_dir=tmp_path / "generator")
     _, config = resolve(get("dtc123"), preset, overrides)
     result = DTC123Method().run(JobInputs("", "", 5, CAMERA, None), config, context)
     return result, events

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from backend.methods import get
+from backend.methods import generator_catalog, get
 from backend.methods.base import JobContext, JobInputs, MethodError
 from backend.methods.configs import resolve
 from backend.methods.progress import ProgressReporter
@@ -16,7 +16,8 @@ from protocol.schema import from_plain, to_plain
 
 def _context(tmp_path: Path, events: list) -> JobContext:
     reporter = ProgressReporter(lambda kind, data, payload: events.append((kind, data)), min_interval_s=0.0)
-    return JobContext(job_id="job", device="cpu", work_dir=tmp_path / "work", reporter=reporter, jobs_dir=tmp_path)
+    return JobContext(job_id="job", device="cpu", work_dir=tmp_path / "work", reporter=reporter, generator_dir=tmp_path / "generator",
+                      generators=generator_catalog())
 
 
 def _inputs(seed: int = 10, **arrays) -> JobInputs:
@@ -92,12 +93,32 @@ def test_a_seed_without_a_surface_costs_its_variant_not_the_batch(tmp_path):
     events: list = []
     _, config = resolve(get("variants"), "preview", {"count": 4})
     method = VariantsMethod()
-    method.generators.get = lambda spec, context: SomeEmpty(tmp_path, empty_seeds=[11, 13])
+    method.generators.get = lambda spec, context: SomeEmpty(empty_seeds=[11, 13])
     result = method.run(_inputs(seed=10), config, _context(tmp_path, events))
     assert [v["seed"] for v in result.metadata["variants"]] == [10, 12], "numbered v0, v1: the add-on imports them in a grid"
     assert "v1.positions" in result.arrays and "v2.positions" not in result.arrays
     assert [e["seed"] for e in result.metadata["empty"]] == [11, 13]
     assert any(kind == "log" and "seed 11 gives no mesh" in d["message"] for kind, d in events)
-    method.generators.get = lambda spec, context: SomeEmpty(tmp_path, empty_seeds=[10, 11, 12, 13])
+    method.generators.get = lambda spec, context: SomeEmpty(empty_seeds=[10, 11, 12, 13])
     with pytest.raises(MethodError, match="none of the 4 seeds gives a surface"):
         method.run(_inputs(seed=10), config, _context(tmp_path, events))
+
+
+def test_a_conditioned_generator_samples_under_the_jobs_prompt_and_interpolates_its_conditions(tmp_path):
+    from tests.backend.generators.test_tools import PromptSized
+
+    _, config = resolve(get("variants"), "preview", {"count": 2})
+    method = VariantsMethod()
+    method.generators.get = lambda spec, context: PromptSized()
+    inputs = JobInputs(prompt="a red torus", negative_prompt="", seed=3, camera=None, image=None)
+    result = method.run(inputs, config, _context(tmp_path, []))
+    assert result.arrays["v0.condition"].tolist() == [11.0] and result.arrays["v1.latent"].shape == (PromptSized().latent_dim,)
+    interpolate = InterpolateMethod()
+    interpolate.generators.get = lambda spec, context: PromptSized()
+    _, config = resolve(get("interpolate"), None, {"t": 0.5})
+    a, b = result.arrays["v0.latent"], result.arrays["v1.latent"]
+    with pytest.raises(MethodError, match="'condition_a' and 'condition_b'"):
+        interpolate.run(_inputs(latent_a=a, latent_b=b), config, _context(tmp_path, []))
+    mixed = interpolate.run(_inputs(latent_a=a, latent_b=b, condition_a=np.array([2.0], np.float32), condition_b=np.array([6.0], np.float32)),
+                            config, _context(tmp_path, []))  # fmt: skip
+    assert mixed.arrays["condition"].tolist() == [4.0] and np.allclose(mixed.arrays["latent"], (a + b) / 2)

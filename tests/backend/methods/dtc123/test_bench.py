@@ -2,7 +2,7 @@ import io
 
 import pytest
 
-from backend.bench.dtc123_bench import run_dtc123_bench
+from backend.methods.dtc123.bench import run_dtc123_bench
 
 
 @pytest.mark.slow

@@ -3,7 +3,7 @@
 Each preset runs a few iterations of each stage of the real method on a family member of the synthetic
 world. With ``teachers="synthetic"`` the ground truth is the teacher — its cost is a rasterised render,
 far below a diffusion UNet's. With ``teachers="random"`` the teachers are full-size Zero123-XL and Stable
-Diffusion 2 with random weights (:mod:`.random_teachers`) and the target's render is the input image, so a
+Diffusion 2 with random weights (:mod:`backend.teachers.random_weights`) and the target's render is the input image, so a
 step costs what it costs with the real checkpoints (for a GPU). A shortened stage 2 keeps its phases, so
 its mean s/iteration weighs each tet-grid and render resolution as the full stage does. The projected total
 is s/iteration × the preset's iterations per stage + the measured export; the first row is the baseline
@@ -23,7 +23,7 @@ from typing import TextIO
 
 import torch
 
-from .table import print_table
+from ...table import print_table
 
 TEACHERS = ("synthetic", "random")
 STAGES = ("coarse", "fine")
@@ -47,10 +47,10 @@ def _target_and_image(folder: Path) -> tuple[Path, object]:
     """A mushroom GLB and its 256² RGBA render (the input image of the ``random`` teachers)."""
     from PIL import Image
 
-    from ..core.cameras import spherical_to_c2w
-    from ..teachers.synthetic.families import family
-    from ..teachers.synthetic.glb_io import export_scene
-    from ..teachers.synthetic.render import SceneObject
+    from ...core.cameras import spherical_to_c2w
+    from ...teachers.synthetic.families import family
+    from ...teachers.synthetic.glb_io import export_scene
+    from ...teachers.synthetic.render import SceneObject
 
     scene = family("mushroom").sample(torch.Generator().manual_seed(0))
     target = folder / "target.glb"
@@ -72,11 +72,11 @@ def _png(rgba: torch.Tensor) -> bytes:
 def _time_preset(preset: str, iterations: int, device: str, teachers: str, folder: Path, work: Path) -> PresetTiming:
     from protocol.messages import Camera
 
-    from ..methods import get
-    from ..methods.base import JobContext, JobInputs
-    from ..methods.configs import resolve
-    from ..methods.dtc123.pipeline import DTC123Method
-    from ..methods.progress import ProgressReporter
+    from .. import get
+    from ..base import JobContext, JobInputs
+    from ..configs import resolve
+    from ..progress import ProgressReporter
+    from .pipeline import DTC123Method
 
     target, image = _target_and_image(folder)
     _, full = resolve(get("dtc123"), preset, {})
@@ -96,9 +96,9 @@ def _time_preset(preset: str, iterations: int, device: str, teachers: str, folde
             stamps[data["stage"], data["step"]] = time.perf_counter()
 
     work.mkdir()
-    context = JobContext(job_id=preset, device=device, work_dir=work, reporter=ProgressReporter(emit, min_interval_s=0.0), jobs_dir=folder)
+    context = JobContext(job_id=preset, device=device, work_dir=work, reporter=ProgressReporter(emit, min_interval_s=0.0), generator_dir=work / "generator")
     if teachers == "random":
-        from .random_teachers import full_size_teacher
+        from ...teachers.random_weights import full_size_teacher
 
         method = DTC123Method(load_teacher=lambda role, where: full_size_teacher(role, where, torch.bfloat16 if where.startswith("cuda") else None))
     else:

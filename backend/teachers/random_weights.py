@@ -13,8 +13,8 @@ import string
 
 import torch
 
-from ..teachers.base import Teacher
-from ..teachers.latent_diffusion import PromptEncoder, Runtime
+from .base import Teacher
+from .latent_diffusion import PromptEncoder, Runtime
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -64,7 +64,7 @@ def zero123_xl(runtime: Runtime) -> Teacher:
     from diffusers import UNet2DConditionModel
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-    from ..teachers.zero123 import ClipPreprocess, Zero123Teacher
+    from .zero123 import ClipPreprocess, Zero123Teacher
 
     vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16, patch_size=14, image_size=224, projection_dim=768, hidden_act="quick_gelu")
     return Zero123Teacher(
@@ -82,7 +82,7 @@ def stable_diffusion_2(runtime: Runtime) -> Teacher:
     from diffusers import UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from ..teachers.stable_diffusion import StableDiffusionTeacher
+    from .stable_diffusion import StableDiffusionTeacher
 
     text = CLIPTextConfig(vocab_size=49408, hidden_size=1024, intermediate_size=4096, num_hidden_layers=23, num_attention_heads=16, max_position_embeddings=77, hidden_act="gelu", projection_dim=1024)
     unet = UNet2DConditionModel(sample_size=64, in_channels=4, out_channels=4, cross_attention_dim=1024, attention_head_dim=(5, 10, 20, 20), use_linear_projection=True)

@@ -2,7 +2,7 @@ import io
 
 import pytest
 
-from backend.bench.cad_bench import _time_training, run_cad_bench
+from backend.methods.cad.bench import _time_training, run_cad_bench
 
 
 @pytest.mark.slow

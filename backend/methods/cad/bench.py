@@ -14,20 +14,19 @@ from __future__ import annotations
 import os
 import sys
 import time
-from pathlib import Path
 from typing import TextIO
 
 import torch
 
-from .table import print_table
+from ...table import print_table
 
 
 def _time_training(preset: str, steps: int, device: str) -> tuple[float, float, float]:
     """Mean seconds per step of stage 1 and stage 2 (after one warm-up step each), and the hours the preset's
     whole schedule (``stage1_steps`` + ``stage2_steps``) would take at those rates."""
-    from ..methods import get
-    from ..methods.cad.train import PriorData, Trainer
-    from ..methods.configs import resolve
+    from .. import get
+    from ..configs import resolve
+    from .train import PriorData, Trainer
 
     _, schedule = resolve(get("cad"), preset, {"prior": "synthetic", "family": "snowman"})
     _, config = resolve(get("cad"), preset, {"prior": "synthetic", "family": "snowman", "train.stage2_steps": max(steps, 1)})  # stage 2 exists
@@ -56,9 +55,10 @@ def _sync(device: str) -> None:
 
 def _time_sampling(generator_spec: str, repeats: int, device: str) -> tuple[float, float, float, int, int]:
     """``(preview s, full s, interpolation updates/s, preview faces, full faces)`` of the generator."""
-    from ..generators import load
+    from ...generators import load
+    from .. import generator_catalog
 
-    generator = load(generator_spec, Path("."), device)
+    generator = load(generator_spec, generator_catalog(), device)
     a, b = generator.latent(0, 0.7), generator.latent(1, 0.7)
     generator.asset(a, "preview")  # warm-ups: kernels, allocator
     generator.asset(b, "full").to_glb()
@@ -91,7 +91,7 @@ def run_cad_bench(presets: list[str], steps: int, device: str, generator: str | 
     print_table("Training per preset (stage 1: 2D upsampler + ADA; stage 2: 3D upsampler, patches, LPIPS)",
                 ("preset", "stage-1 s/step", "steps/s", "stage-2 s/step", "steps/s", "projected h", "stage-1 vs first"), rows, out)  # fmt: skip
     if generator:
-        from ..methods.cad.demo import DEMO_GENERATOR
+        from .demo import DEMO_GENERATOR
 
         spec = str(DEMO_GENERATOR) if generator == "shipped" else generator
         preview_s, full_s, updates, preview_faces, full_faces = _time_sampling(spec, repeats, device)

@@ -1,0 +1,74 @@
+"""``distill3d info``, ``jobs``, ``attach`` and ``cancel``: a running backend and its jobs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from protocol.messages import Cancel, JobState, ListJobs
+
+from .common import EXIT_OK, client_arguments, connected, report
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="show the backend's version, devices and methods", description="Show the backend's version, devices and methods.")
+    client_arguments(p)
+    p.set_defaults(func=run_info)
+    p = sub.add_parser("jobs", help="list jobs, newest first", description="List jobs, newest first.")
+    client_arguments(p)
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--state", action="append", choices=[s.value for s in JobState])
+    p.set_defaults(func=run_jobs)
+    p = sub.add_parser("attach", help="follow a job (events it missed, then live) and fetch its result",
+                       description="Follow a job (events it missed, then live) and fetch its result.")  # fmt: skip
+    client_arguments(p)
+    p.add_argument("job_id")
+    p.add_argument("--out", metavar="OUT.glb", help="where to save the result")
+    p.set_defaults(func=run_attach)
+    p = sub.add_parser("cancel", help="cancel a job", description="Cancel a job.")
+    client_arguments(p)
+    p.add_argument("job_id")
+    p.set_defaults(func=run_cancel)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    with connected(args) as (client, welcome):
+        print(f"backend {welcome.server_version} at {client.info.url}, protocol {'.'.join(map(str, welcome.protocol_version))}")
+        for device in welcome.devices:
+            memory = f", {device.memory_bytes / 2**30:.0f} GiB" if device.memory_bytes else ""
+            print(f"  device: {device.kind} {device.name}{memory} {device.detail}".rstrip())
+        names = ", ".join(m.name for m in welcome.methods) or "none installed"
+        print(f"  methods: {names}")
+    return EXIT_OK
+
+
+def run_jobs(args: argparse.Namespace) -> int:
+    with connected(args) as (client, _):
+        reply = client.request(ListJobs(limit=args.limit, states=tuple(JobState(s) for s in args.state or ())))
+        for job in reply.jobs:  # type: ignore[attr-defined]
+            created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.created_at))
+            progress = ""
+            if job.state is JobState.RUNNING and job.progress is not None:
+                progress = f" {job.progress.stage} {job.progress.step}/{job.progress.total}"
+            error = f" — {job.error.message}" if job.error else ""
+            print(f"{job.job_id}  {created}  {job.method:<8} {job.preset:<8} {job.state.value:<9}{progress}{error}")
+        print(f"{len(reply.jobs)} of {reply.total} job(s)", file=sys.stderr)  # type: ignore[attr-defined]
+    return EXIT_OK
+
+
+def run_cancel(args: argparse.Namespace) -> int:
+    with connected(args) as (client, _):
+        job = client.request(Cancel(job_id=args.job_id)).job  # type: ignore[attr-defined]
+        note = " (cancel requested; it stops at its next step)" if job.state is JobState.RUNNING else ""
+        print(f"{job.job_id}: {job.state.value}{note}")
+    return EXIT_OK
+
+
+def run_attach(args: argparse.Namespace) -> int:
+    from ..follow import follow_job
+
+    with connected(args) as (client, _):
+        out = Path(args.out) if args.out else None
+        return report(follow_job(client, args.job_id, out=out, cancel_on_interrupt=False))

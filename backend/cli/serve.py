@@ -1,0 +1,48 @@
+"""``distill3d serve``: run the backend (broker + worker processes)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from protocol.connection import default_data_dir
+
+from .common import EXIT_OK, UsageError
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the backend", description="Run the backend: broker + worker processes.")
+    p.add_argument("--bind", default="tcp://127.0.0.1:5757", metavar="ADDR", help="endpoint to listen on (host:port or tcp://host:port; port 0 = any)")
+    p.add_argument("--data-dir", metavar="DIR", help=f"job store and connection file (default: {default_data_dir()})")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--workers", type=int, default=1, help="worker processes (one per GPU)")
+    p.add_argument("--curve", action="store_true", help="encrypt traffic (CURVE); only holders of the connection file can connect")
+    p.add_argument("--insecure", action="store_true", help="allow a network address without --curve")
+    p.add_argument("--advertise-host", metavar="HOST", help="host written to the connection file when binding 0.0.0.0")
+    p.add_argument("--new-key", action="store_true", help="make a new signing key (clients must re-read the connection file)")
+    p.add_argument("--cancel-grace", type=float, default=10.0, metavar="SECONDS", help="kill a worker that ignores a cancel this long")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..server.logs import rotating_log_handler
+    from ..server.server import Server, ServerConfig
+
+    data_dir = Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
+    logging.getLogger().addHandler(rotating_log_handler(data_dir / "logs" / "server.log"))
+    config = ServerConfig(
+        data_dir=data_dir, bind=args.bind, device=args.device, workers=args.workers, curve=args.curve, insecure=args.insecure,
+        advertise_host=args.advertise_host, new_key=args.new_key, cancel_grace_s=args.cancel_grace,
+        log_level=logging.getLogger().level,
+    )
+    server = Server(config)
+    server.stop_on_signals()
+    try:
+        server.start()
+    except RuntimeError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"listening on {server.connection.url}; connection file: {server.connection_file}", file=sys.stderr, flush=True)
+    server.run()
+    return EXIT_OK

@@ -1,0 +1,28 @@
+"""The generator tools' method specs (read by the registry; import no torch): variants and interpolation of any generator."""
+
+from __future__ import annotations
+
+from ..spec import MethodSpec
+from .config import InterpolateConfig, VariantsConfig
+
+SPECS = (
+    MethodSpec(
+        name="variants",
+        description="Sample N variants of a 3D generator (a distilled CAD generator, or 'demo'): one mesh per seed, tagged with its latent.",
+        config_class=VariantsConfig,
+        factory="backend.methods.variants.pipeline:VariantsMethod",
+        presets={"default": {}, "preview": {"quality": "preview"}},
+        role="generator",
+        example="backend.methods.variants.example:variants_example_job",
+    ),
+    MethodSpec(
+        name="interpolate",
+        description="The mesh between two latents of a 3D generator, at preview quality for scrubbing or full quality to keep.",
+        config_class=InterpolateConfig,
+        factory="backend.methods.variants.pipeline:InterpolateMethod",
+        presets={"default": {}, "full": {"quality": "full"}},
+        role="generator",
+        transient_when={"quality": "preview"},
+        example="backend.methods.variants.example:interpolate_example_job",
+    ),
+)
