@@ -140,6 +140,9 @@ class ExampleJob:
     """A :class:`protocol.messages.Camera`, or None."""
     arrays: Mapping[str, Any] = field(default_factory=dict)
     """Named input arrays (numpy)."""
+    resume_stage: str = ""
+    """For resumable methods: the progress stage the contract test interrupts (a cancel while its step 3 runs) and
+    expects a rerun to continue in, not restart: the stage must be long enough that a checkpoint falls inside it."""
     resume_params: Mapping[str, Any] = field(default_factory=dict)
-    """For resumable methods: overrides that make the run checkpoint early enough for the contract test's
-    cancel-and-rerun (merged over :attr:`params`)."""
+    """For resumable methods: overrides that make :attr:`resume_stage` checkpoint within its first three steps
+    (merged over :attr:`params`)."""

@@ -88,8 +88,10 @@ TESTBED = MethodSpec(
 
 
 @dataclass(frozen=True)
-class NeedsImageConfig(Record):
-    pass
+class NeedsImageConfig(TestbedConfig):
+    """The testbed's config (it runs the testbed method); the spec adds the image and prompt requirements."""
+
+    __test__ = False
 
 
 SPECS = (
