@@ -16,7 +16,7 @@ front, 90 at its +X side; counter-clockwise seen from above, as in Zero-1-to-3).
 
 **Blender**: Z-up world, camera looking along its local −Z with local +Y up;
 Blender's glTF exporter maps (x, y, z) ↦ (x, z, −y), and so do we. Converting a Blender camera is written down once, in
-:mod:`protocol.cameras` (plain Python, for the add-on); :func:`from_blender` wraps it.
+:mod:`protocol.cameras` (plain Python, for the add-on); its c2w is this module's.
 
 All functions are batched over leading dimensions and work on any device.
 """
@@ -24,12 +24,10 @@ All functions are batched over leading dimensions and work on any device.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from protocol.cameras import BlenderCamera, blender_vertical_fov, camera_from_blender
 
 def spherical_to_position(elevation_deg: torch.Tensor, azimuth_deg: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
     """Camera positions (..., 3) for broadcastable elevation, azimuth (degrees) and radius (...)."""
@@ -154,26 +152,3 @@ def zero123_relative_pose(
         [torch.deg2rad(elevation_ref - elevation), torch.sin(delta_azimuth), torch.cos(delta_azimuth), radius - radius_ref],
         dim=-1,
     )
-
-
-# ------------------------------------------------------------------ Blender
-
-
-@dataclass(frozen=True)
-class Camera:
-    """A camera in our conventions."""
-
-    c2w: torch.Tensor
-    """4×4 camera-to-world."""
-    fov_deg: float
-    """Vertical field of view."""
-    width: int
-    height: int
-
-
-def from_blender(camera: BlenderCamera) -> Camera:
-    """Our camera for a Blender camera (the conversion itself lives in :mod:`protocol.cameras`)."""
-    _, c2w, _ = camera_from_blender(camera)
-    width, height = camera.resolution
-    fov = blender_vertical_fov(camera.lens_mm, camera.sensor_width_mm, camera.sensor_height_mm, camera.sensor_fit, width, height)
-    return Camera(c2w=torch.tensor(c2w, dtype=torch.float32), fov_deg=fov, width=width, height=height)

@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from protocol.schema import Record, param
-
 from . import mesh_ops
 from .bake import ColorField, bake
 from .glb import MeshAsset
@@ -18,15 +16,31 @@ from .uv import UnwrapOptions, unwrap
 
 
 @dataclass(frozen=True)
-class ExportConfig(Record):
-    resolution: int = param(128, doc="Marching-cubes grid resolution per axis.", ge=8, le=1024)
-    level: float = param(0.0, doc="Iso-level of the geometry field.")
-    inside: str = param("negative", doc="Which side of the level is the object: 'negative' (SDF) or 'positive' (density).", choices=("negative", "positive"))
-    min_component_fraction: float = param(0.01, doc="Components with less of the surface area are removed as floaters.", ge=0.0, le=1.0)
-    target_faces: int = param(20_000, doc="Decimate to this many faces when above it (0: never).", ge=0)
-    unwrap: UnwrapOptions = param(factory=UnwrapOptions, doc="UV atlas: size, chart cap, padding.")
-    bake_padding: int = param(4, doc="Texels the baked colour is grown past chart edges, against seams.", ge=0, le=64)
-    image_format: str = param("PNG", doc="Texture encoding inside the GLB.", choices=("PNG", "JPEG"))
+class ExportConfig:
+    """How a field becomes a mesh asset."""
+
+    resolution: int = 128
+    """Marching-cubes grid resolution per axis (8…1024)."""
+    level: float = 0.0
+    """Iso-level of the geometry field."""
+    inside: str = "negative"
+    """Which side of the level is the object: 'negative' (SDF) or 'positive' (density)."""
+    min_component_fraction: float = 0.01
+    """Components with less of the surface area than this fraction are removed as floaters (0…1)."""
+    target_faces: int = 20_000
+    """Decimate to this many faces when above it (0: never)."""
+    unwrap: UnwrapOptions = field(default_factory=UnwrapOptions)
+    """UV atlas: size, chart cap, padding."""
+    bake_padding: int = 4
+    """Texels the baked colour is grown past chart edges, against seams (0…64)."""
+    image_format: str = "PNG"
+    """Texture encoding inside the GLB: 'PNG' or 'JPEG'."""
+
+    def __post_init__(self) -> None:
+        if not 8 <= self.resolution <= 1024 or self.inside not in ("negative", "positive") or self.image_format not in ("PNG", "JPEG"):
+            raise ValueError(f"export: resolution 8…1024, inside 'negative'/'positive', image_format PNG/JPEG; got {self}")
+        if not 0.0 <= self.min_component_fraction <= 1.0 or self.target_faces < 0 or not 0 <= self.bake_padding <= 64:
+            raise ValueError(f"export: min_component_fraction 0…1, target_faces ≥ 0, bake_padding 0…64; got {self}")
 
 
 @dataclass

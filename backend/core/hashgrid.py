@@ -1,4 +1,4 @@
-"""Multi-resolution hash-grid encoding (Instant-NGP) in plain PyTorch, and DTC123's band mask.
+"""Multi-resolution hash-grid encoding (Instant-NGP) in plain PyTorch.
 
 Level l (0-based, coarsest first) has a grid of resolution
 ``floor(base · s^l)`` with ``s = (max / base)^(1 / (L − 1))``; grid vertices
@@ -21,24 +21,29 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from protocol.schema import Record, param
-
 PRIMES = (1, 2654435761, 805459861)
 
 
 @dataclass(frozen=True)
-class HashGridConfig(Record):
-    levels: int = param(16, doc="Number of resolution levels L.", ge=1, le=32)
-    features_per_level: int = param(2, doc="Features stored per vertex and level.", ge=1, le=8)
-    log2_table_size: int = param(19, doc="log2 of the entries T per level.", ge=4, le=24)
-    base_resolution: int = param(16, doc="Resolution of the coarsest level.", ge=2, le=4096)
-    max_resolution: int = param(2048, doc="Resolution of the finest level.", ge=2, le=1 << 16)
+class HashGridConfig:
+    """The encoding's size (Instant-NGP's defaults)."""
 
-    def check(self) -> None:
-        from protocol.schema import SchemaError
+    levels: int = 16
+    """Number of resolution levels L (1…32)."""
+    features_per_level: int = 2
+    """Features stored per vertex and level (1…8)."""
+    log2_table_size: int = 19
+    """log2 of the entries T per level (4…24)."""
+    base_resolution: int = 16
+    """Resolution of the coarsest level (≥ 2)."""
+    max_resolution: int = 2048
+    """Resolution of the finest level (≥ base_resolution)."""
 
-        if self.max_resolution < self.base_resolution:
-            raise SchemaError("max_resolution", "must be at least base_resolution")
+    def __post_init__(self) -> None:
+        if not (1 <= self.levels <= 32 and 1 <= self.features_per_level <= 8 and 4 <= self.log2_table_size <= 24):
+            raise ValueError(f"hash grid: levels 1…32, features_per_level 1…8, log2_table_size 4…24, got {self}")
+        if not 2 <= self.base_resolution <= self.max_resolution:
+            raise ValueError(f"hash grid: need 2 ≤ base_resolution ≤ max_resolution, got {self.base_resolution} and {self.max_resolution}")
 
     @property
     def per_level_scale(self) -> float:
@@ -53,17 +58,6 @@ class HashGridConfig(Record):
     @property
     def output_dim(self) -> int:
         return self.levels * self.features_per_level
-
-
-def band_mask(step: int, total_steps: int, levels: int) -> torch.Tensor:
-    """DTC123 Eq. 3: which levels (L,) are visible at ``step`` of ``total_steps``.
-
-    Level i (1-based, coarsest first) is on when i ≤ 4 + min(⌊10·k / N⌋, L − 4):
-    four levels at the start, one more every N/10 steps, all L from step
-    (L − 4)·N/10 on.
-    """
-    visible = 4 + min(math.floor(10 * step / total_steps), levels - 4)
-    return (torch.arange(1, levels + 1) <= visible).float()
 
 
 _CORNERS = torch.tensor([[(c >> 0) & 1, (c >> 1) & 1, (c >> 2) & 1] for c in range(8)])
@@ -100,7 +94,7 @@ def _tcnn_importable() -> bool:
 
 
 class HashGridEncoding(nn.Module):
-    """Encodes world points in ``bounds³`` as (N, L·F) features; ``mask`` (L,) hides levels (see :func:`band_mask`).
+    """Encodes world points in ``bounds³`` as (N, L·F) features; ``mask`` (L,) hides levels (e.g. DTC123's band mask).
 
     ``use_tcnn``: None picks tiny-cuda-nn when it is importable and CUDA is available.
     """

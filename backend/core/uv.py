@@ -25,16 +25,27 @@ import scipy.sparse
 import scipy.sparse.csgraph
 import xatlas
 
-from protocol.schema import Record, param
-
 
 @dataclass(frozen=True)
-class UnwrapOptions(Record):
-    texture_size: int = param(1024, doc="Side of the square atlas, texels.", ge=64, le=8192)
-    chart_faces: int = param(64, doc="Cap charts at about this many average faces' area (0: no cap, xatlas's default).", ge=0)
-    padding: int = param(2, doc="Texels between charts.", ge=0, le=16)
-    method: str = param("projection", doc="'projection' (fast, axis-projected charts) or 'xatlas'.", choices=("projection", "xatlas"))
-    fill: float = param(0.5, doc="Fraction of the atlas the charts should cover (sets the texel density).", gt=0.05, le=0.9)
+class UnwrapOptions:
+    """How a mesh gets its UV atlas."""
+
+    texture_size: int = 1024
+    """Side of the square atlas, texels (64…8192)."""
+    chart_faces: int = 64
+    """Cap charts at about this many average faces' area (0: no cap, xatlas's default)."""
+    padding: int = 2
+    """Texels between charts (0…16)."""
+    method: str = "projection"
+    """'projection' (fast, axis-projected charts) or 'xatlas'."""
+    fill: float = 0.5
+    """Fraction of the atlas the charts should cover (sets the texel density), in (0.05, 0.9]."""
+
+    def __post_init__(self) -> None:
+        if not 64 <= self.texture_size <= 8192 or self.chart_faces < 0 or not 0 <= self.padding <= 16:
+            raise ValueError(f"unwrap: texture_size 64…8192, chart_faces ≥ 0, padding 0…16; got {self}")
+        if self.method not in ("projection", "xatlas") or not 0.05 < self.fill <= 0.9:
+            raise ValueError(f"unwrap: method 'projection'/'xatlas', fill in (0.05, 0.9]; got {self}")
 
 
 FAST = UnwrapOptions()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from backend.core.hashgrid import HashGridConfig, HashGridEncoding, band_mask
+from backend.core.hashgrid import HashGridConfig, HashGridEncoding
 
 from .config import FieldConfig
+from .schedule import band_mask
 
 MAX_LOG_DENSITY = 15.0
 """The exponent of the density is clamped here (exp overflows the compositing otherwise)."""

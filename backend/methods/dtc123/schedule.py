@@ -1,10 +1,23 @@
-"""DTC123's schedules as pure functions of the iteration (Eq. 2, the λ ramp of Eq. 4, stage 2's phases; Eq. 3 lives in ``core.hashgrid.band_mask``)."""
+"""DTC123's schedules as pure functions of the iteration: Eq. 2's annealed interval, Eq. 3's band mask, the λ ramp of Eq. 4, stage 2's phases."""
 
 from __future__ import annotations
 
 import math
 
+import torch
+
 from .config import CurriculumConfig
+
+
+def band_mask(step: int, total_steps: int, levels: int) -> torch.Tensor:
+    """DTC123 Eq. 3: which levels (L,) are visible at ``step`` of ``total_steps``.
+
+    Level i (1-based, coarsest first) is on when i ≤ 4 + min(⌊10·k / N⌋, L − 4):
+    four levels at the start, one more every N/10 steps, all L from step
+    (L − 4)·N/10 on.
+    """
+    visible = 4 + min(math.floor(10 * step / total_steps), levels - 4)
+    return (torch.arange(1, levels + 1) <= visible).float()
 
 
 def timestep_midpoint(step: int, total: int, step_length: int, t_max: float, t_min: float, log_base: float = 2.0) -> float:

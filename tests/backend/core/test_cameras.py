@@ -7,15 +7,14 @@ import pytest
 import torch
 
 from backend.core.cameras import (
-    BlenderCamera,
     c2w_to_spherical,
-    from_blender,
     get_rays,
     look_at,
     project,
     spherical_to_c2w,
     zero123_relative_pose,
 )
+from protocol.cameras import BlenderCamera, blender_vertical_fov, camera_from_blender
 
 T = torch.tensor
 
@@ -104,11 +103,13 @@ def test_blender_camera_projects_points_where_blender_does():
     assert result.returncode == 0, result.stderr[-2000:]
     blender = json.loads(result.stdout.split("JSON", 1)[1])
     for case, seen in zip(cases, blender):
-        camera = from_blender(BlenderCamera(tuple(map(tuple, seen["matrix"])), case["lens"], case["sw"], case["sh"], case["fit"], tuple(case["res"])))
+        w, h = case["res"]
+        camera = BlenderCamera(tuple(map(tuple, seen["matrix"])), case["lens"], case["sw"], case["sh"], case["fit"], (w, h))
+        c2w = T(camera_from_blender(camera)[1])  # the add-on's conversion, in this module's conventions
+        fov = blender_vertical_fov(camera.lens_mm, camera.sensor_width_mm, camera.sensor_height_mm, camera.sensor_fit, w, h)
         points_blender = T(case["points"])
         points_ours = torch.stack([points_blender[:, 0], points_blender[:, 2], -points_blender[:, 1]], dim=-1)
-        pixels, depth = project(points_ours, camera.c2w, camera.fov_deg, camera.width, camera.height)
-        w, h = case["res"]
+        pixels, depth = project(points_ours, c2w, fov, w, h)
         expected = T([[x * w, (1 - y) * h] for x, y, _ in seen["projected"]])
         assert torch.allclose(pixels, expected, atol=1e-2), (case["fit"], pixels, expected)
         assert torch.allclose(depth, T([z for _, _, z in seen["projected"]]), atol=1e-4)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from backend.core.hashgrid import HashGridConfig, HashGridEncoding, band_mask, encode_level, hash_encode
+from backend.core.hashgrid import HashGridConfig, HashGridEncoding, encode_level, hash_encode
 
 SMALL = HashGridConfig(levels=6, features_per_level=2, log2_table_size=10, base_resolution=4, max_resolution=64)
 
@@ -11,15 +11,6 @@ def test_resolutions_grow_geometrically_from_base_to_max():
     assert SMALL.resolutions[-1] == 64 and SMALL.output_dim == 12
     default = HashGridConfig()
     assert default.per_level_scale == pytest.approx(1.3819, abs=1e-4) and default.resolutions[-1] == 2048
-
-
-@pytest.mark.parametrize(
-    "step, visible",
-    [(0, 4), (99, 4), (100, 5), (550, 9), (999, 13), (1000, 14), (1200, 16), (5000, 16)],
-)
-def test_band_mask_follows_eq_3(step, visible):
-    mask = band_mask(step, 1000, 16)
-    assert mask.tolist() == [1.0] * visible + [0.0] * (16 - visible)
 
 
 def test_dense_level_reproduces_table_entries_at_grid_vertices():
@@ -73,5 +64,5 @@ def test_tiny_cuda_nn_backend_matches_the_interface():
     if not torch.cuda.is_available():
         pytest.skip("needs CUDA")
     encoding = HashGridEncoding(SMALL, use_tcnn=True).cuda()
-    out = encoding(torch.rand(100, 3, device="cuda") * 2 - 1, band_mask(0, 10, SMALL.levels).cuda())
+    out = encoding(torch.rand(100, 3, device="cuda") * 2 - 1, (torch.arange(SMALL.levels) < 4).float().cuda())
     assert out.shape == (100, SMALL.output_dim) and torch.count_nonzero(out[:, 8:]) == 0

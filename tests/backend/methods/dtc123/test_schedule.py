@@ -4,9 +4,8 @@ import math
 
 import pytest
 
-from backend.core.hashgrid import band_mask
 from backend.methods.dtc123.config import CurriculumConfig
-from backend.methods.dtc123.schedule import interval_radius, phase, texture_weight, timestep_interval, timestep_midpoint
+from backend.methods.dtc123.schedule import band_mask, interval_radius, phase, texture_weight, timestep_interval, timestep_midpoint
 
 
 @pytest.mark.parametrize("base", [2.0, math.e])
