@@ -60,13 +60,18 @@ class Runtime:
         return cls(device=device, dtype=dtype, attention_slicing=attention_slicing, offload=offload)
 
 
-def load_module(cls, folder: Path, subfolder: str | None, runtime: Runtime, *, encoder: bool = False) -> torch.nn.Module:
-    """A frozen, eval-mode diffusers or transformers model from ``folder/subfolder`` (None: ``folder`` itself) placed per ``runtime``.
+def load_module(cls, folder: Path, subfolder: str | None, runtime: Runtime, *, encoder: bool = False, trainable: bool = False) -> torch.nn.Module:
+    """A diffusers or transformers model from ``folder/subfolder`` (None: ``folder`` itself) placed per ``runtime``: frozen
+    and in eval mode (a teacher), or with ``trainable`` in train mode with every parameter trainable (a student; adapters
+    may freeze it again, :func:`backend.teachers.student.add_lora`).
 
     Encoders stay on the CPU when ``runtime.offload`` (see :func:`on_device`).
     """
     module = cls.from_pretrained(folder, subfolder=subfolder, torch_dtype=runtime.dtype)
-    module.eval().requires_grad_(False)
+    if trainable:
+        module.train().requires_grad_(True)
+    else:
+        module.eval().requires_grad_(False)
     module.to("cpu" if encoder and runtime.offload else runtime.device)
     if runtime.attention_slicing and hasattr(module, "set_attention_slice"):
         module.set_attention_slice("auto")
