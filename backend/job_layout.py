@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from protocol.connection import default_data_dir
 from protocol.messages import ID_PATTERN
 
 JOBS_DIR = "jobs"
@@ -20,9 +21,9 @@ GENERATOR_DIR = Path(WORK_DIR) / "generator"
 """In a job's folder: where a method that distils a 3D generator saves it (the job id names it afterwards)."""
 
 
-def jobs_folder(data_dir: Path) -> Path:
-    """The folder of every job in the store at ``data_dir``."""
-    return data_dir / JOBS_DIR
+def jobs_folder(data_dir: Path | str | None) -> Path:
+    """The folder of every job in the store at ``data_dir`` (None: the per-user data directory ``serve`` uses)."""
+    return (Path(data_dir).expanduser() if data_dir else default_data_dir()) / JOBS_DIR
 
 
 def generator_folder(jobs_dir: Path, job_id: str) -> Path | None:

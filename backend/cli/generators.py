@@ -44,11 +44,10 @@ def load_generator(args: argparse.Namespace):
     """The generator ``--generator`` names (job ids through the job store at ``--data-dir``)."""
     from .. import methods
     from ..generators import GeneratorError, load
-    from ..job_layout import generator_folder, jobs_folder
+    from ..job_layout import jobs_folder
 
-    jobs = jobs_folder(Path(args.data_dir).expanduser() if args.data_dir else default_data_dir())
     try:
-        return load(args.generator, methods.generator_catalog(lambda job_id: generator_folder(jobs, job_id)), args.device)
+        return load(args.generator, methods.generator_catalog(jobs_folder(args.data_dir)), args.device)
     except GeneratorError as exc:
         raise UsageError(str(exc)) from None
 

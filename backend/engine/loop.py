@@ -19,6 +19,7 @@ callbacks — and hands it to :func:`run` with the stages it spans. The loop:
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,16 +87,16 @@ class NonFiniteLoss(ArithmeticError):
     """Raised by :func:`descend` before a non-finite loss reaches the parameters; the loop makes it :class:`Diverged`."""
 
 
-class Task:
-    """One optimisation as the loop drives it; override :meth:`state` and :meth:`step`, the rest as needed."""
+class Task(ABC):
+    """One optimisation as the loop drives it; implement :meth:`state` and :meth:`step`, override the rest as needed."""
 
     def prepare(self, start: int) -> None:
         """Called once, before any restore, with the step the checkpoint holds (0: a fresh run): build what depends on
         it (e.g. a grid whose resolution depends on the phase the saved step was in)."""
 
+    @abstractmethod
     def state(self) -> ckpt.TrainingState:
         """The live objects a checkpoint saves and restores (called at every save: it may change between phases)."""
-        raise NotImplementedError
 
     def restored(self, values: Mapping[str, Any]) -> None:
         """The plain values :meth:`state` saved, after a restore."""
@@ -104,9 +105,9 @@ class Task:
         """Schedule callback before step ``step`` (0-based); returns a detail for the progress line (may be empty)."""
         return ""
 
+    @abstractmethod
     def step(self, step: int) -> Mapping[str, float]:
         """Run step ``step``; returns named scalars (losses …), all of which must be finite."""
-        raise NotImplementedError
 
     def preview(self, done: int) -> Any | None:
         """A progress render after ``done`` steps (None: nothing to show)."""

@@ -20,6 +20,7 @@ A generator is named by a *generator spec*, resolved by :func:`load` against a
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +70,7 @@ def check_truncation(truncation: float) -> None:
         raise GeneratorError(f"truncation ψ must be in [0, 1], got {truncation}")
 
 
-class Generator:
+class Generator(ABC):
     """Latent (+ condition) → asset. Subclasses set :attr:`latent_dim` and implement :meth:`code` and :meth:`asset`;
     conditioned ones set :attr:`conditional` and implement :meth:`condition`; generators with more than one
     interpolation space list them in :attr:`spaces` and implement :meth:`between_in`."""
@@ -85,9 +86,9 @@ class Generator:
         """The condition for ``prompt`` (its embedding); None for unconditional generators."""
         return None
 
+    @abstractmethod
     def code(self, seed: int, truncation: float) -> np.ndarray:
         """The latent code (latent_dim,) float32 drawn from ``seed``, pulled towards the mean by ``truncation`` ∈ [0, 1]."""
-        raise NotImplementedError
 
     def latent(self, seed: int, truncation: float, condition: np.ndarray | None = None) -> Latent:
         """The latent of ``seed`` under ``condition`` (required by conditional generators, dropped by the others)."""
@@ -124,9 +125,9 @@ class Generator:
         """:meth:`between` for a space other than the default (generators listing more than one space implement it)."""
         raise GeneratorError(f"interpolation in {space!r} is not implemented by {type(self).__name__}")
 
+    @abstractmethod
     def asset(self, latent: Latent, quality: str) -> MeshAsset:
         """The mesh of ``latent`` at ``quality`` (one of :data:`QUALITIES`); :class:`EmptySurface` when it has none."""
-        raise NotImplementedError
 
 
 Loader = Callable[[dict, Path, str], Generator]

@@ -134,14 +134,17 @@ def _lazy_loader(reference: str) -> Callable[[dict, Path, str], Any]:
     return lambda description, folder, device: resolve_reference(reference)(description, folder, device)
 
 
-def generator_catalog(job_folder: Callable[[str], Path | None] | None = None) -> Any:
-    """The :class:`backend.generators.Catalog` of every method's generator kinds and shipped generators; ``job_folder``
-    maps a job id to the folder that job saves its generator in (the job store's layout; None: no job ids)."""
+def generator_catalog(jobs_dir: Path | None = None) -> Any:
+    """The :class:`backend.generators.Catalog` of every method's generator kinds and shipped generators; with ``jobs_dir``
+    (a job store's folder of jobs), job ids there name the generators those jobs saved (None: no job ids)."""
+    from functools import partial
+
     from ..generators import Catalog
+    from ..job_layout import generator_folder
 
     kinds: dict[str, Callable[[dict, Path, str], Any]] = {}
     named: dict[str, Path] = {}
     for spec in entries():
         kinds.update({kind: _lazy_loader(reference) for kind, reference in spec.generator_kinds.items()})
         named.update({name: Path(resolve_reference(reference)) for name, reference in spec.named_generators.items()})
-    return Catalog(kinds, named, job_folder) if job_folder is not None else Catalog(kinds, named)
+    return Catalog(kinds, named, partial(generator_folder, jobs_dir)) if jobs_dir is not None else Catalog(kinds, named)

@@ -19,7 +19,6 @@ import signal
 import threading
 import time
 import traceback
-from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from ..methods.progress import JobCancelled, ProgressReporter
 from .images import load_rgba
 from .logs import rotating_log_handler
 from .results import write_result
-from ..job_layout import GENERATOR_DIR, WORK_DIR, generator_folder
+from ..job_layout import GENERATOR_DIR, WORK_DIR
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +110,7 @@ class _Worker:
         reporter = ProgressReporter(emit, self.cancel.is_set)
         context = JobContext(
             job_id=job_id, device=self.device, work_dir=job_dir / WORK_DIR, reporter=reporter, generator_dir=job_dir / GENERATOR_DIR,
-            generators=methods.generator_catalog(partial(generator_folder, job_dir.parent)),
+            generators=methods.generator_catalog(job_dir.parent),
         )  # fmt: skip
         method = self.methods.get(entry.name)
         if method is None:

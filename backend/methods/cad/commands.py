@@ -51,19 +51,17 @@ def run_invert(args: argparse.Namespace) -> int:
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
-    from protocol.connection import default_data_dir
     from protocol.schema import SchemaError
 
     from ...generators import GeneratorError, load
-    from ...job_layout import generator_folder, jobs_folder
+    from ...job_layout import jobs_folder
     from .. import generator_catalog
     from ..progress import ProgressReporter
     from .config import InvertConfig
     from .invert import invert_image
 
-    jobs = jobs_folder(Path(args.data_dir).expanduser() if args.data_dir else default_data_dir())
     try:
-        generator = load(args.generator, generator_catalog(lambda job_id: generator_folder(jobs, job_id)), args.device)
+        generator = load(args.generator, generator_catalog(jobs_folder(args.data_dir)), args.device)
         config = InvertConfig(generator=args.generator, space=args.space, steps=args.steps)
     except (GeneratorError, SchemaError) as exc:
         raise CommandError(str(exc)) from None
