@@ -119,8 +119,12 @@ FAMILIES: dict[str, Family] = {
 
 
 def family(name: str) -> Family:
-    """A built-in family; ValueError naming the known ones otherwise."""
-    try:
+    """A built-in family, or ``random:<seed>`` (:func:`.random_world.random_family`); ValueError naming both otherwise."""
+    from .random_world import parse_spec, random_family
+
+    if name in FAMILIES:
         return FAMILIES[name]
-    except KeyError:
-        raise ValueError(f"unknown family {name!r} (known: {', '.join(FAMILIES)})") from None
+    seed = parse_spec(name)
+    if seed is None:
+        raise ValueError(f"unknown family {name!r} (known: {', '.join(FAMILIES)}, or random:<seed> with a seed ≥ 0)")
+    return random_family(seed)
