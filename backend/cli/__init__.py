@@ -16,7 +16,7 @@ from protocol import __version__
 from protocol.errors import ProtocolError
 from protocol.schema import SchemaError
 
-from . import bench, catalogue, generate, generators, jobs, serve, train, world
+from . import bench, catalogue, evaluate, generate, generators, jobs, serve, train, world
 from .common import EXIT_USAGE, UsageError, method_named_in
 
 log = logging.getLogger("distill3d")
@@ -51,6 +51,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     jobs.add(sub)
     generate.add(sub, method)
     bench.add(sub)
+    evaluate.add(sub)
     _add_method_commands(sub)
     return parser
 

@@ -163,12 +163,13 @@ VIEWS = ("front", "side", "back", "overhead")
 """The view names of the view-dependent prompts."""
 
 
-def view_name(elevation_deg: float, azimuth_deg: float) -> str:
-    """DreamFusion's view of a camera (azimuth 0 = front, see :mod:`backend.core.cameras`): overhead above 60° elevation;
-    otherwise front for |azimuth| ≤ 45°, back for |azimuth| ≥ 135°, side between."""
+def view_name(elevation_deg: float, azimuth_deg: float, front_azimuth_deg: float = 0.0) -> str:
+    """DreamFusion's view of a camera, the front being the reference image's side (at ``front_azimuth_deg``; azimuth 0 in
+    :mod:`backend.core.cameras`' frame, 180° in CAD's): overhead above 60° elevation; otherwise front within 45° of
+    azimuth from the front, back within 45° of the opposite side, side between."""
     if elevation_deg > 60.0:
         return "overhead"
-    azimuth = abs((azimuth_deg + 180.0) % 360.0 - 180.0)
+    azimuth = abs((azimuth_deg - front_azimuth_deg + 180.0) % 360.0 - 180.0)
     if azimuth <= 45.0:
         return "front"
     if azimuth >= 135.0:
@@ -176,22 +177,21 @@ def view_name(elevation_deg: float, azimuth_deg: float) -> str:
     return "side"
 
 
-def view_suffix(elevation_deg: float, azimuth_deg: float) -> str:
-    """DreamFusion's view-dependent prompt suffix for a camera: ", front view" etc. (see :func:`view_name`)."""
-    return f", {view_name(elevation_deg, azimuth_deg)} view"
-
-
-def view_prompts(prompt: str, poses: torch.Tensor | None, batch: int, per_view: Mapping[str, str] | None = None) -> list[str]:
+def view_prompts(
+    prompt: str, poses: torch.Tensor | None, batch: int, per_view: Mapping[str, str] | None = None, front_azimuth_deg: float = 0.0,
+) -> list[str]:
     """One prompt per batch element: for each pose (B, 3) as (elevation°, azimuth°, radius) ``per_view[view]`` when given
-    (LLM-augmented prompts), else ``prompt`` plus the view suffix. Without poses every element gets ``prompt`` unchanged.
+    (LLM-augmented prompts), else ``prompt`` plus the view suffix, views named relative to the reference image's azimuth
+    ``front_azimuth_deg`` (the input image is the front). Without poses every element gets ``prompt`` unchanged.
     """
     if poses is None:
         return [prompt] * batch
     if poses.shape[0] != batch:
         raise ValueError(f"got {poses.shape[0]} poses for a batch of {batch}")
+    views = [view_name(float(elevation), float(azimuth), front_azimuth_deg) for elevation, azimuth in poses[:, :2].tolist()]
     if per_view:
-        return [per_view[view_name(float(elevation), float(azimuth))] for elevation, azimuth in poses[:, :2].tolist()]
-    return [prompt + view_suffix(float(elevation), float(azimuth)) for elevation, azimuth in poses[:, :2].tolist()]
+        return [per_view[view] for view in views]
+    return [f"{prompt}, {view} view" for view in views]
 
 
 # ------------------------------------------------------------------ VAE
@@ -343,7 +343,7 @@ class TextTeacher(DiffusersTeacher):
 
     def branches(self, x_t: torch.Tensor, condition: Condition) -> tuple[UNetInputs, UNetInputs]:
         batch = x_t.shape[0]
-        prompts = view_prompts(condition.prompt, condition.poses if self.view_dependent else None, batch, condition.view_prompts)
+        prompts = view_prompts(condition.prompt, condition.poses if self.view_dependent else None, batch, condition.view_prompts, condition.reference_pose[1])
         sample, extras = self.model_input(x_t, condition), self.extras(x_t, condition)
         negative = self.prompts([condition.negative_prompt]).expand(batch, -1, -1)
         return UNetInputs(sample, negative, extras), UNetInputs(sample, self.prompts(prompts), extras)

@@ -135,7 +135,7 @@ def test_world_refuses_an_unknown_family(tmp_path):
 def test_cad_on_a_synthetic_family_writes_a_sample_and_a_generator_folder(shared_server, tmp_path):
     result = distill3d("generate", "--connect", shared_server.connection_file, "--method", "cad", "--prior", "synthetic",
                        "--family", "snowman", "--preset", "tiny", "--set", "train.stage1_steps=6", "--set", "train.stage2_steps=2",
-                       "--set", "sampling.poses=24", "--out", tmp_path / "out" / "cad.glb", timeout=300)  # fmt: skip
+                       "--set", "sampling.samples=24", "--out", tmp_path / "out" / "cad.glb", timeout=300)  # fmt: skip
     assert "succeeded" in result.stderr
     folder = tmp_path / "out" / "cad.generator"
     assert json.loads((folder / "generator.json").read_text())["kind"] == "cad" and (folder / "generator.safetensors").stat().st_size > 0

@@ -1,13 +1,15 @@
 """CAD's real multi-view prior (paper Sec. 3.3, supplement C): N Zero123 samples per target pose, refined by DeepFloyd IF.
 
 For a target pose, N samples are drawn in parallel by Zero-1-to-3 conditioned on the reference
-image (at azimuth 180°, the job's elevation) and the relative camera; each is then refined under
-the prompt with its view-dependent suffix, which widens the distribution (the supplement's
-"distribution refinement"): by SDEdit with DeepFloyd IF (stage I at s₁ = 0.3, stage II at
-s₂ = 0.7, held by the refiner's options), or by ControlNet-depth img2img at s = 0.8 whose control
-image is the depth model's estimate of the sample. Pose pruning compares the N refined samples
-with CLIP. The truth of a sample is unknown here, so every sample is labelled good and the
-report's precision and recall stay empty (they are measured on the synthetic world).
+image (at azimuth 180°, the job's elevation) and the relative camera; pose pruning compares these
+N samples with CLIP (paper Sec. 3.3), and only the sample a kept pose keeps — the one most similar
+to the reference — is refined under the prompt with its view-dependent suffix, which widens the
+distribution (the supplement's "distribution refinement"): by SDEdit with DeepFloyd IF (stage I
+at s₁ = 0.3, stage II at s₂ = 0.7, held by the refiner's options), or by ControlNet-depth img2img
+at s = 0.8 whose control image is the depth model's estimate of the sample. The view suffix is
+relative to the reference: the input image's side is the front (", front view" at azimuth 180°).
+The truth of a sample is unknown here, so every sample is labelled good and the report's
+precision and recall stay empty (they are measured on the synthetic world).
 """
 
 from __future__ import annotations
@@ -82,15 +84,22 @@ class DiffusionSampler:
             return self.zero123.decode(self.zero123.sample(shape, condition, self.steps, generator))
 
     def draw(self, pose: torch.Tensor, config: PriorSamplingConfig, generator: torch.Generator) -> PoseSamples:
+        """N unrefined Zero123 samples (N, 3, h, w) at ``pose`` (3,), on the CPU, for pruning."""
         n = config.samples_per_pose
-        poses = pose[None].repeat(n, 1)
-        images = self.zero123_views(poses, generator)
+        images = self.zero123_views(pose[None].repeat(n, 1), generator)
+        return PoseSamples(images=images.float().cpu().clamp(0, 1), labels=[SampleLabel.GOOD] * n)
+
+    def refine(self, image: torch.Tensor, pose: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The kept sample (3, h, w) refined under the prompt of its view (the reference's side is the front) and
+        resized to the cache's ``image_size``."""
         if self.refiner is not None:
             with torch.no_grad():
-                text = Condition(prompt=self.prompt, negative_prompt=self.negative_prompt, poses=poses)
-                images = self.refiner.refine_images(images, text, self.steps, generator)
-        images = F.interpolate(images.float().cpu(), size=(self.image_size, self.image_size), mode="area").clamp(0, 1)
-        return PoseSamples(images=images, labels=[SampleLabel.GOOD] * n)
+                text = Condition(
+                    prompt=self.prompt, negative_prompt=self.negative_prompt, poses=pose[None],
+                    reference_pose=(self.elevation, REFERENCE_AZIMUTH, self.radius),
+                )  # fmt: skip
+                image = self.refiner.refine_images(image[None], text, self.steps, generator)[0]
+        return F.interpolate(image[None].float().cpu(), size=(self.image_size, self.image_size), mode="area")[0].clamp(0, 1)
 
     def novel_views(self, offsets: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Zero123's views (K, 3, H, W) in [0, 1] of the reference at relative poses ``offsets`` (K, 2) (Δelevation°,

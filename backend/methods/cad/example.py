@@ -13,7 +13,7 @@ def example_job(folder: Path) -> ExampleJob:
     """The tiny preset on the synthetic snowman family, cut to 16 poses and 6 + 2 training steps."""
     return ExampleJob(
         "tiny",
-        params={"prior": "synthetic", "family": "snowman", "sampling.poses": 16, "train.stage1_steps": 6, "train.stage2_steps": 2,
+        params={"prior": "synthetic", "family": "snowman", "sampling.samples": 16, "train.stage1_steps": 6, "train.stage2_steps": 2,
                 "train.batch": 4},
         resume_stage="stage 1",
         resume_params={"train.checkpoint_every": 2},

@@ -67,7 +67,7 @@ def family_source(spec: str) -> tuple[Family | list, Frame]:
     try:
         return family(spec), IDENTITY
     except ValueError as exc:
-        raise MethodError(f"family {spec!r}: {exc}; give a built-in family name or a folder of GLB files", ErrorCode.INVALID_PARAMS) from None
+        raise MethodError(f"family {spec!r}: {exc}; give a built-in family name, random:<seed> or a folder of GLB files", ErrorCode.INVALID_PARAMS) from None
 
 
 def reference_image(inputs: JobInputs, prior: SyntheticPrior, elevation: float, seed: int) -> torch.Tensor:
@@ -207,16 +207,19 @@ def distill(config: CADConfig, inputs: JobInputs, work: Path, device: str, repor
         frame = source.frame
         report = sample_prior_cache(
             work / "prior", source.reference, source.sampler, config.sampling, seed=inputs.seed, similarity=source.similarity,
-            progress=lambda done, total: reporter.progress("prior", done, total, f"pose {done} of {total}"),
+            progress=lambda kept, total: reporter.progress("prior", kept, total, f"{kept} of {total} samples kept"),
         )  # fmt: skip
         report = {**report, "reference_elevation": source.elevation}
     if distributed:
         dist.barrier()
     images, poses = load_cache(work / "prior")
     if len(images) < 2:
-        raise MethodError(f"pose pruning kept {len(images)} of {config.sampling.poses} prior samples: too few to train on "
-                          "(lower the pruning thresholds or sample more poses)")  # fmt: skip
-    reporter.log(f"prior: {len(images)} samples kept of {config.sampling.poses} poses")
+        tried = (report or json.loads((work / "prior" / "report.json").read_text()))["poses_tried"]
+        raise MethodError(f"pose pruning kept {len(images)} prior samples of {tried} poses tried: too few to train on "
+                          "(loosen the pruning thresholds or raise sampling.max_tries)")  # fmt: skip
+    if len(images) < config.sampling.samples:
+        reporter.log(f"prior: pruning kept {len(images)} samples of the {config.sampling.samples} wanted (sampling.max_tries reached)")
+    reporter.log(f"prior: {len(images)} samples kept")
     trainer = Trainer(config, PriorData(images, poses), device, inputs.seed)
     train(trainer, work / CHECKPOINT, reporter)
     return Distillation(trainer, report or json.loads((work / "prior" / "report.json").read_text()), frame, len(images))
@@ -242,7 +245,7 @@ class CADMethod:
     def run(self, inputs: JobInputs, config: CADConfig, context: JobContext) -> JobResult:
         reporter = context.reporter
         estimate = [("elevation", 1)] if estimates_elevation(config, inputs) else []
-        reporter.plan([*estimate, ("prior", config.sampling.poses), *[(s, n) for s, n in zip(STAGES, (config.train.stage1_steps, config.train.stage2_steps)) if n], ("export", 1)])
+        reporter.plan([*estimate, ("prior", config.sampling.samples), *[(s, n) for s, n in zip(STAGES, (config.train.stage1_steps, config.train.stage2_steps)) if n], ("export", 1)])
         run = distill(config, inputs, context.work_dir, context.device, reporter)
         reporter.progress("export", 0, 1, "saving the generator and meshing a sample")
         folder = context.generator_dir

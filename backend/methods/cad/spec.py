@@ -20,7 +20,7 @@ SPECS = (
         named_generators={"demo": "backend.methods.cad.demo:DEMO_GENERATOR"},
         cli_options=(
             CliOption("--prior", "prior", "where the multi-view samples come from ('synthetic': renders of a family, no weights)", "NAME"),
-            CliOption("--family", "family", "with --prior synthetic: a built-in family name or a folder of GLB files", "FAMILY", kind="path_if_exists"),
+            CliOption("--family", "family", "with --prior synthetic: a built-in family name, random:<seed> or a folder of GLB files", "FAMILY", kind="path_if_exists"),
         ),
         train=Command("distil a CAD generator here, without a server (torchrun for several GPUs)",
                       "backend.methods.cad.commands:train_arguments", "backend.methods.cad.commands:run_train"),

@@ -4,8 +4,9 @@ Stage 1: G renders the raw 64² feature image and the 2D upsampler lifts it to t
 resolution; the dual discriminator sees both (output ⊕ raw, upsampled), conditioned on the
 camera; ADA on; lazy R1. Stage 2 (consistency training): the 3D upsampler doubles the
 triplanes and the output is volume-rendered on random patches, which are pulled towards the
-same patch of the stop-gradient 2D branch by LPIPS and judged by a pose-conditioned patch
-discriminator; ADA off. Data-parallel over processes through ``torch.distributed``:
+same patch of the stop-gradient 2D branch by LPIPS (Eq. 10, whose gradient reaches only the 3D
+upsampler) and judged by a small pose-conditioned patch discriminator that also sees where its
+patch lies; ADA off. Both stages add EG3D's density regularisation against floaters. Data-parallel over processes through ``torch.distributed``:
 every rank draws its own share of the batch and the gradients are averaged across ranks
 before each optimiser step (StyleGAN2-ADA's scheme, which suits its several losses per step).
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from ...core.cameras import spherical_to_c2w
 from ...engine.checkpoint import TrainingState
 from ...engine.loop import Cadence, Outcome, Reporter, Stage, Task, run
 from .augment import adjust_probability, augment
-from .config import CADConfig
+from .config import CADConfig, DiscriminatorConfig
 from .losses import discriminator_loss, generator_loss, r1_penalty
 from .networks import CADGenerator, Discriminator
 
@@ -73,6 +74,32 @@ def dual_input(image: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
     return torch.cat([image, F.interpolate(raw, size=image.shape[-2:], mode="bilinear", align_corners=False)], dim=1)
 
 
+def with_position(patch: torch.Tensor, window: tuple[int, int, int], side: int) -> torch.Tensor:
+    """The patch discriminator's input (B, 5, P, P): ``patch`` (B, 3, P, P) cut at ``window`` (top, left, P) from a
+    ``side``² image, with two channels of its pixels' image coordinates (y, x) in [−1, 1]."""
+    top, left, size = window
+    coordinates = (torch.arange(size, device=patch.device, dtype=patch.dtype) + 0.5) / side * 2 - 1
+    y = (coordinates + 2 * top / side)[:, None].expand(size, size)
+    x = (coordinates + 2 * left / side)[None, :].expand(size, size)
+    return torch.cat([patch, torch.stack([y, x])[None].expand(patch.shape[0], -1, -1, -1)], dim=1)
+
+
+def patch_discriminator_config(config: CADConfig) -> DiscriminatorConfig:
+    """The patch discriminator's widths: the discriminator's channel budget and cap scaled by ``patch_width``."""
+    d, width = config.discriminator, config.train.patch_width
+    return replace(d, channel_base=max(1, round(d.channel_base * width)), channel_max=max(1, round(d.channel_max * width)))
+
+
+def density_regularisation(model: CADGenerator, planes: torch.Tensor, config: CADConfig, generator: torch.Generator, points: int = 1000) -> torch.Tensor:
+    """EG3D's density regulariser: mean |σ(x) − σ(x + δ)| over ``points`` random points x per sample, uniform in the box,
+    δ ~ N(0, (density_reg_distance · box side)²); ``planes`` (B, 3, C, R, R)."""
+    box = config.generator.box
+    x = (torch.rand(planes.shape[0], points, 3, generator=generator) * 2 - 1).to(planes.device) * box
+    delta = (torch.randn(x.shape, generator=generator) * config.train.density_reg_distance * 2 * box).to(planes.device)
+    field = model.field(planes)
+    return (field(x.reshape(-1, 3))[1] - field((x + delta).reshape(-1, 3))[1]).abs().mean()
+
+
 def real_raw(images: torch.Tensor, resolution: int) -> torch.Tensor:
     """A real image's stand-in for the raw render (B, 3, r, r): area-downsampled to the raw resolution."""
     return F.interpolate(images, size=(resolution, resolution), mode="area")
@@ -92,7 +119,7 @@ class Trainer(Task):
         self.G = CADGenerator(c, with_3d_upsampler=t.stage2_steps > 0).to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.D = Discriminator(c.image_resolution, 6, config.discriminator).to(self.device)
-        self.D_patch = Discriminator(t.patch_size, 3, config.discriminator).to(self.device) if t.stage2_steps else None
+        self.D_patch = Discriminator(t.patch_size, 5, patch_discriminator_config(config)).to(self.device) if t.stage2_steps else None
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=t.g_lr, betas=t.betas, eps=1e-8)
         d_params = list(self.D.parameters()) + (list(self.D_patch.parameters()) if self.D_patch else [])
         self.opt_D = lazy_adam(d_params, t.d_lr, t.betas, t.r1_interval)
@@ -153,17 +180,24 @@ class Trainer(Task):
         raw, image = self.G.image_2d(ws, gen_c2w, planes)
         loss_G = generator_loss(self.D(augment(dual_input(image, raw), p, self.random), gen_c2w))
         losses["G"] = float(loss_G.detach())
+        if t.density_reg > 0 and self.step_index % t.density_reg_every == 0:
+            density = density_regularisation(self.G, planes, config, self.random)
+            loss_G = loss_G + t.density_reg * t.density_reg_every * density
+            losses["density"] = float(density.detach())
+        perceptual = None
         if stage == 1:
             window = self._window()
             top, left, size = window
             patch = self.G.render(self.G.upsample(planes, ws), gen_c2w, config.generator.image_resolution, window).rgb
             target = image[:, :, top : top + size, left : left + size].detach()
             perceptual = self._lpips()(patch * 2 - 1, target * 2 - 1).mean()
-            patch_adv = generator_loss(self.D_patch(patch, gen_c2w))
-            loss_G = loss_G + t.lpips_weight * perceptual + patch_adv
+            patch_adv = generator_loss(self.D_patch(with_position(patch, window, config.generator.image_resolution), gen_c2w))
+            loss_G = loss_G + patch_adv
             losses.update(lpips=float(perceptual.detach()), G_patch=float(patch_adv.detach()))
         self.opt_G.zero_grad(set_to_none=True)
-        loss_G.backward()
+        loss_G.backward(retain_graph=perceptual is not None)
+        if perceptual is not None:  # Eq. 10 optimises the 3D upsampler (paper Sec. 3.2): LPIPS reaches nothing else
+            (t.lpips_weight * perceptual).backward(inputs=list(self.G.upsampler_3d.parameters()))
         self._average_gradients([self.G])
         self.opt_G.step()
 
@@ -181,13 +215,17 @@ class Trainer(Task):
         losses["D"] = float(loss_D.detach())
         self.real_signs.append(float(real_scores.detach().sign().mean()))
         if stage == 1:
-            top, left, size = self._window()
+            side = config.generator.image_resolution
+            real_window = self._window()
+            top, left, size = real_window
             real_patch = real[:, :, top : top + size, left : left + size]
-            loss_D = loss_D + discriminator_loss(self.D_patch(real_patch, real_c2w), self.D_patch(patch.detach(), gen_c2w))
+            loss_D = loss_D + discriminator_loss(
+                self.D_patch(with_position(real_patch, real_window, side), real_c2w), self.D_patch(with_position(patch.detach(), window, side), gen_c2w),
+            )  # fmt: skip
         if self.step_index % t.r1_interval == 0 and t.r1_gamma > 0:
             r1 = r1_penalty(lambda x: self.D(augment(x, p, self.random), real_c2w), real_input, t.r1_gamma, t.r1_interval)
             if stage == 1:
-                r1 = r1 + r1_penalty(lambda x: self.D_patch(x, real_c2w), real_patch, t.r1_gamma, t.r1_interval)
+                r1 = r1 + r1_penalty(lambda x: self.D_patch(with_position(x, real_window, side), real_c2w), real_patch, t.r1_gamma, t.r1_interval)
             loss_D = loss_D + r1
             losses["R1"] = float(r1.detach())
         self.opt_D.zero_grad(set_to_none=True)

@@ -7,7 +7,7 @@ from backend.teachers import registry
 from backend.teachers import schedule as S
 from backend.teachers import stable_diffusion
 from backend.teachers.base import Condition
-from backend.teachers.latent_diffusion import Runtime, view_prompts, view_suffix
+from backend.teachers.latent_diffusion import Runtime, view_name, view_prompts
 from tests.backend.teachers import tiny_models
 
 ENV = registry.ROLE_ENV_PREFIX + "STABLE_DIFFUSION"
@@ -29,25 +29,29 @@ def teacher(folder):
 
 
 @pytest.mark.parametrize(
-    ("elevation", "azimuth", "suffix"),
+    ("elevation", "azimuth", "view"),
     [
-        (0, 0, ", front view"),
-        (30, 45, ", front view"),
-        (0, -45, ", front view"),
-        (0, 46, ", side view"),
-        (10, -90, ", side view"),
-        (0, 134, ", side view"),
-        (0, 135, ", back view"),
-        (0, 180, ", back view"),
-        (0, -170, ", back view"),
-        (0, 350, ", front view"),
-        (0, 200, ", back view"),
-        (60, 180, ", back view"),
-        (61, 0, ", overhead view"),
+        (0, 0, "front"),
+        (30, 45, "front"),
+        (0, -45, "front"),
+        (0, 46, "side"),
+        (10, -90, "side"),
+        (0, 134, "side"),
+        (0, 135, "back"),
+        (0, 180, "back"),
+        (0, -170, "back"),
+        (0, 350, "front"),
+        (0, 200, "back"),
+        (60, 180, "back"),
+        (61, 0, "overhead"),
     ],
 )
-def test_view_suffix_follows_the_camera(elevation, azimuth, suffix):
-    assert view_suffix(elevation, azimuth) == suffix
+def test_view_name_follows_the_camera(elevation, azimuth, view):
+    assert view_name(elevation, azimuth) == view
+    # the same camera seen from a reference at azimuth 180° (CAD's): front and back swap, sides stay
+    swapped = {"front": "back", "back": "front"}.get(view, view)
+    assert view_name(elevation, azimuth + 180.0, front_azimuth_deg=180.0) == view
+    assert view_name(elevation, azimuth, front_azimuth_deg=180.0) == swapped
 
 
 def test_view_prompts_one_per_pose():
@@ -56,6 +60,12 @@ def test_view_prompts_one_per_pose():
     assert view_prompts("a chair", None, 2) == ["a chair", "a chair"]
     with pytest.raises(ValueError, match="3 poses for a batch of 2"):
         view_prompts("a chair", poses[:3], 2)
+
+
+def test_the_reference_side_is_the_front():
+    """What the text encoder is fed: the reference image's own side is prompted as the front, wherever the reference sits."""
+    poses = torch.tensor([[0.0, 180.0, 2.0], [0.0, 0.0, 2.0], [0.0, 90.0, 2.0]])
+    assert view_prompts("a chair", poses, 3, front_azimuth_deg=180.0) == ["a chair, front view", "a chair, back view", "a chair, side view"]
 
 
 def test_loads_through_the_registry(teacher):

@@ -46,21 +46,48 @@ def reference_image() -> Image.Image:
     return Image.fromarray(rgba, "RGBA")
 
 
-def test_n_zero123_samples_per_pose_are_refined_and_sized_for_the_cache(registry_env):
+def test_n_zero123_samples_per_pose_are_drawn_for_pruning_and_the_kept_one_refined_for_the_cache(registry_env):
     sampler = DiffusionSampler(zero123.load(), deepfloyd_if.load(), torch.full((3, 32, 32), 0.5), 10.0, "a red box", "", 32, steps=2)
     config = PriorSamplingConfig(samples_per_pose=2)
     first = sampler.draw(torch.tensor([20.0, 40.0, 2.0]), config, torch.Generator().manual_seed(0))
     again = sampler.draw(torch.tensor([20.0, 40.0, 2.0]), config, torch.Generator().manual_seed(0))
-    assert first.images.shape == (2, 3, 32, 32) and 0 <= float(first.images.min()) and float(first.images.max()) <= 1
+    assert first.images.shape[:2] == (2, 3) and 0 <= float(first.images.min()) and float(first.images.max()) <= 1
     assert torch.allclose(first.images, again.images, atol=1e-5) and not torch.allclose(first.images[0], first.images[1])
     assert [label.value for label in first.labels] == ["good", "good"], "the truth of a diffusion sample is unknown"
+    refined = sampler.refine(first.images[0], torch.tensor([20.0, 40.0, 2.0]), torch.Generator().manual_seed(0))
+    assert refined.shape == (3, 32, 32) and torch.isfinite(refined).all() and 0 <= float(refined.min()) and float(refined.max()) <= 1
+
+
+def recording_prompts(teacher, seen):
+    """Wrap ``teacher``'s text encoder so the prompts it is fed land in ``seen``."""
+    encode = teacher.prompts
+
+    def record(prompts):
+        seen.extend(prompts)
+        return encode(prompts)
+
+    teacher.prompts = record
+
+
+@pytest.mark.parametrize(("azimuth", "view"), [(180.0, "front"), (150.0, "front"), (0.0, "back"), (-90.0, "side"), (90.0, "side")])
+def test_the_refiner_prompts_the_references_own_side_as_the_front(registry_env, azimuth, view):
+    """CAD's reference sits at azimuth 180°: a sample there shows the input image's side, so IF is told ', front view'."""
+    refiner = deepfloyd_if.load()
+    seen = []
+    recording_prompts(refiner.stage1, seen)
+    recording_prompts(refiner.stage2, seen)
+    sampler = DiffusionSampler(zero123.load(), refiner, torch.full((3, 32, 32), 0.5), 10.0, "a red box", "", 32, steps=1)
+    sampler.refine(torch.full((3, 32, 32), 0.5), torch.tensor([10.0, azimuth, 2.0]), torch.Generator().manual_seed(0))
+    assert set(seen) == {"", f"a red box, {view} view"}, "the (empty) negative prompt, and the view prompt of both IF stages"
 
 
 def test_controlnet_depth_refines_each_sample_on_its_own_estimated_depth(registry_env):
     refiner = ControlNetRefiner(controlnet_depth.load(), depth.load())
     sampler = DiffusionSampler(zero123.load(), refiner, torch.full((3, 32, 32), 0.5), 10.0, "a red box", "", 32, steps=2)
-    samples = sampler.draw(torch.tensor([0.0, 90.0, 2.0]), PriorSamplingConfig(samples_per_pose=2), torch.Generator().manual_seed(1))
-    assert samples.images.shape == (2, 3, 32, 32) and torch.isfinite(samples.images).all()
+    pose = torch.tensor([0.0, 90.0, 2.0])
+    samples = sampler.draw(pose, PriorSamplingConfig(samples_per_pose=2), torch.Generator().manual_seed(1))
+    refined = sampler.refine(samples.images[0], pose, torch.Generator().manual_seed(1))
+    assert refined.shape == (3, 32, 32) and torch.isfinite(refined).all()
     _, config = resolve(get("cad"), "tiny", {"prior": "zero123", "refiner": "controlnet_depth"})
     assert set(config.required_models()) == {"zero123", "clip", "controlnet_depth", "controlnet_base", "depth"}
 
@@ -68,8 +95,9 @@ def test_controlnet_depth_refines_each_sample_on_its_own_estimated_depth(registr
 @pytest.mark.slow
 def test_a_cad_job_runs_on_the_zero123_prior_end_to_end(registry_env, tmp_path):
     overrides = {
-        "prior": "zero123", "prior_steps": 2, "sampling.poses": 4, "sampling.samples_per_pose": 2, "sampling.chunk_poses": 2,
-        "sampling.pruning.max_outside_fraction": 1.0, "sampling.pruning.min_similarity": -1.0,  # random models: keep every pose
+        "prior": "zero123", "prior_steps": 2, "sampling.samples": 4, "sampling.samples_per_pose": 2, "sampling.chunk_poses": 2,
+        "sampling.pruning.max_outside_fraction": 100.0, "sampling.pruning.similarity_spreads": 100.0,  # random models: keep every pose
+        "sampling.pruning.calibration_poses": 3,
         "train.stage1_steps": 2, "train.stage2_steps": 1,
     }  # fmt: skip
     _, config = resolve(get("cad"), "tiny", overrides)
@@ -79,7 +107,7 @@ def test_a_cad_job_runs_on_the_zero123_prior_end_to_end(registry_env, tmp_path):
     (tmp_path / "job" / "work").mkdir(parents=True)
     context = JobContext("job", "cpu", tmp_path / "job" / "work", reporter, tmp_path / "job" / "work" / "generator")
     result = CADMethod().run(JobInputs("a red box", "", 0, Camera(elevation_deg=10.0), reference_image()), config, context)
-    assert result.metadata["prior"]["poses_tried"] == 4 and result.metadata["kept_samples"] == 4
+    assert result.metadata["prior"]["kept"] == result.metadata["kept_samples"] == 4
     assert "generator.safetensors" in result.files
     assert any(kind == "log" and "Zero-1-to-3" in data.get("message", "") for kind, data in events)
     assert result.metadata["prior"]["reference_elevation"] == {"degrees": 10.0, "source": "camera"}
@@ -90,8 +118,8 @@ def test_a_cad_job_runs_on_the_zero123_prior_end_to_end(registry_env, tmp_path):
 @pytest.mark.slow
 def test_without_a_camera_the_job_estimates_the_elevation_once_and_a_resumed_run_keeps_it(registry_env, tmp_path):
     overrides = {
-        "prior": "zero123", "prior_steps": 2, "refiner": "none", "sampling.poses": 2, "sampling.samples_per_pose": 2,
-        "sampling.pruning.max_outside_fraction": 1.0, "sampling.pruning.min_similarity": -1.0,
+        "prior": "zero123", "prior_steps": 2, "refiner": "none", "sampling.samples": 2, "sampling.samples_per_pose": 2,
+        "sampling.pruning.max_outside_fraction": 100.0, "sampling.pruning.similarity_spreads": 100.0, "sampling.pruning.calibration_poses": 3,
         "train.stage1_steps": 1, "train.stage2_steps": 0, "reference_elevation": 5.0, "elevation.ray_samples": 16,
         "elevation.coarse_step_deg": 30.0, "elevation.fine_step_deg": 15.0,
     }  # fmt: skip

@@ -26,7 +26,7 @@ def test_two_processes_train_one_generator_under_torchrun(tmp_path):
     command = [
         str(torchrun), "--standalone", "--nproc-per-node", "2", "--no-python", distill3d, "train", "--method", "cad", "--prior", "synthetic", "--family", "snowman",
         "--preset", "tiny", "--device", "cpu", "--out", str(out),
-        "--set", "train.stage1_steps=6", "--set", "train.stage2_steps=2", "--set", "sampling.poses=24", "--set", "train.checkpoint_every=4",
+        "--set", "train.stage1_steps=6", "--set", "train.stage2_steps=2", "--set", "sampling.samples=24", "--set", "train.checkpoint_every=4",
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=540, env=ENV)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from backend.engine.checkpoint import saved_step
-from backend.methods.cad.train import PriorData, Trainer, lazy_adam, stage_of, train
+from backend.methods.cad.train import PriorData, Trainer, density_regularisation, lazy_adam, stage_of, train, with_position
 from backend.methods.progress import JobCancelled, ProgressReporter
 
 
@@ -33,6 +33,54 @@ def test_stage_2_adds_lpips_and_the_patch_discriminator_and_turns_ada_off(tiny_c
     p = trainer.ada_p
     second = trainer.step()
     assert {"lpips", "G_patch"} <= second.keys() and trainer.ada_p == p, "stage 2 trains the 3D branch and leaves ADA off"
+
+
+def stage_2_step(config):
+    """A trainer of ``config`` taken to its first stage-2 step; returns its generator's parameters by name after that step."""
+    trainer = Trainer(config, data(config.generator.image_resolution), "cpu", 0)
+    trainer.step_index = config.train.stage1_steps
+    trainer.step()
+    return {name: p.detach().clone() for name, p in trainer.G.named_parameters()}
+
+
+def test_lpips_trains_the_3d_upsampler_only(tiny_config):
+    """Eq. 10 optimises the 3D upsampler: with or without LPIPS, every other parameter takes the same step."""
+    without = stage_2_step(small(tiny_config, stage1_steps=1, stage2_steps=1, lpips_weight=0.0))
+    strong = stage_2_step(small(tiny_config, stage1_steps=1, stage2_steps=1, lpips_weight=100.0))
+    upsampler = [name for name in without if name.startswith("upsampler_3d.")]
+    assert upsampler and any(not torch.allclose(without[name], strong[name]) for name in upsampler)
+    assert all(torch.equal(without[name], strong[name]) for name in without if name not in upsampler), "LPIPS leaked"
+
+
+def test_the_patch_discriminator_is_small_and_sees_where_its_patch_lies(tiny_config):
+    config = small(tiny_config, stage1_steps=1, stage2_steps=1)
+    trainer = Trainer(config, data(config.generator.image_resolution), "cpu", 0)
+    assert trainer.D_patch.from_rgb.weight.shape[1] == 5, "RGB and two coordinate channels"
+    assert sum(p.numel() for p in trainer.D_patch.parameters()) < sum(p.numel() for p in trainer.D.parameters()) / 4
+    small_patch = torch.rand(2, 3, 4, 4)
+    corner = with_position(small_patch, (0, 0, 4), 16)
+    assert torch.equal(corner[:, :3], small_patch) and torch.allclose(corner[0, 3, :, 0], torch.tensor([-0.9375, -0.8125, -0.6875, -0.5625]))
+    assert torch.allclose(corner[0, 4, 0], corner[0, 3, :, 0]), "x runs along the columns as y along the rows"
+    assert torch.allclose(with_position(small_patch, (12, 12, 4), 16)[0, 3:, -1, -1], torch.tensor([0.9375, 0.9375]))
+    size, side = config.train.patch_size, config.generator.image_resolution
+    patch = torch.rand(2, 3, size, size)
+    top_left, bottom_right = with_position(patch, (0, 0, size), side), with_position(patch, (side - size, side - size, size), side)
+    scores = trainer.D_patch(torch.cat([top_left, bottom_right]), torch.eye(4).expand(4, 4, 4))
+    assert not torch.allclose(scores[:2], scores[2:]), "the same pixels at another place score differently"
+
+
+def test_density_regularisation_penalises_rough_density_every_few_steps(tiny_config):
+    config = small(tiny_config, stage1_steps=8, stage2_steps=0, density_reg_every=4)
+    trainer = Trainer(config, data(config.generator.image_resolution), "cpu", 0)
+    assert ["density" in trainer.step() for _ in range(8)] == [True, False, False, False] * 2
+    planes = trainer.G.planes(trainer.G.ws(torch.randn(2, config.generator.z_dim))).detach().requires_grad_(True)
+    loss = density_regularisation(trainer.G, planes, config, torch.Generator().manual_seed(0))
+    loss.backward()
+    assert float(loss) > 0 and planes.grad.abs().sum() > 0
+    flat = torch.zeros_like(planes)
+    assert float(density_regularisation(trainer.G, flat, config, torch.Generator().manual_seed(0))) == 0.0, "constant planes: constant σ"
+    off = small(tiny_config, stage1_steps=2, stage2_steps=0, density_reg=0.0)
+    assert "density" not in Trainer(off, data(off.generator.image_resolution), "cpu", 0).step()
 
 
 def test_lazy_r1_runs_every_r1_interval_steps(tiny_config):
