@@ -70,7 +70,7 @@ def test_the_patch_discriminator_is_small_and_sees_where_its_patch_lies(tiny_con
 
 
 def test_density_regularisation_penalises_rough_density_every_few_steps(tiny_config):
-    config = small(tiny_config, stage1_steps=8, stage2_steps=0, density_reg_every=4)
+    config = small(tiny_config, stage1_steps=8, stage2_steps=0, density_reg=0.25, density_reg_every=4)  # the tiny preset turns it off
     trainer = Trainer(config, data(config.generator.image_resolution), "cpu", 0)
     assert ["density" in trainer.step() for _ in range(8)] == [True, False, False, False] * 2
     planes = trainer.G.planes(trainer.G.ws(torch.randn(2, config.generator.z_dim))).detach().requires_grad_(True)
