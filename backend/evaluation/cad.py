@@ -268,9 +268,8 @@ def train_cad(family: str, preset: str, seed: int, overrides: dict[str, Any], de
     Raises ProtocolError / SchemaError for a bad preset or override, MethodError when the method fails."""
     from protocol.messages import Camera
 
-    from ..methods import get
+    from ..methods import create, get
     from ..methods.base import JobContext, JobInputs
-    from ..methods.cad.pipeline import CADMethod
     from ..methods.configs import resolve
     from ..methods.progress import ProgressReporter
 
@@ -285,5 +284,5 @@ def train_cad(family: str, preset: str, seed: int, overrides: dict[str, Any], de
     context = JobContext(job_id="eval", device=device, work_dir=work, reporter=ProgressReporter(emit, min_interval_s=1.0), generator_dir=folder)
     camera = None if elevation_deg is None else Camera(elevation_deg=elevation_deg)
     started = time.perf_counter()
-    result = CADMethod().run(JobInputs("", "", seed, camera, None), config, context)
+    result = create("cad").run(JobInputs("", "", seed, camera, None), config, context)
     return Training(folder, time.perf_counter() - started, dict(result.metadata))

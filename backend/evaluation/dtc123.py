@@ -140,10 +140,9 @@ def run_dtc123(target: Path, preset: str, seed: int, elevation_deg: float, overr
     Raises ProtocolError / SchemaError for a bad preset or override, MethodError when the method fails."""
     from protocol.messages import Camera
 
-    from ..methods import get
+    from ..methods import create, get
     from ..methods.base import JobContext, JobInputs
     from ..methods.configs import resolve
-    from ..methods.dtc123.pipeline import DTC123Method
     from ..methods.progress import ProgressReporter
 
     _, config = resolve(get("dtc123"), preset, {**overrides, "teacher": "synthetic", "target": str(target)})
@@ -155,6 +154,6 @@ def run_dtc123(target: Path, preset: str, seed: int, elevation_deg: float, overr
     work.mkdir(parents=True, exist_ok=True)
     context = JobContext(job_id="eval", device=device, work_dir=work, reporter=ProgressReporter(emit, min_interval_s=1.0), generator_dir=work / "generator")
     started = time.perf_counter()
-    result = DTC123Method().run(JobInputs("", "", seed, Camera(elevation_deg=elevation_deg), None), config, context)
+    result = create("dtc123").run(JobInputs("", "", seed, Camera(elevation_deg=elevation_deg), None), config, context)
     seconds = time.perf_counter() - started
     return Run(result.files["mesh.glb"].data, seconds, config.cameras.radius, config.cameras.fov_deg, dict(result.metadata))

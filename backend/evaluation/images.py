@@ -67,7 +67,10 @@ def load_lpips(device: str = "cpu") -> Lpips:
     """:class:`Lpips` on ``device`` (the random backbone, with a warning, where the VGG weights are missing)."""
     import warnings
 
-    from ..methods.cad.perceptual import backbone_weights_present, load_lpips as load
+    from ..methods import resolve_reference  # TODO(issue 15): LPIPS belongs in backend/teachers, not in CAD's folder
+
+    backbone_weights_present = resolve_reference("backend.methods.cad.perceptual:backbone_weights_present")
+    load = resolve_reference("backend.methods.cad.perceptual:load_lpips")
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # torchvision's deprecation notes about how lpips asks for VGG

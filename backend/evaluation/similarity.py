@@ -55,7 +55,9 @@ class Similarity:
 
 def standin() -> Similarity:
     """The weight-free stand-in (no text similarity)."""
-    from ..methods.cad.pruning import image_similarity
+    from ..methods import resolve_reference  # TODO(issue 15): the CLIP stand-in belongs in backend/teachers, not in CAD's folder
+
+    image_similarity = resolve_reference("backend.methods.cad.pruning:image_similarity")
 
     return Similarity("stand-in", "colour histogram + silhouette (backend.methods.cad.pruning.image_similarity)", image_similarity, None)
 
