@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..teachers import perceptual
+
 log = logging.getLogger(__name__)
 
 PSNR_CAP = 100.0
@@ -44,7 +46,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor, box: Box | None = None) -> torch.Tens
 
 @dataclass
 class Lpips:
-    """LPIPS-VGG (:func:`backend.methods.cad.perceptual.load_lpips`) and whether its backbone has the real VGG-16 weights."""
+    """LPIPS-VGG (:func:`backend.teachers.perceptual.load_lpips`) and whether its backbone has the real VGG-16 weights."""
 
     model: torch.nn.Module
     """``model(a, b)`` with images in [−1, 1] → (B, 1, 1, 1)."""
@@ -65,16 +67,7 @@ class Lpips:
 
 def load_lpips(device: str = "cpu") -> Lpips:
     """:class:`Lpips` on ``device`` (the random backbone, with a warning, where the VGG weights are missing)."""
-    import warnings
-
-    from ..methods import resolve_reference  # TODO(issue 15): LPIPS belongs in backend/teachers, not in CAD's folder
-
-    backbone_weights_present = resolve_reference("backend.methods.cad.perceptual:backbone_weights_present")
-    load = resolve_reference("backend.methods.cad.perceptual:load_lpips")
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # torchvision's deprecation notes about how lpips asks for VGG
-        return Lpips(load(device), backbone_weights_present())
+    return Lpips(perceptual.load_lpips(device), perceptual.backbone_weights_present())
 
 
 def mean(values: list[float]) -> float:

@@ -2,7 +2,7 @@
 
 The papers score with OpenAI CLIP; this project's registry role ``clip`` (OpenCLIP ViT-B/32 by default,
 :mod:`backend.teachers.clip`) is used when it is on disk. Otherwise image similarity falls back to
-:func:`backend.methods.cad.pruning.image_similarity` — colour histogram + silhouette, meaningful only in the synthetic
+:func:`backend.teachers.synthetic.similarity.image_similarity` — colour histogram + silhouette, meaningful only in the synthetic
 world and on another scale than CLIP — and there is no text similarity. :attr:`Similarity.label` names which one
 scored, for the table's headers.
 """
@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+
+from ..teachers.synthetic.similarity import image_similarity
 
 ImageSimilarity = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """``similarity(a (A, 3, H, W), b (B, 3, H', W')) -> (A, B)`` cosine similarities, images in [0, 1]."""
@@ -55,11 +57,7 @@ class Similarity:
 
 def standin() -> Similarity:
     """The weight-free stand-in (no text similarity)."""
-    from ..methods import resolve_reference  # TODO(issue 15): the CLIP stand-in belongs in backend/teachers, not in CAD's folder
-
-    image_similarity = resolve_reference("backend.methods.cad.pruning:image_similarity")
-
-    return Similarity("stand-in", "colour histogram + silhouette (backend.methods.cad.pruning.image_similarity)", image_similarity, None)
+    return Similarity("stand-in", "colour histogram + silhouette (backend.teachers.synthetic.similarity.image_similarity)", image_similarity, None)
 
 
 def clip_similarity(folder: Path | str | None = None, device: str = "cpu") -> Similarity:

@@ -24,7 +24,7 @@ from ...teachers.controlnet_depth import normalise_inverse_depth
 from ...teachers.synthetic.prior import SampleLabel
 from .config import PriorSamplingConfig
 from .prior_cache import REFERENCE_AZIMUTH, PoseSamples
-from .pruning import foreground_masks
+from ...core.masks import foreground_masks
 
 
 @dataclass

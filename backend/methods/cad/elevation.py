@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from ...core.cameras import get_rays, project, spherical_to_c2w
 from .config import ElevationConfig
-from .pruning import foreground_masks
+from ...core.masks import foreground_masks
 
 PROBE_OFFSETS = ((25.0, 0.0), (0.0, 45.0), (0.0, 90.0), (0.0, 135.0), (0.0, 180.0), (0.0, 225.0), (0.0, 270.0), (0.0, 315.0),
                  (25.0, 90.0), (25.0, 270.0))  # fmt: skip

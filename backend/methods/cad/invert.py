@@ -62,7 +62,7 @@ class InversionTask(Task):
         self.c2w = c2w[None].to(device, torch.float32)
         self.lpips = None
         if config.lpips_weight > 0:
-            from .perceptual import load_lpips
+            from ...teachers.perceptual import load_lpips
 
             self.lpips = load_lpips(device)
         w_avg = model.mapping.w_avg.detach()

@@ -27,6 +27,7 @@ from ...generators import GENERATOR_FILE, EmptySurface
 from ...teachers.synthetic.families import Family, family
 from ...teachers.synthetic.prior import PriorConfig as SyntheticPriorConfig
 from ...teachers.synthetic.prior import SyntheticPrior
+from ...teachers.synthetic.similarity import image_similarity
 from ...engine.loop import Reporter
 from ..base import JobContext, JobInputs, JobResult, MethodError, ResultFile
 from ..preprocess import reference_view
@@ -35,7 +36,6 @@ from .generator import IDENTITY, WEIGHTS_FILE, CADGeneratorAsset, calibrate_surf
 from .diffusion_prior import ControlNetRefiner, DiffusionSampler
 from .elevation import PROBE_OFFSETS, estimate_elevation
 from .prior_cache import REFERENCE_AZIMUTH, SyntheticSampler, load_cache, sample_prior_cache
-from .pruning import image_similarity
 from .train import CHECKPOINT, STAGES, PriorData, Trainer, total_steps, train
 
 log = logging.getLogger(__name__)

@@ -45,11 +45,12 @@ from safetensors.torch import load_file, save_file
 from backend.teachers.synthetic.families import Family
 from backend.teachers.synthetic.prior import BAD_LABELS, SampleLabel, SyntheticPrior, corrupt
 from backend.teachers.synthetic.render import SyntheticObject
+from backend.teachers.synthetic.similarity import image_similarity
 from protocol.schema import from_plain, to_plain
 from protocol.atomic import replacing, write_json
 
 from .config import PriorSamplingConfig
-from .pruning import SimilarityCut, SimilarityFn, image_similarity, pose_scores, prune_pose, similarity_cut
+from .pruning import SimilarityCut, SimilarityFn, pose_scores, prune_pose, similarity_cut
 
 REFERENCE_AZIMUTH = 180.0
 """Azimuth° of the reference view (supplement C)."""

@@ -11,7 +11,7 @@ The papers give no value for the dilation or either threshold. Both are relative
 any object, resolution and similarity measure: the bad-pixel count is a fraction of the pose's own
 mean foreground area, and the similarity threshold is :func:`similarity_cut` of the job's own
 scores — the median of Eq. 11 over a calibration batch of poses minus a few robust spreads — so it
-means the same for real CLIP and for :func:`image_similarity`, the weight-free stand-in.
+means the same for real CLIP and for :func:`backend.teachers.synthetic.similarity.image_similarity`, the weight-free stand-in.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from ...core.masks import foreground_masks
 from .config import PruningConfig
 
 
@@ -45,11 +46,6 @@ class PruneDecision:
     """Smallest similarity of a sample to the reference."""
     best: int
     """Index of the sample most similar to the reference (the one kept)."""
-
-
-def foreground_masks(images: torch.Tensor, background: float = 1.0, tolerance: float = 0.02) -> torch.Tensor:
-    """(N, H, W) bool: pixels of ``images`` (N, 3, H, W) where some channel is further than ``tolerance`` from ``background``."""
-    return ((images - background).abs() > tolerance).any(dim=1)
 
 
 def overlap_mask(masks: torch.Tensor, dilation_px: int) -> torch.Tensor:
@@ -133,37 +129,3 @@ def prune_pose(
         keep=reason is None, reason=reason, max_outside=max_outside, outside_share=outside_share, min_similarity=min_similarity,
         best=int(scores.argmax()),
     )  # fmt: skip
-
-
-HISTOGRAM_BINS = 8
-"""Levels per channel of :func:`image_embeddings`' joint colour histogram (8³ = 512 bins)."""
-SILHOUETTE_SIDE = 8
-"""Side of :func:`image_embeddings`' downsampled silhouette (8² = 64 values)."""
-
-
-def image_embeddings(images: torch.Tensor, background: float = 1.0, tolerance: float = 0.02) -> torch.Tensor:
-    """Unit embeddings (B, 576) of ``images`` (B, 3, H, W) in [0, 1]: a weight-free stand-in for CLIP's image encoder.
-
-    Two equally weighted unit halves: the square root of the normalised joint colour histogram of
-    the foreground pixels (so the cosine of two halves is their Bhattacharyya coefficient), and the
-    foreground mask average-pooled to ``SILHOUETTE_SIDE``² (a grey silhouette: each cell's coverage).
-    Deterministic and meaningful only in the synthetic world (flat colours on white): it sees
-    colours and coarse shape, not semantics (a snowman scores about 0.73 against a mushroom).
-    """
-    images = images.float().clamp(0, 1)
-    batch = images.shape[0]
-    levels = (images * HISTOGRAM_BINS).long().clamp_max(HISTOGRAM_BINS - 1)
-    bins = (levels[:, 0] * HISTOGRAM_BINS + levels[:, 1]) * HISTOGRAM_BINS + levels[:, 2]
-    masks = foreground_masks(images, background, tolerance).float()
-    histogram = torch.zeros(batch, HISTOGRAM_BINS**3, device=images.device).scatter_add_(1, bins.reshape(batch, -1), masks.reshape(batch, -1))
-    silhouette = F.adaptive_avg_pool2d(masks[:, None], SILHOUETTE_SIDE).reshape(batch, -1)
-    return torch.cat([F.normalize(histogram.sqrt(), dim=-1), F.normalize(silhouette, dim=-1)], dim=-1) / 2**0.5
-
-
-def image_similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(A, B) cosine similarity of every image in ``a`` (A, 3, H, W) to every image in ``b`` (B, 3, H', W'), in [0, 1].
-
-    The stand-in for :meth:`backend.teachers.clip.ClipScorer.image_similarity` (same call shape) when
-    there are no CLIP weights: see :func:`image_embeddings`.
-    """
-    return image_embeddings(a) @ image_embeddings(b).T

@@ -241,7 +241,7 @@ class Trainer(Task):
 
     def _lpips(self) -> torch.nn.Module:
         if self.lpips is None:
-            from .perceptual import load_lpips
+            from ...teachers.perceptual import load_lpips
 
             self.lpips = load_lpips(self.device)
         return self.lpips

@@ -1,11 +1,10 @@
-"""CAD's pose pruning: overlap and outside counts on hand-made masks, the decision rule, the similarity stand-in."""
+"""CAD's pose pruning: overlap and outside counts on hand-made masks, the decision rule."""
 
 import pytest
 import torch
 
 from backend.methods.cad.pruning import (
-    MIN_SPREAD, PruningConfig, SimilarityCut, dilation_px, foreground_masks, image_similarity, outside_counts, overlap_mask,
-    prune_pose, similarity_cut,
+    MIN_SPREAD, PruningConfig, SimilarityCut, dilation_px, outside_counts, overlap_mask, prune_pose, similarity_cut,
 )
 from backend.teachers.synthetic.families import family
 from backend.teachers.synthetic.prior import PriorConfig, SyntheticPrior, corrupt
@@ -28,16 +27,6 @@ def paint(masks: torch.Tensor, color=(0.8, 0.2, 0.1)) -> torch.Tensor:
     for channel, value in enumerate(color):
         images[:, channel][masks] = value
     return images
-
-
-def test_foreground_masks_ignore_near_white():
-    images = torch.ones(2, 3, 4, 4)
-    images[0, 1, 0, 0] = 0.5
-    images[0, :, 1, 1] = 0.99
-    images[1, 2, 3, 3] = 0.97
-    masks = foreground_masks(images, tolerance=0.02)
-    assert masks.shape == (2, 4, 4) and masks.dtype == torch.bool
-    assert masks.nonzero().tolist() == [[0, 0, 0], [1, 3, 3]]
 
 
 def test_overlap_is_the_intersection_dilated_by_a_square():
@@ -124,27 +113,3 @@ def test_the_similarity_cut_follows_the_jobs_own_scores():
 
 def test_dilation_is_relative_to_the_image():
     assert [dilation_px(PruningConfig(), side) for side in (32, 48, 64)] == [3, 5, 6]
-
-
-@pytest.mark.parametrize("name, other", [("snowman", "table"), ("table", "snowman"), ("mushroom", "snowman")])
-def test_the_similarity_stand_in_ranks_the_same_object_first(name, other):
-    prior = SyntheticPrior(family(name), PriorConfig(image_size=32))
-    generator = torch.Generator().manual_seed(0)
-    target, distractor = prior.draw_object(family(name), generator), prior.draw_object(family(other), generator)
-    reference = prior.render(target, torch.tensor([[15.0, 180.0, 2.0]]))
-    poses = torch.tensor([[15.0, 140.0, 2.0], [30.0, -160.0, 2.0], [0.0, 90.0, 2.0]])
-    same, different = prior.render(target, poses), prior.render(distractor, poses)
-    corrupted = torch.stack([corrupt(reference[0], generator) for _ in range(3)])
-    scores = image_similarity(torch.cat([same, different, corrupted]), reference)
-    assert scores.shape == (9, 1)
-    assert scores[:3].min() > scores[3:6].max() + 0.05, f"another family scores lower: {scores.flatten().tolist()}"
-    assert scores[:3].min() > scores[6:].max() + 0.3, f"corrupted images score much lower: {scores.flatten().tolist()}"
-
-
-def test_the_similarity_stand_in_is_a_deterministic_cosine():
-    prior = SyntheticPrior(family("ring_on_cube"), PriorConfig(image_size=24))
-    images = prior.render(prior.draw_object(prior.source, torch.Generator().manual_seed(1)), torch.tensor([[10.0, 0.0, 2.0], [40.0, 90.0, 2.0]]))
-    matrix = image_similarity(images, images)
-    assert matrix.shape == (2, 2) and torch.allclose(matrix.diagonal(), torch.ones(2))
-    assert torch.allclose(matrix, matrix.T) and torch.equal(matrix, image_similarity(images, images))
-    assert image_similarity(images, torch.nn.functional.interpolate(images, size=40)).shape == (2, 2), "sizes may differ"
