@@ -8,8 +8,9 @@ triangles with a vertex behind the eye (w ≤ 0) are skipped (no near clipping).
 
 Which triangle covers a pixel is discrete; the barycentrics, the depth and
 everything interpolated from them are differentiable with respect to the
-vertex positions and the attributes (no silhouette-edge gradients: use
-nvdiffrast's antialiasing on CUDA for those).
+vertex positions and the attributes. The hard coverage has no silhouette-edge
+gradients; :func:`soft_coverage` antialiases it across silhouette edges (as
+nvdiffrast's antialias does an image), which gives them, on either backend.
 """
 
 from __future__ import annotations
@@ -209,6 +210,71 @@ def rasterize(clip: torch.Tensor, faces: torch.Tensor, height: int, width: int, 
     if backend == "nvdiffrast" or (backend == "auto" and clip.is_cuda and _nvdiffrast() is not None):
         return rasterize_nvdiffrast(clip, faces, height, width)
     return rasterize_torch(clip, faces, height, width)
+
+
+NEIGHBOURS = ((0, 1), (0, -1), (1, 0), (-1, 0))
+"""(row, column) steps to a pixel's four neighbours."""
+
+
+def silhouette_edges(screen: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """(F, 3) bool: whether the edge of each face opposite its vertex i (vertices i + 1, i + 2) is a silhouette edge in
+    the screen-space vertices ``screen`` (V, ≥2): on the mesh's border, or between faces facing opposite ways."""
+    edges = torch.stack([faces[:, [1, 2]], faces[:, [2, 0]], faces[:, [0, 1]]], dim=1).reshape(-1, 2)
+    _, inverse = torch.unique(torch.sort(edges, dim=1).values, dim=0, return_inverse=True)
+    tri = screen.detach()[faces]
+    area = (tri[:, 1, 0] - tri[:, 0, 0]) * (tri[:, 2, 1] - tri[:, 0, 1]) - (tri[:, 2, 0] - tri[:, 0, 0]) * (tri[:, 1, 1] - tri[:, 0, 1])
+    facing = area.repeat_interleave(3)
+    counts = torch.zeros(int(inverse.max()) + 1 if inverse.numel() else 0, 3, device=screen.device)
+    counts.index_add_(0, inverse, torch.stack([torch.ones_like(facing), (facing > 0).float(), (facing < 0).float()], dim=-1))
+    silhouette = (counts[:, 0] == 1) | ((counts[:, 1] > 0) & (counts[:, 2] > 0))
+    return silhouette[inverse].reshape(-1, 3)
+
+
+def soft_coverage(clip: torch.Tensor, faces: torch.Tensor, raster: Raster) -> torch.Tensor:
+    """(B, H, W) coverage in [0, 1] of ``raster`` (from clip vertices (B, V, 4) and faces (F, 3)), antialiased across
+    silhouette edges and differentiable with respect to their vertices.
+
+    For each pixel p covered by face f next to an empty pixel q (horizontally or vertically), the segment between their
+    centres leaves f's screen-space triangle at a fraction α of the pixel spacing from p (the first edge whose linear edge
+    function turns negative, so α moves with the edge's vertices). When that edge is a silhouette edge
+    (:func:`silhouette_edges`), as in nvdiffrast's antialias, an edge beyond the midpoint (α > ½) covers α − ½ of q and
+    one before it uncovers ½ − α of p: along a straight silhouette the summed coverage is the covered area. Pairs whose
+    segment leaves f through an inner edge are left alone. Pixels are otherwise 1 (covered) or 0; sums are clamped to [0, 1].
+    """
+    faces = faces.long()
+    batch, height, width = raster.triangle.shape
+    screen = _screen(clip, width, height)  # (B, V, 3), differentiable
+    covered = raster.triangle >= 0
+    coverage = covered.to(clip.dtype)
+    rows, columns = torch.meshgrid(torch.arange(height, device=clip.device), torch.arange(width, device=clip.device), indexing="ij")
+    out = []
+    for b in range(batch):
+        silhouette = silhouette_edges(screen[b], faces)
+        change = torch.zeros(height * width, device=clip.device, dtype=clip.dtype)
+        for dv, du in NEIGHBOURS:
+            v, u = rows + dv, columns + du
+            inside = (v >= 0) & (v < height) & (u >= 0) & (u < width)
+            vq, uq = v.clamp(0, height - 1), u.clamp(0, width - 1)
+            pair = inside & covered[b] & ~covered[b, vq, uq]
+            p = torch.nonzero(pair.reshape(-1)).squeeze(1)
+            if p.numel() == 0:
+                continue
+            q = (vq.reshape(-1) * width + uq.reshape(-1))[p]
+            face = raster.triangle[b].reshape(-1)[p]
+            tri = screen[b][faces[face]]  # (P, 3, 3)
+            centre_p = torch.stack([columns.reshape(-1)[p], rows.reshape(-1)[p]], dim=-1).to(clip.dtype) + 0.5
+            centre_q = centre_p + torch.tensor([du, dv], device=clip.device, dtype=clip.dtype)
+            at_p = _edge_weights(tri, centre_p[:, 0], centre_p[:, 1])
+            at_q = _edge_weights(tri, centre_q[:, 0], centre_q[:, 1])
+            leaving = at_q < 0
+            fraction = torch.where(leaving, at_p / torch.where(leaving, at_p - at_q, torch.ones_like(at_q)), torch.full_like(at_p, float("inf")))
+            alpha, edge = fraction.min(dim=-1)
+            # no leaving edge: q inside f in screen space (f clipped there); an inner edge: the surface goes on beyond it
+            crossing = torch.isfinite(alpha) & silhouette[face, edge]
+            alpha = torch.where(crossing, alpha, torch.full_like(alpha, 0.5)).clamp(0.0, 1.0)
+            change = change.index_add(0, q, (alpha - 0.5).clamp_min(0.0)).index_add(0, p, -(0.5 - alpha).clamp_min(0.0))
+        out.append((coverage[b].reshape(-1) + change).clamp(0.0, 1.0).reshape(height, width))
+    return torch.stack(out)
 
 
 def interpolate(attributes: torch.Tensor, raster: Raster, faces: torch.Tensor) -> torch.Tensor:

@@ -215,6 +215,12 @@ def vae_scale_factor(vae: torch.nn.Module) -> int:
     return 2 ** (len(vae.config.block_out_channels) - 1)
 
 
+def native_image_size(unet: torch.nn.Module, vae: torch.nn.Module) -> int:
+    """Side of the images a latent UNet was trained on: its ``sample_size`` (latent side) × the VAE's scale factor
+    (512 for Stable Diffusion 1.5 / 2.1 base, 256 for Zero-1-to-3)."""
+    return int(unet.config.sample_size) * vae_scale_factor(vae)
+
+
 # ------------------------------------------------------------------ teachers
 
 
@@ -243,7 +249,8 @@ class DiffusersTeacher(Teacher):
     """A teacher around a diffusers ``UNet2DConditionModel``; subclasses implement :meth:`branches`."""
 
     image_size: int | None = None
-    """Side of the square images :meth:`encode` resizes to (None: any size)."""
+    """Side of the square images :meth:`encode` resizes to (None: any size); latent teachers set it to the model's
+    :func:`native_image_size`, so a 64² render reaches the UNet as the latents it was trained on."""
 
     def __init__(self, unet: torch.nn.Module, scheduler, runtime: Runtime) -> None:
         prediction_type = scheduler.config.prediction_type
@@ -314,7 +321,8 @@ class LatentTeacher(DiffusersTeacher):
     """The ``AutoencoderKL``; subclasses set it."""
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        """Images (B, 3, H, W) in [0, 1] → scaled latents (B, 4, H'/f, W'/f) (differentiable; H' = image_size if set)."""
+        """Images (B, 3, H, W) in [0, 1] → scaled latents (B, 4, H'/f, W'/f), H' = image_size if set (bilinear, antialiased
+        when shrinking; differentiable, so score-distillation gradients reach the render)."""
         return vae_latents(self.vae, resize(images, self.image_size))
 
     def decode(self, x: torch.Tensor) -> torch.Tensor:

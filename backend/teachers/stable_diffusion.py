@@ -1,7 +1,9 @@
 """Stable Diffusion 2.x as a text-conditioned latent teacher (DTC123's texture prior, PRD's generator).
 
 Reads a ``StableDiffusionPipeline`` folder (model_index.json, vae, text_encoder, tokenizer,
-unet, scheduler); the safety checker, if any, is not loaded. Prompts get view-dependent
+unet, scheduler); the safety checker, if any, is not loaded. Renders of any size are resized to the
+model's native size (the UNet's ``sample_size`` × the VAE's factor: 512² for SD 1.5 / 2.1 base, 64² latents)
+before encoding. Prompts get view-dependent
 suffixes from the condition's poses (:func:`~backend.teachers.latent_diffusion.view_prompts`).
 ε- and v-prediction checkpoints (SD 2.x base / 768) both work.
 """
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .latent_diffusion import LatentTeacher, PromptEncoder, Runtime, TextTeacher, load_module, load_scheduler
+from .latent_diffusion import LatentTeacher, PromptEncoder, Runtime, TextTeacher, load_module, load_scheduler, native_image_size
 from .model_folder import model_folder, reading
 
 ROLE = "stable_diffusion"
@@ -22,7 +24,8 @@ GUIDANCE = 25.0
 
 
 class StableDiffusionTeacher(TextTeacher, LatentTeacher):
-    """Stable Diffusion: latents (B, 4, H/8, W/8), condition ``prompt``, ``negative_prompt`` and optional ``poses``."""
+    """Stable Diffusion: latents (B, 4, S/8, S/8) of images resized to the native S² (:func:`native_image_size`);
+    condition ``prompt``, ``negative_prompt`` and optional ``poses``."""
 
     name = ROLE
     default_guidance = GUIDANCE
@@ -31,6 +34,7 @@ class StableDiffusionTeacher(TextTeacher, LatentTeacher):
         super().__init__(unet, scheduler, runtime)
         self.vae = vae
         self.prompts = prompts
+        self.image_size = native_image_size(unet, vae)
 
 
 def load_parts(folder: Path, runtime: Runtime) -> tuple[torch.nn.Module, object, torch.nn.Module, PromptEncoder]:

@@ -1,10 +1,12 @@
 """LLM-augmented view prompts (DTC123 Sec. 4.3): a text model describes the object as seen from each view.
 
 A plain "a mushroom, back view" tells Stable Diffusion little about what the back of *this* object
-looks like; the paper asks a language model for one sentence per view instead. The sentences are
-made once per job (greedy decoding, so a job is reproducible) and handed to the teachers as
-``Condition.view_prompts``. Without a text model, or when its answer is empty, the view keeps
-DreamFusion's template ("<prompt>, <view> view").
+looks like; the paper (Appendix C) gives a language model the description and asks, in one instruction,
+for a sentence per view that agrees with it and with the other views. The sentences are made once per
+job (greedy decoding, so a job is reproducible) by one query for all the views, parsed from its
+"<view>: <sentence>" lines, and handed to the teachers as ``Condition.view_prompts``. A view the answer
+does not give (an unparseable answer gives none) keeps DreamFusion's template ("<prompt>, <view> view"),
+with a logged warning.
 
 **On disk** (registry role ``text_model``): a transformers causal language model folder
 (``config.json``, weights, tokenizer files), e.g. an instruction-tuned model such as
@@ -13,6 +15,8 @@ DreamFusion's template ("<prompt>, <view> view").
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 
 import torch
@@ -20,16 +24,26 @@ import torch
 from .latent_diffusion import VIEWS
 from .model_folder import model_folder, reading
 
+logger = logging.getLogger(__name__)
+
 ROLE = "text_model"
 INSTRUCTION = (
-    "Describe in one short sentence how {prompt} looks from the {view}, "
-    "naming only what is visible from there. Answer with the sentence only."
+    "I am about to begin a series of image-3D generation tasks and need your help to create prompt descriptions. "
+    'The frontal description is: "{prompt}". Give a one-sentence description of the object as seen from each of the '
+    "front, side, back and top, ensuring: (1) alignment with the frontal description, (2) conciseness with rich textural "
+    "detail, (3) 3D consistency across the descriptions, naming only what is visible from each view. "
+    "Answer with exactly four lines, one per view, in this form:\n"
+    "front: <sentence>\nside: <sentence>\nback: <sentence>\ntop: <sentence>"
 )
-"""What the model is asked for each view."""
-VIEW_PHRASES = {"front": "front", "side": "side", "back": "back", "overhead": "top"}
-"""How each view is named in the instruction."""
-MAX_NEW_TOKENS = 48
-"""Longest answer, in tokens."""
+"""The one instruction for all the views: the paper's (Appendix C), naming this code's views (front, side, back, top
+instead of left, right and rear; both sides share a prompt) and the answer's form."""
+ALIASES = {"front": "front", "frontal": "front", "side": "side", "left": "side", "right": "side", "back": "back", "rear": "back",
+           "top": "overhead", "overhead": "overhead"}
+"""View names an answer's lines may start with → the view they describe (the first line for a view wins)."""
+LINE = re.compile(r"^[\s>*#\-•\d.)]*([a-z]+)(?:\s+(?:side|view))?[\s*]*[:\-–—]\s*(.+)$", re.IGNORECASE)
+"""A line "<view>: <sentence>" (also "**Back view** - …", "2. rear: …")."""
+MAX_NEW_TOKENS = 200
+"""Longest answer, in tokens (four sentences)."""
 MAX_CHARACTERS = 300
 """Longest prompt kept (CLIP's text encoder reads 77 tokens anyway)."""
 
@@ -39,11 +53,31 @@ def template(prompt: str, view: str) -> str:
     return f"{prompt}, {view} view"
 
 
-def clean(answer: str) -> str:
-    """The first line of a model's answer, unquoted, whitespace collapsed, at most :data:`MAX_CHARACTERS`."""
-    lines = [line.strip() for line in answer.strip().splitlines() if line.strip()]
-    first = " ".join(lines[0].split()).strip("\"'") if lines else ""
-    return first[:MAX_CHARACTERS]
+def clean(sentence: str) -> str:
+    """A sentence unquoted and unstarred, whitespace collapsed, at most :data:`MAX_CHARACTERS`."""
+    return " ".join(sentence.split()).strip("\"'*").strip()[:MAX_CHARACTERS]
+
+
+def parse_answer(answer: str) -> dict[str, str]:
+    """The sentences {view: sentence} of an answer's "<view>: <sentence>" lines (views of
+    :data:`~backend.teachers.latent_diffusion.VIEWS`; names per :data:`ALIASES`); views it does not give are absent."""
+    sentences: dict[str, str] = {}
+    for line in answer.splitlines():
+        match = LINE.match(line.strip())
+        view = ALIASES.get(match.group(1).lower()) if match else None
+        sentence = clean(match.group(2)) if match else ""
+        if view and sentence and view not in sentences:
+            sentences[view] = sentence
+    return sentences
+
+
+def per_view_prompts(prompt: str, answer: str) -> dict[str, str]:
+    """One prompt per view, "<prompt>, <sentence>" from the answer, the template for a view it does not give (logged)."""
+    sentences = parse_answer(answer)
+    missing = [view for view in VIEWS if view not in sentences]
+    if missing:
+        logger.warning("the text model's answer gives no sentence for %s; those views keep the template. Answer: %r", ", ".join(missing), answer)
+    return {view: f"{prompt}, {sentences[view]}" if view in sentences else template(prompt, view) for view in VIEWS}
 
 
 class ViewPromptWriter:
@@ -67,12 +101,8 @@ class ViewPromptWriter:
         return tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
 
     def view_prompts(self, prompt: str) -> dict[str, str]:
-        """One sentence per view; a view whose answer is empty keeps the template."""
-        prompts = {}
-        for view in VIEWS:
-            sentence = clean(self.ask(INSTRUCTION.format(prompt=prompt, view=VIEW_PHRASES[view])))
-            prompts[view] = f"{prompt}, {sentence}" if sentence else template(prompt, view)
-        return prompts
+        """One prompt per view from one query for all of them (:func:`per_view_prompts`)."""
+        return per_view_prompts(prompt, self.ask(INSTRUCTION.format(prompt=prompt)))
 
 
 def load(path: Path | str | None = None, *, device: torch.device | str = "cpu") -> ViewPromptWriter:

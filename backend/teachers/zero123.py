@@ -30,16 +30,13 @@ import torch
 from backend.core.cameras import zero123_relative_pose
 
 from .base import Condition
-from .latent_diffusion import LatentTeacher, Runtime, UNetInputs, load_module, load_scheduler, on_device, resize, vae_latents
+from .latent_diffusion import LatentTeacher, Runtime, UNetInputs, load_module, load_scheduler, native_image_size, on_device, resize, vae_latents
 from .model_folder import model_folder, read_weights, reading
 
 ROLE = "zero123"
 
 GUIDANCE = 5.0
 """DTC123 §5.1 runs Zero123-XL at cfg = 5 (threestudio's zero123-unified and magic123 configs use 5 too)."""
-
-IMAGE_SIZE = 256
-"""Zero-1-to-3 is trained on 256² images (32² latents)."""
 
 WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
 """Weight files of a diffusers model folder, in order of preference."""
@@ -99,11 +96,11 @@ def load_camera_projection(folder: Path, runtime: Runtime) -> torch.nn.Linear:
 
 
 class Zero123Teacher(LatentTeacher):
-    """Zero-1-to-3: latents (B, 4, 32, 32) of 256² images; condition ``image``, ``poses`` and ``reference_pose``."""
+    """Zero-1-to-3: latents (B, 4, 32, 32) of images resized to its native 256² (the UNet's ``sample_size`` × the VAE's
+    factor, :func:`native_image_size`); condition ``image``, ``poses`` and ``reference_pose``."""
 
     name = ROLE
     default_guidance = GUIDANCE
-    image_size = IMAGE_SIZE
 
     def __init__(
         self,
@@ -120,6 +117,7 @@ class Zero123Teacher(LatentTeacher):
         self.image_encoder = image_encoder
         self.projection = projection
         self.preprocess = preprocess
+        self.image_size = native_image_size(unet, vae)
         self._reference: Reference | None = None
 
     def reference(self, image: torch.Tensor) -> Reference:

@@ -2,8 +2,10 @@
 
 Each iteration renders one view: the reference view with probability 0.25, supervised by
 RGB, mask and (when there is a depth estimate) Pearson-depth losses; otherwise a random view,
-supervised by SDS with t drawn from the annealed interval of Eq. 2. The band mask of Eq. 3
-grows the visible hash levels, a normal-smoothness term regularises the depth, Adan steps.
+supervised by SDS with t drawn from the annealed interval of Eq. 2 — the first, large-t part of the one
+curriculum both stages share — its gradient weighted by the view's distance from the reference view
+(footnote 2). The band mask of Eq. 3 grows the visible hash levels, Eq. 10's normal consistency at the
+rendered surface regularises the field, Adan steps.
 The loop, its checkpoints and resuming are the engine's (:mod:`backend.engine.loop`).
 """
 
@@ -17,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from backend.core.cameras import get_rays, spherical_to_c2w
-from backend.core.volume import render_rays
+from backend.core.volume import density_normals, render_rays
 from backend.teachers.base import Condition, Teacher, sds_loss
 
 from ...engine.checkpoint import TrainingState
@@ -25,14 +27,19 @@ from ...engine.loop import Cadence, Reporter, Stage, Task, descend, run
 from .adan import Adan
 from .config import DTC123Config
 from .field import CoarseField
-from .losses import normal_smoothness, pearson_depth_loss
-from .schedule import timestep_interval
+from .losses import normal_consistency, pearson_depth_loss
+from .schedule import stage_interval
+from .view_weight import angular_distance, view_weight
 
 STAGE = "coarse"
 CHECKPOINT = "coarse.safetensors"
 """Stage 1's checkpoint in the job's work folder."""
 PREVIEW_ELEVATION = 15.0
 """Elevation° of the circling progress view."""
+SURFACE_OPACITY = 0.5
+"""Rays at least this opaque give Eq. 10 a point: their expected surface point, weighted by their opacity."""
+NORMAL_STEP = 1e-3
+"""Central-difference step of the density normals of Eq. 10 (≪ β; below a cell of the finest hash level of the presets)."""
 
 
 @dataclass
@@ -65,8 +72,17 @@ class View:
     """(R, R)."""
     depth: torch.Tensor
     """(R, R) distance along the ray."""
+    origins: torch.Tensor
+    """(R, R, 3) ray origins (the camera centre)."""
     directions: torch.Tensor
     """(R, R, 3) unit ray directions."""
+
+    def surface_points(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(points (M, 3), opacity (M,))``: the expected surface point o + depth·d of each ray at least
+        :data:`SURFACE_OPACITY` opaque, and its opacity (both detached)."""
+        hit = (self.opacity >= SURFACE_OPACITY).detach()
+        points = self.origins[hit] + self.depth.detach()[hit, None] * self.directions[hit]
+        return points, self.opacity.detach()[hit]
 
 
 def render_view(field: CoarseField, pose: tuple[float, float, float], config: DTC123Config, resolution: int, generator: torch.Generator | None, perturb: bool = True) -> View:
@@ -79,7 +95,7 @@ def render_view(field: CoarseField, pose: tuple[float, float, float], config: DT
         coarse=config.coarse.samples, fine=config.coarse.importance_samples, perturb=perturb, background=torch.ones(3, device=device), generator=generator,
     )
     shape = (resolution, resolution)
-    return View(out.rgb.reshape(*shape, 3).permute(2, 0, 1)[None], out.opacity.reshape(shape), out.depth.reshape(shape), directions)
+    return View(out.rgb.reshape(*shape, 3).permute(2, 0, 1)[None], out.opacity.reshape(shape), out.depth.reshape(shape), origins, directions)
 
 
 def random_pose(config: DTC123Config, generator: torch.Generator) -> tuple[float, float, float]:
@@ -97,6 +113,17 @@ def reference_loss(view: View, reference: Reference, config: DTC123Config) -> to
     if reference.depth is not None and coarse.depth_weight > 0:
         loss = loss + coarse.depth_weight * pearson_depth_loss(view.depth, reference.depth, reference.mask > 0.5)
     return loss
+
+
+def normal_regulariser(field: CoarseField, view: View, beta: float, generator: torch.Generator) -> torch.Tensor:
+    """Eq. 10 at the view's surface points, with the field's normals −∇σ/|∇σ| by central differences."""
+    points, opacity = view.surface_points()
+    return normal_consistency(lambda p: density_normals(field, p, "finite_difference", NORMAL_STEP), points, opacity, beta, generator)
+
+
+def sds_weight(pose: tuple[float, float, float], reference_pose: tuple[float, float, float], config: DTC123Config) -> float:
+    """Footnote 2's weight of a view's SDS gradient (:func:`~.view_weight.view_weight` of its angle from the reference view)."""
+    return view_weight(angular_distance(pose, reference_pose), config.view_weight.minimum, config.view_weight.power)
 
 
 def preview_image(field: CoarseField, reference: Reference, config: DTC123Config, step: int) -> np.ndarray:
@@ -138,13 +165,14 @@ class CoarseTask(Task):
         if use_reference:
             loss = reference_loss(view, self.reference, config)
         else:
-            low, high = timestep_interval(step, self.total, config.curriculum)
+            low, high = stage_interval(1, step, self.total, config.fine.iterations, config.curriculum)
             t = self.teacher.sample_timesteps(1, low, high, self.generator)
             x = self.teacher.encode(view.rgb)
             posed = replace(self.condition, poses=torch.tensor([pose], dtype=torch.float32))
-            loss = sds_loss(x, self.teacher.sds(x, posed, t, generator=self.generator).gradient)
+            gradient = self.teacher.sds(x, posed, t, generator=self.generator).gradient
+            loss = sds_loss(x, sds_weight(pose, self.reference_pose, config) * gradient)
         if coarse.normal_smooth_weight > 0:
-            loss = loss + coarse.normal_smooth_weight * normal_smoothness(view.depth, view.directions, view.opacity)
+            loss = loss + coarse.normal_smooth_weight * normal_regulariser(self.field, view, coarse.normal_perturbation, self.generator)
         return {"loss": descend(self.optimizer, loss)}
 
     def preview(self, done: int) -> np.ndarray:

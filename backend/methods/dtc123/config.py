@@ -3,7 +3,8 @@
 Numbers from the paper (``../shared/papers/dtc123-paper.txt``, Sec. 4–5): 3,000 iterations per
 stage, Adan with lr 1e-3 and weight decay 2e-5, Zero123-XL with cfg 5 as the only stage-1
 teacher, renders at 64² in stage 1, the reference view drawn with probability 0.25, the band
-mask of Eq. 3 and the annealed interval of Eq. 2; in stage 2 a DMTet whose tet grid grows
+mask of Eq. 3 and the annealed interval of Eq. 2 — one time-step curriculum over both stages, stage 2
+continuing at the small time-steps where stage 1 stopped; in stage 2 a DMTet whose tet grid grows
 32 → 64 → 128 while its renders grow to 512², Stable Diffusion (cfg 25) joining Zero-1-to-3
 with a weight λ that ramps up from 0, and de-biasing in the azimuth bands of Sec. 4.3. Where the paper gives no number (the interval
 radius Δ, the step length l, t_min/t_max, loss weights, camera ranges) the field says what was
@@ -21,15 +22,17 @@ TEACHERS = ("zero123", "synthetic")
 
 @dataclass(frozen=True)
 class CurriculumConfig(Record):
-    """The annealed time-step interval of Eq. 2: t ~ U[t_mid − Δ, t_mid + Δ] ∩ [t_min, t_max]."""
+    """The annealed time-step interval of Eq. 2: t ~ U[t_mid − Δ, t_mid + Δ] ∩ [t_min, t_max], one schedule over both stages
+    (N of Eq. 2 = coarse.iterations + fine.iterations): stage 1 takes its large time-steps, stage 2 the small ones."""
 
     t_max: float = param(0.98, doc="Largest time-step, as a fraction of the teacher's T (the usual SDS range; the paper says 'the entire range').", gt=0.0, le=1.0)
     t_min: float = param(0.02, doc="Smallest time-step fraction.", ge=0.0, lt=1.0)
     log_base: float = param(2.0, doc="Base of Eq. 2's log, which the paper does not give: 2 makes t_mid sweep the whole range it names "
-                            "(t_max at the start, t_min at the end); e (2.718…) stops at 31 % of it, leaving the smallest time-steps unvisited.", gt=1.0, le=10.0)
-    step_length: int = param(100, doc="l of Eq. 2: t_mid moves every l iterations (not given in the paper).", ge=1)
-    radius_start: float = param(0.2, doc="Interval radius Δ at the first iteration (the paper: 'narrows progressively'; value chosen).", ge=0.0, le=1.0)
-    radius_end: float = param(0.05, doc="Interval radius Δ at the last iteration (narrows linearly from radius_start).", ge=0.0, le=1.0)
+                            "(t_max at the start of stage 1, t_min at the end of stage 2; with 3,000 + 3,000 iterations stage 1 ends at "
+                            "t_mid ≈ 0.42); e (2.718…) stops at 31 % of it, leaving the smallest time-steps unvisited.", gt=1.0, le=10.0)
+    step_length: int = param(100, doc="l of Eq. 2: t_mid moves every l iterations, counted over both stages (not given in the paper).", ge=1)
+    radius_start: float = param(0.2, doc="Interval radius Δ at the first iteration of stage 1 (the paper: 'narrows progressively'; value chosen).", ge=0.0, le=1.0)
+    radius_end: float = param(0.05, doc="Interval radius Δ at the last iteration of stage 2 (narrows linearly from radius_start).", ge=0.0, le=1.0)
     annealed: bool = param(True, doc="False: t uniform in [t_min, t_max] every iteration (the ablation baseline).")
 
 
@@ -42,6 +45,17 @@ class CameraConfig(Record):
     elevation_range: tuple[float, float] = param((-10.0, 45.0), doc="Elevation° of random views (not given in the paper; the usual Zero-1-to-3 SDS range).", ge=-89.0, le=89.0)
     reference_elevation: float = param(0.0, doc="Elevation° of the input image when the job gives no camera.", ge=-89.0, le=89.0)
     reference_probability: float = param(0.25, doc="Chance an iteration renders the reference view (paper: 25 %).", ge=0.0, le=1.0)
+
+
+@dataclass(frozen=True)
+class ViewWeightConfig(Record):
+    """Footnote 2: ω̄(t) is calibrated by the spherical distance from the reference view — views near it are reconstructed
+    well and need less teacher-guided imagination. The paper gives no formula; chosen: the SDS gradient of a view at
+    great-circle angle θ from the reference view's direction is scaled by w(θ) = minimum + (1 − minimum)·(θ/π)^power,
+    in both stages."""
+
+    minimum: float = param(0.2, doc="w at the reference view's direction (chosen, the paper gives no formula; 1 turns the weighting off).", ge=0.0, le=1.0)
+    power: float = param(1.0, doc="Exponent p of w(θ): 1 grows linearly with the angle to 1 at the opposite side (chosen, the paper gives no formula).", gt=0.0, le=10.0)
 
 
 @dataclass(frozen=True)
@@ -72,7 +86,10 @@ class CoarseConfig(Record):
     rgb_weight: float = param(1000.0, doc="Weight of the reference-view RGB MSE (λ_rec part; not given in the paper, Magic123's value).", ge=0.0)
     mask_weight: float = param(50.0, doc="Weight of the reference-view mask MSE (Magic123's value).", ge=0.0)
     depth_weight: float = param(10.0, doc="Weight of the reference-view depth loss 1 − Pearson (used when a depth estimate exists).", ge=0.0)
-    normal_smooth_weight: float = param(0.5, doc="Weight of the normal-smoothness regulariser (λ_reg; finite-difference normals).", ge=0.0)
+    normal_smooth_weight: float = param(0.5, doc="Weight λ_reg of Eq. 10, E_a‖n(a) − n(a + β·N(0, I))‖₁ at the expected surface points a of the "
+                                        "rendered rays (opacity-weighted; value chosen, the paper gives none).", ge=0.0)
+    normal_perturbation: float = param(0.01, doc="β of Eq. 10, in the field's units (the box is ±field.bound; chosen: stable-dreamfusion / "
+                                       "Magic123's 3D normal smoothness uses 0.01, the paper says only 'small').", gt=0.0, le=0.5)
     preview_every: int = param(50, doc="Send a progress render every this many iterations.", ge=1)
     checkpoint_every: int = param(250, doc="Write a resumable checkpoint every this many iterations.", ge=1)
 
@@ -86,14 +103,15 @@ class FineConfig(Record):
     iterations: int = param(3000, doc="Iterations of stage 2 (paper: 3,000; 0 skips it and exports the stage-1 field).", ge=0, le=100_000)
     grid_resolutions: tuple[int, ...] = param((32, 64, 128), doc="Tet-grid resolution of each phase (paper: 32 → 64 → 128).", ge=4, le=256, max_len=8)
     raster_resolutions: tuple[int, ...] = param((64, 256, 512), doc="Render resolution of each phase (paper: 64² → 512²); as many entries as grid_resolutions.", ge=8, le=1024, max_len=8)
-    t_max: float = param(0.5, doc="Stage 2 draws t by Eq. 2 from t_max down to curriculum.t_min (the paper: 'smaller time-steps'; value chosen).", gt=0.0, le=1.0)
     geometry_guidance: float = param(5.0, doc="Zero-1-to-3 cfg on the textureless shading (paper: 5).", gt=0.0, le=100.0)
     texture_guidance: float = param(25.0, doc="Stable Diffusion cfg on the coloured render (paper: 25).", gt=0.0, le=200.0)
-    texture_weight: float = param(1.0, doc="λ of Eq. 4 at the end of the stage; it ramps linearly from 0 as t_mid falls from t_max to t_min.", ge=0.0, le=100.0)
+    texture_weight: float = param(1.0, doc="λ of Eq. 4 at the end of the stage; it ramps linearly from 0, as the curriculum's t_mid falls from "
+                                  "where stage 1 left it to t_min (the paper gives neither the ramp's shape nor the final value).", ge=0.0, le=100.0)
     lr: float = param(1e-3, doc="Adan learning rate (paper: 1e-3).", gt=0.0, le=1.0)
     weight_decay: float = param(2e-5, doc="Adan weight decay (paper: 2e-5).", ge=0.0, le=1.0)
     rgb_weight: float = param(1000.0, doc="Weight of the reference-view RGB MSE (as in stage 1).", ge=0.0)
-    mask_weight: float = param(50.0, doc="Weight of the reference-view mask MSE (moves the silhouette only with a rasteriser that has edge gradients).", ge=0.0)
+    mask_weight: float = param(50.0, doc="Weight of the reference-view mask MSE; the mask is the rasteriser's antialiased coverage, whose "
+                               "silhouette-edge gradients move the SDF and offsets.", ge=0.0)
     depth_weight: float = param(10.0, doc="Weight of 1 − Pearson against the reference depth estimate, when there is one.", ge=0.0)
     laplacian_weight: float = param(100.0, doc="Weight of the uniform-Laplacian smoothness mean‖LV‖ (paper Eq. 11; weight not given).", ge=0.0)
     max_deformation: float = param(0.5, doc="Tet-vertex offsets are bounded to this fraction of a grid cell (tanh-squashed).", ge=0.0, le=1.0)
@@ -118,14 +136,16 @@ class DTC123Config(Record):
     foreground_threshold: float = param(0.5, doc="Alpha (or background-distance) level above which a pixel is the object.", gt=0.0, lt=1.0)
     caption: str = param("auto", doc="A job with an image and no prompt: 'auto' captions the image with the registry's 'captioner' "
                          "(BLIP) when it is on disk, 'on' requires it, 'off' leaves the prompt empty.", choices=("auto", "on", "off"))
-    view_prompts: str = param("auto", doc="Stable Diffusion's view prompts: 'auto' asks the registry's 'text_model' for a sentence per "
-                              "view (LLM-augmented, paper Sec. 4.3) when it is on disk and the job has a prompt, 'on' requires it, "
-                              "'off' keeps the templates ('<prompt>, back view').", choices=("auto", "on", "off"))
+    view_prompts: str = param("auto", doc="Stable Diffusion's view prompts: 'auto' asks the registry's 'text_model', in one instruction "
+                              "(paper Appendix C), for a consistent sentence per view (front, side, back, top; the paper's instruction names "
+                              "left, right and rear) when it is on disk and the job has a prompt, 'on' requires it, 'off' keeps the "
+                              "templates ('<prompt>, back view'); views the answer does not give keep the template.", choices=("auto", "on", "off"))
     reference_depth: str = param("auto", doc="Depth of an input image for the Pearson term: 'auto' estimates it when the registry's "
                                  "'depth' model (DPT) is on disk, 'on' requires it, 'off' never (the synthetic teacher knows the true depth).",
                                  choices=("auto", "on", "off"))
     object_fraction: float = param(0.8, doc="Recentred input images are scaled so the object's larger side is this fraction of the image.", gt=0.1, le=1.0)
-    curriculum: CurriculumConfig = param(factory=CurriculumConfig, doc="The annealed time-step interval (Eq. 2).")
+    curriculum: CurriculumConfig = param(factory=CurriculumConfig, doc="The annealed time-step interval (Eq. 2), one over both stages.")
+    view_weight: ViewWeightConfig = param(factory=ViewWeightConfig, doc="SDS weight by the angle from the reference view (footnote 2).")
     cameras: CameraConfig = param(factory=CameraConfig, doc="Reference and random views.")
     field: FieldConfig = param(factory=FieldConfig, doc="The stage-1 hash-grid NeRF.")
     coarse: CoarseConfig = param(factory=CoarseConfig, doc="Stage 1 (NeRF, Zero-1-to-3).")
@@ -156,11 +176,14 @@ PRESETS = {
     "tiny": {
         "coarse.iterations": 300, "coarse.resolution": 32, "coarse.samples": 32, "coarse.importance_samples": 0,
         "coarse.preview_every": 50, "coarse.checkpoint_every": 100, "coarse.lr": 3e-2,
-        "curriculum.step_length": 10,
+        "curriculum.step_length": 10, "curriculum.t_max": 0.7,
         "fine.iterations": 120, "fine.grid_resolutions": (24, 32), "fine.raster_resolutions": (48, 64),
         "fine.preview_every": 40, "fine.checkpoint_every": 40,
         "field.levels": 8, "field.log2_table_size": 12, "field.max_resolution": 128, "field.hidden": 32,
         "export_resolution": 64, "export_faces": 5000, "texture_size": 128,
     },
 }
-"""``paper``: the paper's numbers; ``fast``: a few minutes on a GPU; ``tiny``: CPU tests (a larger stage-1 lr for the few steps)."""
+"""``paper``: the paper's numbers; ``fast``: a few minutes on a GPU; ``tiny``: CPU tests (a larger stage-1 lr for the few steps,
+and t_max 0.7: with one curriculum over 300 + 120 iterations stage 1 would spend most of its steps above t = 0.5, where the
+synthetic teacher's x̂₀ is blurred by over a pixel of its 32² renders, and lose thin parts — the table's legs — that
+stage 2's 120 iterations cannot regrow)."""

@@ -1,10 +1,13 @@
 """Stage 2: the DMTet refined by two teachers (Eq. 4) as the time-step falls and the tet grid and renders grow.
 
 Each iteration rasterises the DMTet's surface at the phase's resolution: the reference view with the
-stage-1 probability, supervised by RGB, mask and Pearson-depth losses; otherwise a random view, where
+stage-1 probability, supervised by RGB, mask (the antialiased coverage, whose silhouette-edge gradients move
+the SDF and offsets) and Pearson-depth losses; otherwise a random view, where
 the geometry teacher (Zero-1-to-3) scores the textureless shading — its gradient reaches only the SDF
 and offsets — and the texture teacher (Stable Diffusion), weighted by the λ ramp, scores the coloured
-render — its gradient reaches only the colour field. In the last iterations x̂₀ comes from a multi-step
+render — its gradient reaches only the colour field. t continues the curriculum of stage 1 (one Eq. 2 over
+both stages, at its small time-steps here); both gradients are weighted by the view's distance from the
+reference view (footnote 2). In the last iterations x̂₀ comes from a multi-step
 DDIM rollout; in the paper's azimuth bands each teacher's guidance is de-biased; a uniform-Laplacian
 term smooths the mesh; Adan steps. Phase changes resample the DMTet onto the finer grid.
 """
@@ -21,19 +24,19 @@ import torch.nn.functional as F
 
 from backend.core.cameras import spherical_to_c2w
 from backend.core.mesh_render import UNTEXTURED_GREY, face_normals, shade
-from backend.core.raster import interpolate, rasterize, to_clip
+from backend.core.raster import interpolate, rasterize, soft_coverage, to_clip
 from backend.teachers.base import Condition, Teacher, sds_loss
 
 from ...engine.checkpoint import TrainingState
 from ...engine.errors import MethodError
 from ...engine.loop import Cadence, Reporter, Stage, Task, descend, run
 from .adan import Adan
-from .coarse import PREVIEW_ELEVATION, Reference, random_pose
+from .coarse import PREVIEW_ELEVATION, Reference, random_pose, sds_weight
 from .config import DTC123Config
 from .debias import debias
 from .field import CoarseField
 from .losses import laplacian_smoothness, pearson_depth_loss
-from .schedule import phase, texture_weight, timestep_interval
+from .schedule import phase, stage_interval, texture_weight
 from .tetmesh import TetGeometry
 
 STAGE = "fine"
@@ -50,7 +53,7 @@ class SurfaceView:
     shading: torch.Tensor
     """(1, 3, R, R) textureless head-lit shading on white; its gradient reaches only the geometry."""
     mask: torch.Tensor
-    """(R, R) coverage."""
+    """(R, R) coverage in [0, 1], antialiased across silhouette edges (differentiable in the geometry there)."""
     depth: torch.Tensor
     """(R, R) depth along the viewing axis (0 where empty)."""
 
@@ -78,7 +81,8 @@ def render_surface(positions: torch.Tensor, faces: torch.Tensor, field: CoarseFi
     """Rasterise the mesh (M, 3) / (F, 3) from (elevation°, azimuth°, radius) at ``resolution``²."""
     device = positions.device
     c2w = spherical_to_c2w(*(torch.tensor([value], device=device) for value in pose))
-    raster = rasterize(to_clip(positions, c2w, fov_deg, resolution, resolution), faces, resolution, resolution)
+    clip = to_clip(positions, c2w, fov_deg, resolution, resolution)
+    raster = rasterize(clip, faces, resolution, resolution)
     covered = raster.mask[0]
     mask = covered.to(positions.dtype)
     normals = face_normals(positions, faces)[raster.triangle[0].clamp_min(0)] * mask[..., None]
@@ -88,7 +92,7 @@ def render_surface(positions: torch.Tensor, faces: torch.Tensor, field: CoarseFi
     albedo = torch.zeros_like(points).index_put((covered,), field.albedo(points.detach()[covered]))
     rgb = albedo * mask[..., None] + (1 - mask[..., None])
     depth = ((points - c2w[0, :3, 3]) * -c2w[0, :3, 2]).sum(dim=-1) * mask
-    return SurfaceView(rgb.permute(2, 0, 1)[None], shading.permute(2, 0, 1)[None], mask, depth)
+    return SurfaceView(rgb.permute(2, 0, 1)[None], shading.permute(2, 0, 1)[None], soft_coverage(clip, faces, raster)[0], depth)
 
 
 def reference_loss(view: SurfaceView, reference: Reference, config: DTC123Config) -> torch.Tensor:
@@ -100,12 +104,14 @@ def reference_loss(view: SurfaceView, reference: Reference, config: DTC123Config
     return loss
 
 
-def guidance(teacher: Teacher, image: torch.Tensor, condition: Condition, t: torch.Tensor, x0_steps: int, band: tuple[float, float], config: DTC123Config, generator: torch.Generator) -> torch.Tensor:
-    """The de-biased SDS loss of ``image`` (1, 3, R, R) under ``teacher`` (its pose in ``condition.poses``)."""
+def guidance(teacher: Teacher, image: torch.Tensor, condition: Condition, t: torch.Tensor, x0_steps: int, band: tuple[float, float],
+             weight: float, config: DTC123Config, generator: torch.Generator) -> torch.Tensor:  # fmt: skip
+    """The de-biased SDS loss of ``image`` (1, 3, R, R) under ``teacher`` (its pose in ``condition.poses``), its gradient
+    scaled by the view's ``weight`` (footnote 2)."""
     x = teacher.encode(image)
     gradient = teacher.sds(x, condition, t, x0_steps=x0_steps, generator=generator).gradient
     azimuth = float(condition.poses[0, 1])
-    return sds_loss(x, debias(gradient, azimuth, band, config.fine.debias_dropout, config.fine.debias_clip, generator))
+    return sds_loss(x, weight * debias(gradient, azimuth, band, config.fine.debias_dropout, config.fine.debias_clip, generator))
 
 
 def preview_image(student: FineStudent, reference: Reference, config: DTC123Config, step: int, resolution: int) -> np.ndarray:
@@ -143,7 +149,6 @@ class FineTask(Task):
         self.total = fine.iterations
         self.phases = len(fine.grid_resolutions)
         self.generator = torch.Generator().manual_seed(seed + 1)
-        self.curriculum = replace(config.curriculum, t_max=fine.t_max)
         self.reference_pose = (reference.elevation, 0.0, config.cameras.radius)
         self.geometry_condition = replace(
             condition, image=condition.image if condition.image is not None else reference.rgb[None],
@@ -190,15 +195,19 @@ class FineTask(Task):
         if use_reference:
             loss = reference_loss(view, self.reference.resized(self.resolution), config)
         else:
-            low, high = timestep_interval(step, self.total, self.curriculum)
+            coarse_iterations, curriculum = config.coarse.iterations, config.curriculum
+            low, high = stage_interval(2, step, coarse_iterations, self.total, curriculum)
             x0_steps = fine.ddim_steps if step >= self.multi_step_from else 1
             poses = torch.tensor([pose], dtype=torch.float32)
+            view_weight = sds_weight(pose, self.reference_pose, config)
             t = teachers.geometry.sample_timesteps(1, low, high, generator)
-            loss = guidance(teachers.geometry, view.shading, replace(self.geometry_condition, poses=poses), t, x0_steps, fine.back_azimuths, config, generator)
-            weight = texture_weight(step, self.total, self.curriculum, fine.texture_weight)
+            geometry_condition = replace(self.geometry_condition, poses=poses)
+            loss = guidance(teachers.geometry, view.shading, geometry_condition, t, x0_steps, fine.back_azimuths, view_weight, config, generator)
+            weight = texture_weight(step, coarse_iterations, self.total, curriculum, fine.texture_weight)
             if weight > 0:
                 t = teachers.texture.sample_timesteps(1, low, high, generator)
-                loss = loss + weight * guidance(teachers.texture, view.rgb, replace(self.texture_condition, poses=poses), t, x0_steps, fine.side_azimuths, config, generator)
+                texture_condition = replace(self.texture_condition, poses=poses)
+                loss = loss + weight * guidance(teachers.texture, view.rgb, texture_condition, t, x0_steps, fine.side_azimuths, view_weight, config, generator)
         if fine.laplacian_weight > 0:
             loss = loss + fine.laplacian_weight * laplacian_smoothness(positions, faces)
         return {"loss": descend(self.optimizer, loss)}

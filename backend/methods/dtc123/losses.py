@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
-import torch.nn.functional as F
 
 
 def pearson_depth_loss(depth: torch.Tensor, reference: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -15,21 +16,24 @@ def pearson_depth_loss(depth: torch.Tensor, reference: torch.Tensor, mask: torch
     return 1.0 - (a * b).sum() / (a.norm() * b.norm()).clamp_min(1e-8)
 
 
-def normals_from_depth(depth: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
-    """Unit normals (H−1, W−1, 3) by finite differences of the points depth·direction (depth (H, W), directions (H, W, 3))."""
-    points = depth[..., None] * directions
-    du = points[:-1, 1:] - points[:-1, :-1]
-    dv = points[1:, :-1] - points[:-1, :-1]
-    return F.normalize(torch.cross(dv, du, dim=-1), dim=-1, eps=1e-8)
+def normal_consistency(
+    normals: Callable[[torch.Tensor], torch.Tensor], points: torch.Tensor, weights: torch.Tensor, beta: float, generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Paper Eq. 10: E_a[‖n(a) − n(a + β·N(0, I))‖₁], the mean L1 difference of the normals at points ``a`` (M, 3) and at
+    their β-perturbations, weighted by ``weights`` (M,) (0 when there are no points or no weight).
 
-
-def normal_smoothness(depth: torch.Tensor, directions: torch.Tensor, opacity: torch.Tensor) -> torch.Tensor:
-    """Mean squared difference of neighbouring finite-difference normals, weighted by opacity (H, W)."""
-    normals = normals_from_depth(depth, directions)
-    weight = opacity[:-1, :-1].detach()
-    horizontal = (normals[:, 1:] - normals[:, :-1]).square().sum(-1) * weight[:, 1:] * weight[:, :-1]
-    vertical = (normals[1:] - normals[:-1]).square().sum(-1) * weight[1:] * weight[:-1]
-    return (horizontal.sum() + vertical.sum()) / (weight.sum() * 2).clamp_min(1.0)
+    ``normals`` maps points (K, 3) to unit normals (K, 3); it is called once, on both sets. The points and the noise
+    carry no gradient: the loss moves the field the normals come from.
+    """
+    if points.shape[0] == 0:
+        return points.sum() * 0.0
+    points = points.detach()
+    device = generator.device if generator is not None else points.device
+    noise = torch.randn(points.shape, generator=generator, device=device, dtype=points.dtype).to(points.device)
+    both = normals(torch.cat([points, points + beta * noise]))
+    here, perturbed = both.chunk(2)
+    weights = weights.detach()
+    return (weights * (here - perturbed).abs().sum(dim=-1)).sum() / weights.sum().clamp_min(1e-8)
 
 
 def laplacian_smoothness(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:

@@ -118,8 +118,9 @@ def prompt_or_caption(inputs: JobInputs, config: DTC123Config, device: str, log:
 
 
 def llm_view_prompts(prompt: str, config: DTC123Config, device: str, log: Callable[[str], None]) -> dict[str, str] | None:
-    """Per-view prompts from the registry's text model when ``view_prompts`` asks for them ('on', or 'auto' with the model on
-    disk) and there is a prompt and a stage 2; None keeps the templates."""
+    """Per-view prompts from the registry's text model — one instruction for all the views, so they agree (paper Appendix C) —
+    when ``view_prompts`` asks for them ('on', or 'auto' with the model on disk) and there is a prompt and a stage 2; None
+    keeps the templates."""
     from ...teachers import registry, text_model
 
     wanted = config.view_prompts == "on" or (config.view_prompts == "auto" and registry.resolve("text_model").present)

@@ -19,8 +19,57 @@ def test_a_text_model_writes_one_prompt_per_view_reproducibly(writer):
     assert writer.view_prompts("a red mushroom") == prompts, "greedy decoding: the same prompts every time"
 
 
-def test_answers_are_cleaned_and_an_empty_one_keeps_the_template():
-    assert text_model.clean('\n  "The cap is red   and round."\nMore text') == "The cap is red and round."
+def test_the_model_is_asked_once_for_all_views_together(writer, monkeypatch):
+    """What the language model is fed: one generation whose input names the description and every view (the paper's
+    single instruction that keeps the views consistent), not one query per view."""
+    fed: list[str] = []
+    generate = writer.model.generate
+
+    def recording(**inputs):
+        fed.append(writer.tokenizer.decode(inputs["input_ids"][0]))
+        return generate(**inputs)
+
+    monkeypatch.setattr(writer.model, "generate", recording)
+    writer.view_prompts("a red mushroom")
+    assert len(fed) == 1
+    instruction = text_model.INSTRUCTION.format(prompt="a red mushroom")
+    assert all(f"{view}:" in instruction for view in ("front", "side", "back", "top")) and "a red mushroom" in instruction
+    words = fed[0].split()
+    assert all(word in words for word in ("red", "mushroom", "front", "side", "back", "top")), fed[0]
+
+
+def test_a_well_formed_answer_gives_every_view_its_sentence():
+    answer = (
+        "Here are the descriptions:\n"
+        "front: A red cap with white spots over a stout stem.\n"
+        "**Side view**: The domed red cap overhangs the pale stem.\n"
+        "2. Rear - \"The back of the cap, red and spotted.\"\n"
+        "top: A round red disc dotted with white.\n"
+        "back: a second back line is ignored"
+    )
+    assert text_model.parse_answer(answer) == {
+        "front": "A red cap with white spots over a stout stem.",
+        "side": "The domed red cap overhangs the pale stem.",
+        "back": "The back of the cap, red and spotted.",
+        "overhead": "A round red disc dotted with white.",
+    }
+    prompts = text_model.per_view_prompts("a mushroom", answer)
+    assert prompts["back"] == "a mushroom, The back of the cap, red and spotted."
+
+
+def test_a_malformed_answer_keeps_the_templates_with_a_warning(caplog):
+    with caplog.at_level("WARNING", logger=text_model.__name__):
+        assert text_model.per_view_prompts("a cup", "a cup a cup a cup") == {view: text_model.template("a cup", view) for view in VIEWS}
+    assert "front, side, back, overhead" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger=text_model.__name__):
+        partial = text_model.per_view_prompts("a cup", "front: A white mug.\nback: Its handle.")
+    assert partial == {"front": "a cup, A white mug.", "back": "a cup, Its handle.", "side": "a cup, side view", "overhead": "a cup, overhead view"}
+    assert "side, overhead" in caplog.text
+
+
+def test_sentences_are_cleaned():
+    assert text_model.clean('  "The cap is red   and round."  ') == "The cap is red and round."
     assert text_model.clean("   \n ") == ""
     assert text_model.template("a cup", "back") == "a cup, back view"
 

@@ -152,22 +152,24 @@ def write_json(path: Path, content: dict) -> None:
 # ------------------------------------------------------------------ checkpoints
 
 
-def stable_diffusion(folder: Path, *, prediction_type: str = "epsilon") -> Path:
-    """A ``StableDiffusionPipeline`` folder (the SD 2.1 base layout; 1.5 has the same components)."""
+def stable_diffusion(folder: Path, *, prediction_type: str = "epsilon", sample_size: int = 8) -> Path:
+    """A ``StableDiffusionPipeline`` folder (the SD 2.1 base layout; 1.5 has the same components); its UNet's
+    ``sample_size`` latents make the native image side 8 × ``sample_size`` (the real model: 64 → 512²)."""
     tokenizer = clip_tokenizer()
     return save_pipeline(folder, "StableDiffusionPipeline", {
         "vae": (vae(), "diffusers", "AutoencoderKL"),
         "text_encoder": (clip_text_encoder(len(tokenizer)), "transformers", "CLIPTextModel"),
         "tokenizer": (tokenizer, "transformers", "CLIPTokenizer"),
-        "unet": (unet(4, 4, 8), "diffusers", "UNet2DConditionModel"),
+        "unet": (unet(4, 4, sample_size), "diffusers", "UNet2DConditionModel"),
         "scheduler": (ddim(prediction_type=prediction_type), "diffusers", "DDIMScheduler"),
         "safety_checker": (None, "", ""),
         "feature_extractor": (None, "", ""),
     })  # fmt: skip
 
 
-def zero123(folder: Path, *, projection_folder: str = "clip_camera_projection") -> Path:
-    """A Zero-1-to-3 diffusers folder; ``projection_folder`` picks the threestudio or the community layout."""
+def zero123(folder: Path, *, projection_folder: str = "clip_camera_projection", sample_size: int = 32) -> Path:
+    """A Zero-1-to-3 diffusers folder; ``projection_folder`` picks the threestudio or the community layout; the UNet's
+    ``sample_size`` latents make the native image side 8 × ``sample_size`` (32 → 256², as the real model)."""
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
     torch.manual_seed(0)
@@ -178,7 +180,7 @@ def zero123(folder: Path, *, projection_folder: str = "clip_camera_projection") 
     save_pipeline(folder, "Zero123Pipeline", {
         "vae": (vae(), "diffusers", "AutoencoderKL"),
         "image_encoder": (image_encoder, "transformers", "CLIPVisionModelWithProjection"),
-        "unet": (unet(8, 4, 32), "diffusers", "UNet2DConditionModel"),
+        "unet": (unet(8, 4, sample_size), "diffusers", "UNet2DConditionModel"),
         "scheduler": (ddim(), "diffusers", "DDIMScheduler"),
         "safety_checker": (None, "", ""),
     })  # fmt: skip
@@ -294,7 +296,7 @@ def causal_lm(folder: Path) -> Path:
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", eos_token="<eos>")
     tokenizer.save_pretrained(folder)
     torch.manual_seed(4)
-    GPT2LMHeadModel(GPT2Config(vocab_size=len(words), n_positions=128, n_embd=16, n_layer=1, n_head=2, eos_token_id=1, bos_token_id=1)).save_pretrained(folder)
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(words), n_positions=512, n_embd=16, n_layer=1, n_head=2, eos_token_id=1, bos_token_id=1)).save_pretrained(folder)
     return folder
 
 

@@ -76,7 +76,7 @@ def test_density_regularisation_penalises_rough_density_every_few_steps(tiny_con
     planes = trainer.G.planes(trainer.G.ws(torch.randn(2, config.generator.z_dim))).detach().requires_grad_(True)
     loss = density_regularisation(trainer.G, planes, config, torch.Generator().manual_seed(0))
     loss.backward()
-    assert float(loss) > 0 and planes.grad.abs().sum() > 0
+    assert float(loss.detach()) > 0 and planes.grad.abs().sum() > 0
     flat = torch.zeros_like(planes)
     assert float(density_regularisation(trainer.G, flat, config, torch.Generator().manual_seed(0))) == 0.0, "constant planes: constant σ"
     off = small(tiny_config, stage1_steps=2, stage2_steps=0, density_reg=0.0)

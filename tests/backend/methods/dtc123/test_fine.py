@@ -28,7 +28,7 @@ def test_the_shading_shapes_the_geometry_and_the_colours_colour_the_field():
     positions, faces = geometry.mesh()
     view = render_surface(positions, faces, field, (20.0, 30.0, 2.0), 49.1, 32)
     assert view.mask.sum() > 50 and view.rgb.shape == view.shading.shape == (1, 3, 32, 32)
-    assert torch.all(view.shading[0, :, view.mask < 0.5] == 1.0), "white where there is no surface"
+    assert torch.all(view.shading[0, :, view.mask == 0] == 1.0), "white where there is no surface"
     view.shading.square().sum().backward(retain_graph=True)
     assert _grads(geometry) and not _grads(field), "textureless shading reaches the SDF/offsets only"
     geometry.zero_grad()
@@ -41,3 +41,28 @@ def test_the_depth_is_the_distance_along_the_view_axis():
     positions, faces = geometry.mesh()
     view = render_surface(positions.detach(), faces, field, (0.0, 0.0, 2.0), 30.0, 33)
     assert abs(float(view.depth[16, 16]) - 1.5) < 0.05, "a sphere of radius 0.5 seen from 2 units away: nearest point at 1.5"
+
+
+def test_the_mask_loss_moves_the_silhouette():
+    """The reference mask loss has a gradient in the SDF and offsets (the antialiased coverage) and fits a larger
+    silhouette in a few steps."""
+    from backend.core.cameras import spherical_to_c2w
+    from backend.core.raster import rasterize, to_clip
+
+    field, geometry = _student()
+    pose = (0.0, 0.0, 2.0)
+    bigger = trimesh.creation.icosphere(subdivisions=3, radius=0.56)
+    c2w = spherical_to_c2w(*(torch.tensor([value]) for value in pose))
+    target = rasterize(to_clip(torch.tensor(bigger.vertices, dtype=torch.float32), c2w, 49.1, 32, 32), torch.tensor(bigger.faces), 32, 32).mask[0].float()
+    optimizer = torch.optim.Adam(geometry.parameters(), lr=0.05)
+    losses = []
+    for step in range(8):
+        positions, faces = geometry.mesh()
+        loss = torch.nn.functional.mse_loss(render_surface(positions, faces, field, pose, 49.1, 32).mask, target)
+        optimizer.zero_grad()
+        loss.backward()
+        if step == 0:
+            assert geometry.sdf.grad.abs().sum() > 0 and geometry.deformation.grad.abs().sum() > 0
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0], losses

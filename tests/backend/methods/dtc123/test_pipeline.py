@@ -106,12 +106,14 @@ CHAMFER_BOUND = 0.06
 """Chamfer / diagonal. At the tiny preset's 32² stage-1 renders one pixel spans ≈ 0.057 units of the normalised frame, ≈ 3 % of
 these objects' diagonals, and stage 2's last tet grid (32³ over the object's cube) has cells of ≈ 1/20 of them; 0.06 is two
 pixels. Measured 0.009–0.042 after stage 1 alone and 0.008–0.045 after both stages on these three objects (2026-11-22; the
-snowman is the worst); runs are not bit-reproducible (multithreaded scatter-adds), hence the margin."""
+snowman is the worst); with one curriculum over both stages, the view weighting, Eq. 10 and the antialiased mask (2026-12-03,
+one thread) 0.008–0.034; runs are not bit-reproducible (multithreaded scatter-adds), hence the margin."""
 IOU_BOUND = 0.35
 """Volume IoU. A one-pixel error on the surface costs thin parts (the snowman's hat, the table's legs) much of their volume;
 measured 0.42–0.88 after stage 1 and 0.41–0.90 after stage 2 (the snowman, white on the white background every view is
-rendered on, is the hardest; stage 2 breaks the table's thin legs in places at 32³: 0.88 → 0.77); the margin is for
-run-to-run noise."""
+rendered on, is the hardest; stage 2 breaks the table's thin legs in places at 32³: 0.88 → 0.77); 0.46–0.90 with one
+curriculum over both stages (2026-12-03: the table's, 0.50–0.77 after stage 1 across single runs of near-identical
+settings, swings most); the margin is for run-to-run noise."""
 EXTENT_TOLERANCE = 0.25
 """The result's bounding box matches the truth's per axis within this fraction of the truth's largest side. The initial
 density blob, a sphere, misses the snowman's height by ~45 %; the tiny preset's snowman misses it by 2 % (seed 1) to 18 %

@@ -5,7 +5,9 @@ import math
 import pytest
 
 from backend.methods.dtc123.config import CurriculumConfig
-from backend.methods.dtc123.schedule import band_mask, interval_radius, phase, texture_weight, timestep_interval, timestep_midpoint
+from backend.methods.dtc123.schedule import (
+    band_mask, global_iteration, interval_radius, phase, stage_interval, stage_midpoint, texture_weight, timestep_interval, timestep_midpoint,
+)  # fmt: skip
 
 
 @pytest.mark.parametrize("base", [2.0, math.e])
@@ -54,15 +56,34 @@ def test_the_band_mask_follows_eq_3():
     assert band_mask(1000, 1000, 8).sum() == 8, "capped at L"
 
 
-def test_lambda_ramps_up_from_zero_as_the_midpoint_falls():
-    config = CurriculumConfig(t_max=0.5, t_min=0.02, step_length=10)
-    assert texture_weight(0, 300, config, 2.0) == 0.0, "λ = 0 while t_mid = t_max (the start of stage 2)"
-    assert texture_weight(9, 300, config, 2.0) == 0.0
-    for step in (10, 150, 299):
-        middle = timestep_midpoint(step, 300, 10, 0.5, 0.02)
-        assert texture_weight(step, 300, config, 2.0) == pytest.approx(2.0 * (0.5 - middle) / 0.48)
-    assert texture_weight(300, 300, config, 2.0) == pytest.approx(2.0), "the full weight at t_mid = t_min"
-    values = [texture_weight(k, 300, config, 1.0) for k in range(301)]
+def test_one_curriculum_runs_over_both_stages():
+    """Eq. 2 over N = stage 1's + stage 2's iterations: t_mid starts at t_max, never rises (no restart at stage 2), steps
+    across the boundary no more than within a stage, and ends at t_min; the interval follows it."""
+    config = CurriculumConfig(step_length=10)
+    coarse, fine = 300, 120
+    middles = [stage_midpoint(1, k, coarse, fine, config) for k in range(coarse)] + [stage_midpoint(2, k, coarse, fine, config) for k in range(fine + 1)]
+    assert middles[0] == config.t_max and middles[-1] == pytest.approx(config.t_min)
+    steps = [a - b for a, b in zip(middles, middles[1:])]
+    assert min(steps) >= 0.0, "non-increasing"
+    assert steps[coarse - 1] <= max(steps[: coarse - 1]) + 1e-12, "continuous at the stage boundary: no jump up, no larger step down"
+    assert stage_midpoint(1, coarse - 1, coarse, fine, config) > 0.2, "stage 1 keeps the large time-steps, stage 2 gets the small ones"
+    assert stage_midpoint(2, 0, coarse, fine, config) == timestep_midpoint(300, 420, 10, config.t_max, config.t_min, config.log_base)
+    assert [global_iteration(1, 7, coarse), global_iteration(2, 7, coarse)] == [7, 307]
+    assert stage_interval(2, 5, coarse, fine, config) == timestep_interval(305, 420, config)
+    with pytest.raises(ValueError):
+        global_iteration(3, 0, coarse)
+
+
+def test_lambda_ramps_up_from_zero_through_stage_2_as_the_global_midpoint_falls():
+    config = CurriculumConfig(t_max=0.98, t_min=0.02, step_length=10)
+    coarse, fine = 300, 120
+    start = stage_midpoint(2, 0, coarse, fine, config)
+    assert texture_weight(0, coarse, fine, config, 2.0) == 0.0, "λ = 0 where stage 1 left t_mid (the start of stage 2)"
+    for step in (10, 60, 119):
+        middle = stage_midpoint(2, step, coarse, fine, config)
+        assert texture_weight(step, coarse, fine, config, 2.0) == pytest.approx(2.0 * (start - middle) / (start - 0.02))
+    assert texture_weight(fine, coarse, fine, config, 2.0) == pytest.approx(2.0), "the full weight at t_mid = t_min"
+    values = [texture_weight(k, coarse, fine, config, 1.0) for k in range(fine + 1)]
     assert all(a <= b for a, b in zip(values, values[1:])), "never decreases"
 
 
