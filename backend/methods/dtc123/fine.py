@@ -53,7 +53,8 @@ class SurfaceView:
     shading: torch.Tensor
     """(1, 3, R, R) textureless head-lit shading on white; its gradient reaches only the geometry."""
     mask: torch.Tensor
-    """(R, R) coverage in [0, 1], antialiased across silhouette edges (differentiable in the geometry there)."""
+    """(R, R) coverage in [0, 1]: antialiased across silhouette edges (differentiable in the geometry there) when
+    rendered with ``antialiased_mask``, else the rasteriser's hard 0/1 coverage."""
     depth: torch.Tensor
     """(R, R) depth along the viewing axis (0 where empty)."""
 
@@ -77,8 +78,10 @@ class FineStudent(nn.Module):
         self.field = field
 
 
-def render_surface(positions: torch.Tensor, faces: torch.Tensor, field: CoarseField, pose: tuple[float, float, float], fov_deg: float, resolution: int) -> SurfaceView:
-    """Rasterise the mesh (M, 3) / (F, 3) from (elevation°, azimuth°, radius) at ``resolution``²."""
+def render_surface(positions: torch.Tensor, faces: torch.Tensor, field: CoarseField, pose: tuple[float, float, float], fov_deg: float, resolution: int,
+                   antialiased_mask: bool = False) -> SurfaceView:  # fmt: skip
+    """Rasterise the mesh (M, 3) / (F, 3) from (elevation°, azimuth°, radius) at ``resolution``². Only the reference
+    view's mask loss needs the antialiased coverage (``antialiased_mask``); the teachers' views skip its cost."""
     device = positions.device
     c2w = spherical_to_c2w(*(torch.tensor([value], device=device) for value in pose))
     clip = to_clip(positions, c2w, fov_deg, resolution, resolution)
@@ -92,7 +95,8 @@ def render_surface(positions: torch.Tensor, faces: torch.Tensor, field: CoarseFi
     albedo = torch.zeros_like(points).index_put((covered,), field.albedo(points.detach()[covered]))
     rgb = albedo * mask[..., None] + (1 - mask[..., None])
     depth = ((points - c2w[0, :3, 3]) * -c2w[0, :3, 2]).sum(dim=-1) * mask
-    return SurfaceView(rgb.permute(2, 0, 1)[None], shading.permute(2, 0, 1)[None], soft_coverage(clip, faces, raster)[0], depth)
+    coverage = soft_coverage(clip, faces, raster)[0] if antialiased_mask else mask
+    return SurfaceView(rgb.permute(2, 0, 1)[None], shading.permute(2, 0, 1)[None], coverage, depth)
 
 
 def reference_loss(view: SurfaceView, reference: Reference, config: DTC123Config) -> torch.Tensor:
@@ -191,7 +195,7 @@ class FineTask(Task):
             raise MethodError(f"stage 2 lost the surface at iteration {step}; try a lower fine.lr or fewer iterations")
         use_reference = float(torch.rand((), generator=generator)) < config.cameras.reference_probability
         pose = self.reference_pose if use_reference else random_pose(config, generator)
-        view = render_surface(positions, faces, self.field, pose, config.cameras.fov_deg, self.resolution)
+        view = render_surface(positions, faces, self.field, pose, config.cameras.fov_deg, self.resolution, antialiased_mask=use_reference)
         if use_reference:
             loss = reference_loss(view, self.reference.resized(self.resolution), config)
         else:

@@ -58,7 +58,7 @@ def test_the_mask_loss_moves_the_silhouette():
     losses = []
     for step in range(8):
         positions, faces = geometry.mesh()
-        loss = torch.nn.functional.mse_loss(render_surface(positions, faces, field, pose, 49.1, 32).mask, target)
+        loss = torch.nn.functional.mse_loss(render_surface(positions, faces, field, pose, 49.1, 32, antialiased_mask=True).mask, target)
         optimizer.zero_grad()
         loss.backward()
         if step == 0:
@@ -66,3 +66,13 @@ def test_the_mask_loss_moves_the_silhouette():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_only_the_antialiased_mask_has_a_gradient_in_the_geometry():
+    """The teachers' views render the hard coverage (no edge pass); the reference view asks for the antialiased one."""
+    field, geometry = _student()
+    positions, faces = geometry.mesh()
+    hard = render_surface(positions, faces, field, (0.0, 0.0, 2.0), 49.1, 32)
+    soft = render_surface(positions, faces, field, (0.0, 0.0, 2.0), 49.1, 32, antialiased_mask=True)
+    assert set(hard.mask.unique().tolist()) <= {0.0, 1.0} and not hard.mask.requires_grad
+    assert soft.mask.requires_grad and ((soft.mask > 0) & (soft.mask < 1)).any(), "fractional coverage on the silhouette"
