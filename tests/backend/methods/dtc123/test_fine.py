@@ -76,3 +76,35 @@ def test_only_the_antialiased_mask_has_a_gradient_in_the_geometry():
     soft = render_surface(positions, faces, field, (0.0, 0.0, 2.0), 49.1, 32, antialiased_mask=True)
     assert set(hard.mask.unique().tolist()) <= {0.0, 1.0} and not hard.mask.requires_grad
     assert soft.mask.requires_grad and ((soft.mask > 0) & (soft.mask < 1)).any(), "fractional coverage on the silhouette"
+
+
+class _Shell(torch.nn.Module):
+    """A stage-1 field that models a ball of radius 0.5 as an opaque shell 0.1 thick (hollow inside)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+
+    def density(self, points: torch.Tensor) -> torch.Tensor:
+        radius = points.norm(dim=-1)
+        return torch.where((radius > 0.4) & (radius < 0.5), 100.0, 0.0)
+
+
+def test_the_first_dmtet_fills_a_hollow_stage1_shell():
+    """Stage 1's surface of a shell has an outer and an inner wall; the DMTet it starts stage 2 from is the solid ball:
+    one surface of the outer sphere's area, its centre inside."""
+    import math
+
+    from backend.methods.dtc123.config import DTC123Config, FineConfig
+    from backend.methods.dtc123.fine import initial_geometry
+
+    outer = trimesh.creation.icosphere(subdivisions=4, radius=0.5)
+    inner = trimesh.creation.icosphere(subdivisions=4, radius=0.4)
+    inner.invert()
+    walls = trimesh.util.concatenate([outer, inner])
+    config = DTC123Config(fine=FineConfig(grid_resolutions=(32,), raster_resolutions=(64,)))
+    geometry = initial_geometry(_Shell(), (np.asarray(walls.vertices, np.float32), np.asarray(walls.faces)), config)
+    positions, faces = geometry.mesh()
+    area = trimesh.Trimesh(positions.detach().numpy(), faces.numpy()).area
+    assert abs(area / (4 * math.pi * 0.5**2) - 1) < 0.1, f"area {area:.3f}: the hollow's inner wall is gone"
+    assert float(geometry.sample(geometry.sdf.detach()[:, None], torch.zeros(1, 3))) < 0, "the centre is inside"
