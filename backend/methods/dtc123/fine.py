@@ -21,7 +21,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from scipy import ndimage
 
 from backend.core.cameras import spherical_to_c2w
 from backend.core.mesh_render import UNTEXTURED_GREY, face_normals, shade
@@ -131,19 +130,13 @@ def preview_image(student: FineStudent, reference: Reference, config: DTC123Conf
 
 
 def initial_geometry(field: CoarseField, surface: tuple[np.ndarray, np.ndarray], config: DTC123Config) -> TetGeometry:
-    """The DMTet of the first phase fitted to stage 1's surface (inside: the solid its density above the iso level encloses)."""
+    """The DMTet of the first phase fitted to stage 1's surface (inside: density above the iso level; the fit fills what it encloses)."""
     device = next(field.parameters()).device
     geometry = TetGeometry(config.fine.grid_resolutions[0], config.field.bound, config.fine.max_deformation).to(device)
 
     def inside(points: torch.Tensor) -> torch.Tensor:
-        """(N,) bool at the grid's vertices (N = (R + 1)³, lattice order): density above the iso level, with the cavities it
-        encloses filled — a NeRF may model a solid as an opaque shell, and a hollow's inner wall would otherwise become a
-        second, unseen surface in the DMTet."""
         with torch.no_grad():
-            occupied = torch.cat([field.density(chunk) > config.iso_density for chunk in points.split(1 << 18)])
-        n = geometry.resolution + 1
-        filled = ndimage.binary_fill_holes(occupied.cpu().numpy().reshape(n, n, n))
-        return torch.from_numpy(filled.reshape(-1)).to(points.device)
+            return torch.cat([field.density(chunk) > config.iso_density for chunk in points.split(1 << 18)])
 
     geometry.fit_surface(*surface, inside)
     return geometry

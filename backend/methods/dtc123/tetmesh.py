@@ -8,6 +8,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from backend.core.dmtet import marching_tetrahedra, tet_grid
@@ -65,7 +66,9 @@ class TetGeometry(nn.Module):
     def fit_surface(self, vertices: np.ndarray, faces: np.ndarray, inside: Callable[[torch.Tensor], torch.Tensor], margin: float = FIT_MARGIN) -> None:
         """Shrink the cube around a surface (``vertices``, ``faces``) with ``margin`` cells to spare on each side (never beyond
         the initial cube), set the SDF to the signed distance to it — the distance to dense samples of it, negative where
-        ``inside(points (N, 3)) → (N,) bool`` holds — and the offsets to zero."""
+        ``inside(points (N, 3)) → (N,) bool`` holds or in a cavity that region encloses — and the offsets to zero. Enclosed
+        cavities count as inside because the DMTet is a solid seen from outside: a field that models a solid as an opaque
+        shell (a NeRF may) would otherwise give it a second, unseen inner wall."""
         lo, hi = torch.from_numpy(vertices.min(0)).float(), torch.from_numpy(vertices.max(0)).float()
         half = min(float(self.half_side), float((hi - lo).max()) / 2 * self.resolution / (self.resolution - 2 * margin))
         limit = self.centre.cpu() + float(self.half_side)
@@ -76,7 +79,9 @@ class TetGeometry(nn.Module):
         samples = surface_samples(vertices, faces, SURFACE_SAMPLES)
         grid = self.grid.detach().cpu()
         distance, _ = cKDTree(samples).query(grid.numpy(), workers=-1)
-        sign = torch.where(inside(self.grid.detach()).cpu(), -1.0, 1.0)
+        n = self.resolution + 1
+        solid = ndimage.binary_fill_holes(inside(self.grid.detach()).cpu().numpy().reshape(n, n, n)).reshape(-1)
+        sign = torch.where(torch.from_numpy(solid), -1.0, 1.0)
         with torch.no_grad():
             self.sdf.copy_((sign * torch.from_numpy(distance).float()).to(self.sdf.device))
             self.deformation.zero_()

@@ -1,12 +1,14 @@
 """Stage 2's renders: each teacher's gradient reaches only its part of the student (Eq. 4's split)."""
 
+import math
+
 import numpy as np
 import torch
 import trimesh
 
-from backend.methods.dtc123.config import FieldConfig
+from backend.methods.dtc123.config import DTC123Config, FieldConfig, FineConfig
 from backend.methods.dtc123.field import CoarseField
-from backend.methods.dtc123.fine import render_surface
+from backend.methods.dtc123.fine import initial_geometry, render_surface
 from backend.methods.dtc123.tetmesh import TetGeometry
 
 
@@ -93,11 +95,6 @@ class _Shell(torch.nn.Module):
 def test_the_first_dmtet_fills_a_hollow_stage1_shell():
     """Stage 1's surface of a shell has an outer and an inner wall; the DMTet it starts stage 2 from is the solid ball:
     one surface of the outer sphere's area, its centre inside."""
-    import math
-
-    from backend.methods.dtc123.config import DTC123Config, FineConfig
-    from backend.methods.dtc123.fine import initial_geometry
-
     outer = trimesh.creation.icosphere(subdivisions=4, radius=0.5)
     inner = trimesh.creation.icosphere(subdivisions=4, radius=0.4)
     inner.invert()
