@@ -316,6 +316,7 @@ def run_cad(args: argparse.Namespace) -> int:
     header = ("sample", "faces", f"{sim} image", f"{sim} text", "nearest IoU", "nearest Chamfer/diag", "s")
     rows = [cad_row(f"seed {s['seed']}", s) for s in samples] + [cad_row("mean", mean)]
     rows.append(cad_row("reference object", {"clip_image": scores.reference_clip_image, "clip_text": scores.reference_clip_text}))
+    rows.append(cad_row("a true member", {"iou": scores.true_member_iou, "chamfer": scores.true_member_chamfer}))
     source = f"distilled here ({args.preset}, {training.seconds:.0f} s)" if training else args.generator
     print_table(f"CAD — generator {source}, family {family!r}: {args.frames}-frame orbit at {elevation:g}°, {args.resolution}² frames, ψ = {args.truncation:g}",
                 header, rows, sys.stdout)  # fmt: skip
@@ -325,12 +326,15 @@ def run_cad(args: argparse.Namespace) -> int:
         text_note = " The stand-in has no text encoder: no text score (needs CLIP weights)."
     print(f"{sim}: {scorer.source}.{text_note} Nearest member among {len(truth.members)} "
           f"{'files of the folder' if Path(family).expanduser().is_dir() else 'fresh members'}; IoU on a {args.iou_resolution}³ grid. "
-          "'reference object': the member the reference image shows, orbited itself.")  # fmt: skip
+          "'reference object': the member the reference image shows, orbited itself. 'a true member': what a perfect sampler "
+          f"scores — {'each file against the others' if Path(family).expanduser().is_dir() else f'{len(truth.held_out)} held-out fresh members'} "
+          "against the same members (the nearest of a few members of a varied family is far even from a true one).")  # fmt: skip
     if args.json:
         payload = {"evaluation": "cad", "generator": None if training else args.generator, "family": family, "preset": args.preset if training else None,
                    "seed": args.seed, "prompt": args.prompt, "elevation": elevation, "resolution": args.resolution,
                    "similarity": {"kind": sim, "source": scorer.source}, "training_seconds": training.seconds if training else None,
                    "samples": samples, "mean": mean, "diversity": scores.diversity, "members_diversity": scores.members_diversity,
+                   "true_member_iou": scores.true_member_iou, "true_member_chamfer": scores.true_member_chamfer,
                    "reference_clip_image": scores.reference_clip_image, "reference_clip_text": scores.reference_clip_text, **scores.extra}  # fmt: skip
         print(f"wrote {report.write_numbers(args.json, payload)}")
     return EXIT_OK

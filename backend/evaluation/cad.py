@@ -37,7 +37,10 @@ from .similarity import Similarity
 REFERENCE_AZIMUTH = 180.0
 """Azimuth° of CAD's reference view (supplement C)."""
 FRESH_SEED = 1_000_000
-"""Fresh ground-truth member k of a built-in family is ``family.sample(torch.Generator().manual_seed(FRESH_SEED + k))``."""
+"""Fresh ground-truth member k of a built-in family is ``family.sample(torch.Generator().manual_seed(FRESH_SEED + k))``
+(the held-out members follow the compared ones)."""
+HELD_OUT = 4
+"""Held-out true members scored as samples are, for the perfect sampler's nearest-member IoU."""
 CHAMFER_SAMPLES = 10_000
 """Surface samples per mesh for the nearest-member Chamfer distance."""
 IDENTITY = Frame((0.0, 0.0, 0.0), 1.0, 0.0)
@@ -93,6 +96,12 @@ class GeneratorScores:
     """Mean pairwise 1 − IoU of the samples with a surface (None for fewer than two)."""
     members_diversity: float | None
     """The same for the ground-truth members (what the family's own variety scores)."""
+    true_member_iou: float | None
+    """What a perfect sampler scores: the mean nearest-member IoU of held-out true members (a folder family: each file against
+    the others). The nearest of a few members of a varied family is far even from a true member (random:2, 8 members: 0.57),
+    so a sample's IoU reads against this, not against 1 (None for a one-file folder)."""
+    true_member_chamfer: float | None
+    """The same for the nearest-member Chamfer / diagonal."""
     reference_clip_image: float
     """The reference object's own orbit against the reference image (what a perfect sample scores)."""
     reference_clip_text: float | None
@@ -111,6 +120,9 @@ class Truth:
 
     members: list[MeshObject]
     """Fresh members (a folder family: its files), in the family's frame."""
+    held_out: list[MeshObject] | None
+    """Further fresh members, scored against ``members`` as the samples are (None, a folder family: each file is scored against
+    the other files)."""
     reference_object: Callable[[Frame], Renderable]
     """``generator frame → the reference object in it``: the member the distillation's reference image shows."""
 
@@ -131,10 +143,10 @@ def reference_c2w(views: OrbitViews) -> torch.Tensor:
     return spherical_to_c2w(torch.tensor([views.elevation_deg]), torch.tensor([REFERENCE_AZIMUTH]), torch.tensor([views.radius]))
 
 
-def family_truth(spec: str, members: int = MEMBERS, reference_seed: int = 0) -> Truth:
+def family_truth(spec: str, members: int = MEMBERS, reference_seed: int = 0, held_out: int = HELD_OUT) -> Truth:
     """The ground truth of a family ``spec`` — a name ``family()`` accepts, or a folder of GLB files — and its reference:
     the member CAD's synthetic prior draws for a job of seed ``reference_seed`` (``family.sample`` of that seed, or the file
-    ``torch.randint`` picks)."""
+    ``torch.randint`` picks); ``held_out`` further fresh members of a named family give the perfect sampler's score."""
     folder = Path(spec).expanduser()
     if folder.is_dir():
         files = sorted(folder.glob("*.glb"))
@@ -142,13 +154,13 @@ def family_truth(spec: str, members: int = MEMBERS, reference_seed: int = 0) -> 
             raise EvaluationError(f"{folder}: no .glb files (a family folder holds its members as GLB files)")
         loaded = [load_mesh(path) for path in files]
         pick = loaded[int(torch.randint(len(loaded), (1,), generator=torch.Generator().manual_seed(reference_seed)))]
-        return Truth(loaded, lambda frame: in_frame(pick, frame))
+        return Truth(loaded, None, lambda frame: in_frame(pick, frame))
     family = family_of(spec)
     if members < 1:
         raise EvaluationError(f"the ground truth needs at least one member, got {members}")
-    fresh = [scene_mesh(family.sample(torch.Generator().manual_seed(FRESH_SEED + k)), name=f"{family.name}-{k}") for k in range(members)]
+    fresh = [scene_mesh(family.sample(torch.Generator().manual_seed(FRESH_SEED + k)), name=f"{family.name}-{k}") for k in range(members + held_out)]
     scene = family.sample(torch.Generator().manual_seed(reference_seed))
-    return Truth(fresh, lambda frame: SceneObject(scene))  # a built-in family lives in the generator's frame (the box)
+    return Truth(fresh[:members], fresh[members:], lambda frame: SceneObject(scene))  # a built-in family lives in the generator's frame (the box)
 
 
 def orbit_scores(thing: Renderable, reference: torch.Tensor, prompt: str, similarity: Similarity, views: OrbitViews,
@@ -180,10 +192,11 @@ def score_generator(
         except EmptySurface:
             meshes.append((seed, None, time.perf_counter() - started))
     made = [m for _, m, _ in meshes if m is not None]
-    lo, hi = iou_box(*(arrays(m)[0] for m in truth.members + made))
+    lo, hi = iou_box(*(arrays(m)[0] for m in truth.members + (truth.held_out or []) + made))
     member_grids = [inside_grid(*arrays(m), lo, hi, iou_resolution) for m in truth.members]
     member_points = [surface_samples(*arrays(m), CHAMFER_SAMPLES, 0) for m in truth.members]
     member_diagonals = [diagonal(arrays(m)[0]) for m in truth.members]
+    true_iou, true_chamfer = true_member_scores(truth, member_grids, member_points, member_diagonals, lo, hi, iou_resolution)
     samples, grids = [], []
     for seed, mesh, seconds in meshes:
         started = time.perf_counter()
@@ -205,10 +218,29 @@ def score_generator(
         samples=samples,
         diversity=diversity(grids) if len(grids) >= 2 else None,
         members_diversity=diversity(member_grids) if len(member_grids) >= 2 else None,
+        true_member_iou=true_iou,
+        true_member_chamfer=true_chamfer,
         reference_clip_image=reference_image,
         reference_clip_text=reference_text,
         extra={"members": len(truth.members), "frames": views.frames, "iou_resolution": iou_resolution, "quality": quality, "truncation": truncation},
     )
+
+
+def true_member_scores(truth: Truth, member_grids: list, member_points: list, member_diagonals: list, lo, hi,
+                       iou_resolution: int) -> tuple[float | None, float | None]:  # fmt: skip
+    """``(mean nearest-member IoU, mean nearest Chamfer / diagonal)`` of true members: ``truth.held_out`` against the
+    members, or (a folder family) each member against the others; ``(None, None)`` when there is nothing to score."""
+    if truth.held_out is None:
+        pairs = [(member_grids[i], member_points[i], [j for j in range(len(member_grids)) if j != i]) for i in range(len(member_grids))]
+    else:
+        pairs = [(inside_grid(*arrays(m), lo, hi, iou_resolution), surface_samples(*arrays(m), CHAMFER_SAMPLES, 1), range(len(member_grids)))
+                 for m in truth.held_out]  # fmt: skip
+    pairs = [(grid, points, others) for grid, points, others in pairs if len(others)]
+    if not pairs:
+        return None, None
+    ious = [max(iou(grid, member_grids[j]) for j in others) for grid, _, others in pairs]
+    chamfers = [min(chamfer_distance(points, member_points[j]) / member_diagonals[j] for j in others) for _, points, others in pairs]
+    return float(sum(ious) / len(ious)), float(sum(chamfers) / len(chamfers))
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ PREVIEW_ELEVATION = 15.0
 """Elevation° of the circling progress view."""
 SURFACE_OPACITY = 0.5
 """Rays at least this opaque give Eq. 10 a point: their expected surface point, weighted by their opacity."""
+DEPTH_COVERAGE_FLOOR = 1e-3
+"""Pixels with less object coverage than this get depth ≈ 0 when the reference is resized (they are never masked in)."""
 NORMAL_STEP = 1e-3
 """Central-difference step of the density normals of Eq. 10 (≪ β; below a cell of the finest hash level of the presets)."""
 
@@ -56,12 +58,14 @@ class Reference:
     """(R, R) depth estimate (any scale: only its correlation is used), or None."""
 
     def resized(self, size: int) -> "Reference":
-        """The same view at ``size``² (area-weighted colours and mask, nearest depth)."""
+        """The same view at ``size``² (area-weighted colours and mask; the depth averaged over the object's part of each
+        pixel, so silhouette pixels keep the object's depth instead of mixing in the background's)."""
         if size == self.rgb.shape[-1]:
             return self
-        planes = F.interpolate(torch.cat([self.rgb, self.mask[None]])[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
-        depth = None if self.depth is None else F.interpolate(self.depth[None, None], size=(size, size), mode="nearest-exact")[0, 0]
-        return Reference(planes[:3], planes[3], self.elevation, depth)
+        planes = [self.rgb, self.mask[None]] + ([] if self.depth is None else [(self.depth * self.mask)[None]])
+        small = F.interpolate(torch.cat(planes)[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
+        depth = None if self.depth is None else small[4] / small[3].clamp_min(DEPTH_COVERAGE_FLOOR)
+        return Reference(small[:3], small[3], self.elevation, depth)
 
 
 @dataclass
@@ -76,6 +80,14 @@ class View:
     """(R, R, 3) ray origins (the camera centre)."""
     directions: torch.Tensor
     """(R, R, 3) unit ray directions."""
+    forward: torch.Tensor
+    """(3,) the camera's viewing axis."""
+
+    @property
+    def axial_depth(self) -> torch.Tensor:
+        """(R, R) depth along the viewing axis — the reference depth's convention (a rasteriser's z, a depth model's map);
+        the ray distance exceeds it by 1/cos of the ray's angle off the axis, ~7 % at the edge of a 49° view."""
+        return self.depth * (self.directions * self.forward).sum(dim=-1)
 
     def surface_points(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(points (M, 3), opacity (M,))``: the expected surface point o + depth·d of each ray at least
@@ -95,7 +107,7 @@ def render_view(field: CoarseField, pose: tuple[float, float, float], config: DT
         coarse=config.coarse.samples, fine=config.coarse.importance_samples, perturb=perturb, background=torch.ones(3, device=device), generator=generator,
     )
     shape = (resolution, resolution)
-    return View(out.rgb.reshape(*shape, 3).permute(2, 0, 1)[None], out.opacity.reshape(shape), out.depth.reshape(shape), origins, directions)
+    return View(out.rgb.reshape(*shape, 3).permute(2, 0, 1)[None], out.opacity.reshape(shape), out.depth.reshape(shape), origins, directions, -c2w[:3, 2])
 
 
 def random_pose(config: DTC123Config, generator: torch.Generator) -> tuple[float, float, float]:
@@ -111,7 +123,7 @@ def reference_loss(view: View, reference: Reference, config: DTC123Config) -> to
     coarse = config.coarse
     loss = coarse.rgb_weight * F.mse_loss(view.rgb[0], reference.rgb) + coarse.mask_weight * F.mse_loss(view.opacity, reference.mask)
     if reference.depth is not None and coarse.depth_weight > 0:
-        loss = loss + coarse.depth_weight * pearson_depth_loss(view.depth, reference.depth, reference.mask > 0.5)
+        loss = loss + coarse.depth_weight * pearson_depth_loss(view.axial_depth, reference.depth, reference.mask > 0.5)
     return loss
 
 
