@@ -20,7 +20,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def bench_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--presets", nargs="+", default=["tiny", "paper"])
+    parser.add_argument("--presets", nargs="+", default=["tiny", "fast", "paper"])
     parser.add_argument("--steps", type=int, default=3, help="timed training steps per stage and preset")
     parser.add_argument("--generator", default="shipped", help="generator folder to time sampling on ('shipped': the demo generator; 'none': skip)")
     parser.add_argument("--repeats", type=int, default=5, help="preview meshes timed")

@@ -27,7 +27,7 @@ def _target(tmp_path: Path, name: str = "snowman"):
     """``(GLB path, its mesh as trimesh loads it, the exact scene)`` of a synthetic family member."""
     scene = family(name).sample(torch.Generator().manual_seed(3))
     _, glb = export_scene(scene)
-    path = tmp_path / f"{name}.glb"
+    path = tmp_path / f"{name.replace(':', '-')}.glb"
     path.write_bytes(glb)
     return path, trimesh.load(io.BytesIO(glb), file_type="glb", force="mesh"), scene
 
@@ -105,15 +105,16 @@ def test_a_job_interrupted_in_stage_2_resumes_there_without_redoing_stage_1(tmp_
 CHAMFER_BOUND = 0.06
 """Chamfer / diagonal. At the tiny preset's 32² stage-1 renders one pixel spans ≈ 0.057 units of the normalised frame, ≈ 3 % of
 these objects' diagonals, and stage 2's last tet grid (32³ over the object's cube) has cells of ≈ 1/20 of them; 0.06 is two
-pixels. Measured 0.009–0.042 after stage 1 alone and 0.008–0.045 after both stages on these three objects (2026-11-22; the
-snowman is the worst); with one curriculum over both stages, the view weighting, Eq. 10 and the antialiased mask (2026-12-03,
-one thread) 0.008–0.034; runs are not bit-reproducible (multithreaded scatter-adds), hence the margin."""
-IOU_BOUND = 0.35
-"""Volume IoU. A one-pixel error on the surface costs thin parts (the snowman's hat, the table's legs) much of their volume;
-measured 0.42–0.88 after stage 1 and 0.41–0.90 after stage 2 (the snowman, white on the white background every view is
-rendered on, is the hardest; stage 2 breaks the table's thin legs in places at 32³: 0.88 → 0.77); 0.46–0.90 with one
-curriculum over both stages (2026-12-03: the table's, 0.50–0.77 after stage 1 across single runs of near-identical
-settings, swings most); the margin is for run-to-run noise."""
+pixels. The initial density blob scores 0.071 on the snowman and 0.136 on the table. Measured 2026-12-06 (the reference depth
+kept on the silhouette; one or two threads): snowman 0.042–0.049 over 8 runs, mushroom 0.008, table 0.011–0.014, random:3
+0.013; runs are not bit-reproducible (multithreaded scatter-adds), hence the margin."""
+IOU_BOUND = 0.25
+"""Volume IoU (24³). A one-pixel error on the surface costs thin parts (the snowman's hat, the table's legs) much of their
+volume. Measured 2026-12-06: snowman 0.30–0.36 over 8 runs, mushroom 0.90, table 0.50–0.66, random:3 0.74–0.75. The snowman,
+white on the white background every view is rendered on, is the hardest, and IoU barely separates it from the initial blob
+(0.295): the Chamfer bound and the extent check are what fail the blob there. It scored 0.41–0.46 while the resized reference
+depth had zeros inside its mask (nearest-pixel resizing, 0.48 with today's code and that bug put back): the corrupted Pearson
+term happened to help this one object; on a random object the fix lowered the error (random:2@0, stage 1 and 2 stage-2 iterations: Chamfer 0.0197 → 0.0136)."""
 EXTENT_TOLERANCE = 0.25
 """The result's bounding box matches the truth's per axis within this fraction of the truth's largest side. The initial
 density blob, a sphere, misses the snowman's height by ~45 %; the tiny preset's snowman misses it by 2 % (seed 1) to 18 %
@@ -126,7 +127,7 @@ def reconstruct(tmp_path_factory):
     """Run the tiny preset on a family member: ``(result, events, chamfer, iou, truth, scene)``."""
 
     def run(name: str):
-        folder = tmp_path_factory.mktemp(name)
+        folder = tmp_path_factory.mktemp(name.replace(":", "-"))
         target, truth, scene = _target(folder, name)
         result, events = _run(folder, {"teacher": "synthetic", "target": str(target)})
         return (result, events, *_score(result, truth, scene), truth, scene)
@@ -135,7 +136,7 @@ def reconstruct(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["snowman", "mushroom", "table"])
+@pytest.mark.parametrize("name", ["snowman", "mushroom", "table", "random:3"])
 def test_the_tiny_preset_reconstructs_the_target_in_its_own_frame(reconstruct, name):
     result, events, chamfer, iou, truth, scene = reconstruct(name)
     assert chamfer < CHAMFER_BOUND and iou > IOU_BOUND, (chamfer, iou)
