@@ -186,7 +186,7 @@ PRESETS = {
         "export_resolution": 64, "export_faces": 5000, "texture_size": 128,
     },
 }
-"""``paper``: the paper's numbers; ``fast``: about 12 minutes on 2 CPU cores with the synthetic teacher (1,500 + 300 iterations,
+"""``paper``: the paper's numbers; ``fast``: about 8 minutes on 2 CPU cores with the synthetic teacher (1,500 + 300 iterations,
 stage 1 at 32², stage 2's tet grid 32³ → 48³ → 64³ rendered at 64² → 128²; on a GPU with the real teachers the renders reach
 Zero-1-to-3 and Stable Diffusion at their native 256² / 512² all the same); ``tiny``: CPU tests. Both CPU presets take a larger
 stage-1 lr for their few steps and start the curriculum at t_max 0.7, not 0.98 (a departure from the paper's 'entire range'):
