@@ -13,7 +13,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 PLANE_AXES = ((0, 1), (0, 2), (1, 2))
-"""Coordinate pairs of the three planes: xy, xz, yz."""
+"""Coordinate pairs (width, height) sampling the three planes: xy, xz, yz (EG3D, CAD)."""
+Axes = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
 
 
 def normalise_to_box(points: torch.Tensor, box: tuple[float, float]) -> torch.Tensor:
@@ -22,24 +23,27 @@ def normalise_to_box(points: torch.Tensor, box: tuple[float, float]) -> torch.Te
     return (points - lo) * (2.0 / (hi - lo)) - 1.0
 
 
-def sample_triplane(planes: torch.Tensor, points: torch.Tensor, box: tuple[float, float] = (-0.7, 0.7)) -> torch.Tensor:
-    """Features (B, N, 3, C) of ``planes`` (B, 3, C, R, R) at ``points`` (B, N, 3)."""
-    return _sample_planes(planes, points, box).permute(0, 3, 1, 2)
+def sample_triplane(planes: torch.Tensor, points: torch.Tensor, box: tuple[float, float] = (-0.7, 0.7), axes: Axes = PLANE_AXES) -> torch.Tensor:
+    """Features (B, N, 3, C) of ``planes`` (B, 3, C, R, R) at ``points`` (B, N, 3); plane i is read at the coordinates
+    ``axes[i]`` (width, height)."""
+    return _sample_planes(planes, points, box, axes).permute(0, 3, 1, 2)
 
 
-def triplane_features(planes: torch.Tensor, points: torch.Tensor, box: tuple[float, float] = (-0.7, 0.7), mode: str = "sum") -> torch.Tensor:
+def triplane_features(
+    planes: torch.Tensor, points: torch.Tensor, box: tuple[float, float] = (-0.7, 0.7), mode: str = "sum", axes: Axes = PLANE_AXES
+) -> torch.Tensor:
     """Aggregated features at ``points`` (B, N, 3): (B, N, C) summed or (B, N, 3C) concatenated (see :func:`aggregate`)."""
-    sampled = _sample_planes(planes, points, box)  # (B, 3, C, N)
+    sampled = _sample_planes(planes, points, box, axes)  # (B, 3, C, N)
     if mode == "sum":
         return sampled.sum(dim=1).transpose(1, 2)  # reduce while contiguous
     return aggregate(sampled.permute(0, 3, 1, 2), mode)
 
 
-def _sample_planes(planes: torch.Tensor, points: torch.Tensor, box: tuple[float, float]) -> torch.Tensor:
+def _sample_planes(planes: torch.Tensor, points: torch.Tensor, box: tuple[float, float], axes: Axes = PLANE_AXES) -> torch.Tensor:
     """Bilinear samples (B, 3, C, N)."""
     batch, _, channels, _, _ = planes.shape
     coords = normalise_to_box(points, box)
-    grids = torch.stack([coords[..., list(axes)] for axes in PLANE_AXES], dim=1)  # (B, 3, N, 2)
+    grids = torch.stack([coords[..., list(pair)] for pair in axes], dim=1)  # (B, 3, N, 2)
     sampled = F.grid_sample(
         planes.reshape(batch * 3, channels, *planes.shape[-2:]),
         grids.reshape(batch * 3, 1, -1, 2),

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 
 from protocol.errors import ErrorCode
 
-from ..generators import Generator, GeneratorError, load
-from .base import JobContext, MethodError
+from ..generators import Generator, GeneratorError, Latent, load
+from .base import JobContext, JobResult, MethodError
 
 CACHED_GENERATORS = 2
 """Generators kept loaded per worker (scrubbing sends one job per slider move to the same generator)."""
@@ -44,3 +44,10 @@ def mesh_errors() -> Iterator[None]:
         yield
     except (GeneratorError, ValueError) as exc:
         raise MethodError(f"the generator could not make this mesh: {exc}", ErrorCode.INVALID_PARAMS) from None
+
+
+def put_latent(result: JobResult, prefix: str, latent: Latent) -> None:
+    """The latent's arrays in the result: ``<prefix>latent`` (the code) and, for conditioned generators, ``<prefix>condition``."""
+    result.arrays[prefix + "latent"] = latent.code
+    if latent.condition is not None:
+        result.arrays[prefix + "condition"] = latent.condition

@@ -54,6 +54,7 @@ ROLES: dict[str, ModelRole] = {
         ModelRole("controlnet_base", "stable-diffusion-v1-5/stable-diffusion-v1-5", "Stable Diffusion 1.5, the base model ControlNet-depth runs on", "CAD (prior refinement)", "model_index.json"),
         ModelRole("deepfloyd_if_stage1", "DeepFloyd/IF-I-XL-v1.0", "DeepFloyd IF stage I (64², pixel space, T5 text encoder); gated: accept its licence on the hub", "CAD (prior refinement, s = 0.3)", "model_index.json"),
         ModelRole("deepfloyd_if_stage2", "DeepFloyd/IF-II-L-v1.0", "DeepFloyd IF stage II (64² → 256² super-resolution); gated: accept its licence on the hub", "CAD (prior refinement, s = 0.7)", "model_index.json"),
+        ModelRole("prd_student", "ZhiyuanthePony/TriplaneTurbo", "PRD's published PETA adapters and triplane MLPs (triplane_turbo_sd_v1.pth, 91 MB; runs on Stable Diffusion 2.1 base)", "PRD (the student)", "triplane_turbo_sd_v1.pth"),
         ModelRole("mvdream", "ashawkey/mvdream-sd2.1-diffusers", "MVDream 4-view camera-conditioned diffusion (SD 2.1 based, diffusers layout)", "PRD (multi-view teacher)", "model_index.json"),
         ModelRole("clip", "laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "OpenCLIP ViT-B/32 image-text encoder (open_clip layout)", "CAD (pose pruning), evaluation metrics", "open_clip_config.json"),
         ModelRole("captioner", "Salesforce/blip-image-captioning-large", "BLIP image captioning (transformers layout); optional", "DTC123 (a prompt for an image given without one)", "tokenizer_config.json"),

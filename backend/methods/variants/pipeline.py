@@ -9,16 +9,11 @@ from protocol.errors import ErrorCode
 from ...generators import Latent
 from ...generators.tools import made
 from ..base import JobContext, JobInputs, JobResult, MethodError
-from ..generator_jobs import GeneratorCache, mesh_errors
+from ..generator_jobs import GeneratorCache, mesh_errors, put_latent
 from .config import InterpolateConfig, VariantsConfig
 
 
 
-def put_latent(result: JobResult, prefix: str, latent: Latent) -> None:
-    """The latent's arrays in the result: ``<prefix>latent`` (the code) and, for conditioned generators, ``<prefix>condition``."""
-    result.arrays[prefix + "latent"] = latent.code
-    if latent.condition is not None:
-        result.arrays[prefix + "condition"] = latent.condition
 
 
 class VariantsMethod:

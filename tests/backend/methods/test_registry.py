@@ -54,9 +54,9 @@ def test_only_interpolation_scrub_previews_are_transient():
 
 def test_every_method_folder_is_found_without_a_list():
     names = {spec.name for spec in methods.entries()}
-    assert {"dtc123", "cad", "invert", "variants", "interpolate"} <= names
+    assert {"dtc123", "cad", "invert", "prd", "variants", "interpolate"} <= names
     folders = {p.parent.name for p in (REPO / "backend" / "methods").glob("*/spec.py")}
-    assert folders == {"dtc123", "cad", "variants"}
+    assert folders == {"dtc123", "cad", "prd", "variants"}
 
 
 def _listing(tmp_path, entry_points: str) -> subprocess.CompletedProcess:

@@ -1,0 +1,27 @@
+"""PRD's method spec (read by the registry; imports no torch): instant text-to-mesh from an adapted Stable Diffusion."""
+
+from __future__ import annotations
+
+from ..spec import CliOption, MethodSpec
+from .config import PRESETS, PRDConfig
+
+SPECS = (
+    MethodSpec(
+        name="prd",
+        description="Prompt to a UV-textured mesh in about a second on a GPU: Stable Diffusion 2.1 adapted by PETA (rank-16 LoRA/LoCon) "
+        "into a 4-step text-to-triplane generator (PRD / TriplaneTurbo). Seeds give variants; the job's id names a generator for "
+        "variants and interpolation. Needs SD 2.1-base and triplane_turbo_sd_v1.pth, or the 'demo' preset (a tiny student trained "
+        "on the synthetic text world, no weights).",
+        config_class=PRDConfig,
+        factory="backend.methods.prd.pipeline:PRDMethod",
+        presets=PRESETS,
+        default_preset="paper",
+        needs_prompt=True,
+        generator_kinds={"prd": "backend.methods.prd.generator:load"},
+        cli_options=(
+            CliOption("--weights", "weights", "PRD adapters: a PRD generator folder or triplane_turbo_sd_v1.pth", "PATH", kind="path"),
+            CliOption("--student", "generator", "a PRD generator spec to sample (e.g. demo-prd)", "SPEC"),
+        ),
+        example="backend.methods.prd.example:example_job",
+    ),
+)
