@@ -24,7 +24,7 @@ from backend.teachers.base import Condition, Teacher, sds_loss
 
 from ...engine.checkpoint import TrainingState
 from ...engine.loop import Cadence, Reporter, Stage, Task, descend, run
-from .adan import Adan
+from ...engine.adan import Adan
 from .config import DTC123Config
 from .field import CoarseField
 from .losses import normal_consistency, pearson_depth_loss

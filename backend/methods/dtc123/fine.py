@@ -30,7 +30,7 @@ from backend.teachers.base import Condition, Teacher, sds_loss
 from ...engine.checkpoint import TrainingState
 from ...engine.errors import MethodError
 from ...engine.loop import Cadence, Reporter, Stage, Task, descend, run
-from .adan import Adan
+from ...engine.adan import Adan
 from .coarse import PREVIEW_ELEVATION, Reference, random_pose, sds_weight
 from .config import DTC123Config
 from .debias import debias

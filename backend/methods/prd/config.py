@@ -54,6 +54,59 @@ class InferenceConfig(Record):
 
 
 @dataclass(frozen=True)
+class RenderConfig(Record):
+    """PRD's dual rendering (unlit albedo): NeuS volume rendering and the rasterised marching-cubes mesh."""
+
+    raster_resolution: int = param(512, doc="Side of the mesh renders (PRD: 512², the teachers' native size).", ge=16, le=2048)
+    mesh_grid: int = param(128, doc="Marching-cubes grid of the training meshes (PRD: DiffMC at 128³).", ge=8, le=512)
+    geometry_gradient: float = param(0.001, doc="Scale of the mesh path's gradient into the SDF and deformation (PRD: 0.001, so the "
+                                     "volume path leads the geometry).", ge=0.0, le=1.0)
+    volume_resolution: int = param(128, doc="Side of the volume renders. Departure: the reference covers its 128² ray grid with a "
+                                   "42² global render upsampled plus a random 40² full-resolution patch to save memory; this renders the "
+                                   "whole grid.", ge=8, le=1024)
+    samples: int = param(64, doc="Stratified samples per ray (PRD: 64).", ge=4, le=1024)
+    importance_samples: int = param(128, doc="Importance samples per ray where the coarse pass found the surface (PRD: 128).", ge=0, le=1024)
+    inv_s: float = param(100.0, doc="NeuS's fixed inverse standard deviation s (PRD: exp(10 × 0.4605) = 100).", gt=0.0, le=10_000.0)
+    background: float = param(1.0, doc="Background grey level. Departure: the reference learns a text-conditioned hash-grid "
+                              "environment map; a flat background keeps the object's silhouette exact.", ge=0.0, le=1.0)
+    paths: tuple[str, ...] = param(("volume", "mesh"), doc="Which renders the teachers see (PRD: both).", choices=("volume", "mesh"))
+
+
+@dataclass(frozen=True)
+class TrainConfig(Record):
+    """Progressive rendering distillation (PRD's Sec. 3): per iteration, the student's 4 steps, each rendered and guided."""
+
+    teachers: tuple[str, ...] = param(("mvdream", "stable_diffusion"), doc="Guidance teachers (PRD: MVDream, RichDreamer and SD 2.1, "
+                                      "weight 1 each; RichDreamer is not implemented here) or 'synthetic' (the text world's scenes, no weights).",
+                                      choices=TEACHERS)
+    prompts: str = param("grammar", doc="Prompt corpus: a text file with one prompt per line, or 'grammar' (the synthetic text world's "
+                         "training prompts, :mod:`backend.methods.prd.world`).", max_len=4096)
+    steps: int = param(15_000, doc="Optimiser steps (PRD: 15k on 8 GPUs).", ge=1, le=1_000_000)
+    prompts_per_step: int = param(2, doc="Prompts per step and process (PRD: 2 per GPU).", ge=1, le=64)
+    views: int = param(4, doc="Views rendered per prompt (PRD: 4, azimuths stratified over 360° with a random offset).", ge=1, le=16)
+    lr: float = param(2e-4, doc="Adan learning rate (PRD: 2e-4).", gt=0.0, le=1.0)
+    betas: tuple[float, float, float] = param((0.98, 0.92, 0.99), doc="Adan's betas (PRD's).", ge=0.0, lt=1.0)
+    eps: float = param(1e-15, doc="Adan's epsilon (PRD's).", gt=0.0, le=1.0)
+    t_max: float = param(0.98, doc="Largest teacher time-step fraction (PRD: 0.98).", gt=0.0, le=1.0)
+    t_min_start: float = param(0.5, doc="Smallest teacher time-step fraction at step 0 (PRD: 0.5)...", ge=0.0, le=1.0)
+    t_min_end: float = param(0.02, doc="...falling linearly to this (PRD: 0.02)...", ge=0.0, le=1.0)
+    anneal_steps: int = param(20_000, doc="...over this many steps; also the span of the cfg, eikonal and volume-colour schedules (PRD: 20k).", ge=1)
+    mvdream_cfg: tuple[float, float] = param((20.0, 10.0), doc="MVDream's cfg at step 0 and after anneal_steps (PRD: 20 → 10).", ge=1.0, le=200.0)
+    sd_cfg: float = param(7.5, doc="Stable Diffusion's cfg (PRD: 7.5, empty negative prompt).", ge=1.0, le=200.0)
+    asd_epsilon: float = param(0.1, doc="The DMD-style normaliser's ε: grad = (x̂₀_second − x̂₀_cfg) / (mean|z − x̂₀_cfg| + ε) (PRD: 0.1).", gt=0.0, le=10.0)
+    eikonal_weight: float = param(1.0, doc="Eikonal weight of the volume path at step 0, falling linearly to 0 over anneal_steps (PRD: 1 → 0).", ge=0.0, le=100.0)
+    volume_rgb_gradient_end: float = param(0.01, doc="The volume colour's gradient scale after anneal_steps, from 1 (PRD: 1 → 0.01).", ge=0.0, le=1.0)
+    elevation_range: tuple[float, float] = param((0.0, 30.0), doc="Camera elevation° (PRD: U[0°, 30°]).", ge=-89.0, le=89.0)
+    distance_range: tuple[float, float] = param((0.8, 1.0), doc="Relative camera distance, divided by tan(fovy / 2) (PRD: U[0.8, 1.0] → 1.39–1.73).", gt=0.0, le=10.0)
+    fov_deg: float = param(60.0, doc="Vertical field of view (PRD: 60°).", gt=1.0, lt=170.0)
+    checkpoint_every: int = param(500, doc="Checkpoint every this many steps (and after the last).", ge=0)
+    preview_every: int = param(100, doc="Preview every this many steps (and after the last).", ge=0)
+
+    def required_models(self) -> tuple[str, ...]:
+        return tuple(t for t in self.teachers if t != "synthetic")
+
+
+@dataclass(frozen=True)
 class PRDConfig(Record):
     """A PRD job: a prompt (and a seed) in, a textured mesh out."""
 
@@ -63,7 +116,8 @@ class PRDConfig(Record):
                          "triplane_turbo_sd_v1.pth, or '' for the registry's 'prd_student' role.", max_len=4096)
     generator: str = param("", doc="A PRD generator spec to sample instead of building one from 'student' and 'weights' (e.g. "
                            "'demo-prd', the tiny student trained on the synthetic text world).", max_len=4096)
-    truncation: float = param(1.0, doc="Scale of the initial plane noise (1: the sampler's own; PRD has no truncation).", ge=0.0, le=1.0)
+    render: RenderConfig = param(factory=RenderConfig, doc="Training renders.")
+    train: TrainConfig = param(factory=TrainConfig, doc="Distillation (``distill3d train --method prd``); a generate job does not train.")
 
     def required_models(self) -> tuple[str, ...]:
         """Model-registry roles a job needs on disk: none for a named generator or a tiny base; SD 2.1-base otherwise (and the

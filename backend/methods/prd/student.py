@@ -26,15 +26,18 @@ PLANE_COUNT = len(PLANES)
 class PRDStudent(nn.Module):
     """UNet + VAE decoder with PETA, and the :class:`~.triplane.TriplaneHead`. Only the adapters and the head train."""
 
-    def __init__(self, unet: nn.Module, vae: nn.Module, scheduler, config: StudentConfig) -> None:
+    def __init__(self, unet: nn.Module, vae: nn.Module, scheduler, config: StudentConfig, seed: int = 0) -> None:
+        """Installs fresh adapters and MLPs, initialised from ``seed`` (the global random stream is left alone)."""
         super().__init__()
         self.config = config
         self.unet = unet
         self.post_quant_conv = getattr(vae, "post_quant_conv", None) or nn.Identity()
         self.decoder = vae.decoder
         self.post_quant_conv.requires_grad_(False)
-        self.adapters = install(self.unet, self.decoder, config.rank, config.feature_channels)
-        self.head = TriplaneHead(config.feature_channels, config.mlp_hidden, config.sphere_radius, config.box)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.adapters = install(self.unet, self.decoder, config.rank, config.feature_channels)
+            self.head = TriplaneHead(config.feature_channels, config.mlp_hidden, config.sphere_radius, config.box)
         self.schedule = S.NoiseSchedule.from_scheduler(scheduler)
         self.unet.eval()
         self.decoder.eval()
@@ -99,9 +102,9 @@ def base_folder(config: StudentConfig, scratch: Path) -> Path:
     return model_folder("stable_diffusion", Path(config.base))
 
 
-def load_student(config: StudentConfig, folder: Path, device: str | torch.device = "cpu") -> tuple[PRDStudent, PromptEncoder]:
-    """The student on the base models in ``folder`` (fresh adapters: up projections zero, so it starts as the base) and
-    the frozen prompt encoder, float32 on ``device``."""
+def load_student(config: StudentConfig, folder: Path, device: str | torch.device = "cpu", seed: int = 0) -> tuple[PRDStudent, PromptEncoder]:
+    """The student on the base models in ``folder`` (fresh adapters from ``seed``: up projections zero, so it starts as the
+    base) and the frozen prompt encoder, float32 on ``device``."""
     from ...teachers.stable_diffusion import load_parts
 
     runtime = Runtime.create(device, torch.float32)
@@ -110,4 +113,4 @@ def load_student(config: StudentConfig, folder: Path, device: str | torch.device
     del vae.encoder
     if getattr(vae, "quant_conv", None) is not None:
         del vae.quant_conv
-    return PRDStudent(unet, vae, scheduler, config).to(device), prompts
+    return PRDStudent(unet, vae, scheduler, config, seed).to(device), prompts

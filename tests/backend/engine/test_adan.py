@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from backend.methods.dtc123.adan import Adan
+from backend.engine.adan import Adan
 
 
 def reference(theta, grads, lr, betas, eps, decay):

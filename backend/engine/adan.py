@@ -1,4 +1,4 @@
-"""Adan (Xie et al., 2022): adaptive Nesterov momentum, the optimiser DTC123 trains both stages with.
+"""Adan (Xie et al., 2022): adaptive Nesterov momentum, the optimiser DTC123 trains both stages with and PRD trains its adapters with.
 
 No maintained PyPI package fits (``adan-pytorch`` is unmaintained and lacks the decoupled,
 proximal weight decay of the paper's Algorithm 1), so it is written here from the paper:
