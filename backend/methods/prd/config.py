@@ -67,8 +67,10 @@ class RenderConfig(Record):
     samples: int = param(64, doc="Stratified samples per ray (PRD: 64).", ge=4, le=1024)
     importance_samples: int = param(128, doc="Importance samples per ray where the coarse pass found the surface (PRD: 128).", ge=0, le=1024)
     inv_s: float = param(100.0, doc="NeuS's fixed inverse standard deviation s (PRD: exp(10 × 0.4605) = 100).", gt=0.0, le=10_000.0)
-    background: float = param(1.0, doc="Background grey level. Departure: the reference learns a text-conditioned hash-grid "
-                              "environment map; a flat background keeps the object's silhouette exact.", ge=0.0, le=1.0)
+    background: float = param(1.0, doc="Background grey level of previews (and of training renders without random_background).", ge=0.0, le=1.0)
+    random_background: bool = param(True, doc="Each training view is rendered over its own random grey, which the synthetic teacher's "
+                                    "x̂₀ shares. Departure: the reference learns a text-conditioned hash-grid environment map; with a fixed "
+                                    "background an unlit object can paint its excess volume in the background's colour instead of removing it.")
     paths: tuple[str, ...] = param(("volume", "mesh"), doc="Which renders the teachers see (PRD: both).", choices=("volume", "mesh"))
 
 
@@ -95,6 +97,7 @@ class TrainConfig(Record):
     sd_cfg: float = param(7.5, doc="Stable Diffusion's cfg (PRD: 7.5, empty negative prompt).", ge=1.0, le=200.0)
     asd_epsilon: float = param(0.1, doc="The DMD-style normaliser's ε: grad = (x̂₀_second − x̂₀_cfg) / (mean|z − x̂₀_cfg| + ε) (PRD: 0.1).", gt=0.0, le=10.0)
     eikonal_weight: float = param(1.0, doc="Eikonal weight of the volume path at step 0, falling linearly to 0 over anneal_steps (PRD: 1 → 0).", ge=0.0, le=100.0)
+    eikonal_points: int = param(4096, doc="Random box points per object and step where the eikonal term is evaluated (by central differences).", ge=1, le=1_000_000)
     volume_rgb_gradient_end: float = param(0.01, doc="The volume colour's gradient scale after anneal_steps, from 1 (PRD: 1 → 0.01).", ge=0.0, le=1.0)
     elevation_range: tuple[float, float] = param((0.0, 30.0), doc="Camera elevation° (PRD: U[0°, 30°]).", ge=-89.0, le=89.0)
     distance_range: tuple[float, float] = param((0.8, 1.0), doc="Relative camera distance, divided by tan(fovy / 2) (PRD: U[0.8, 1.0] → 1.39–1.73).", gt=0.0, le=10.0)

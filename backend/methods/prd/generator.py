@@ -146,14 +146,17 @@ def load(description: dict, folder: Path, device: str) -> PRDGenerator:
         inference = config_from_json(InferenceConfig, description.get("inference", {}))
     except Exception as exc:  # noqa: BLE001 - any malformed config is the same user error
         raise GeneratorError(f"{folder / GENERATOR_FILE}: bad PRD config: {exc}") from None
-    return build(config, inference, _base(description, folder, config), folder / str(description.get("weights", WEIGHTS_FILE)), device,
-                 description.get("rotation"))  # fmt: skip
+    try:
+        base = _base(description, folder, config)
+    except Exception as exc:  # noqa: BLE001 - a missing registry model or an unbuildable tiny base
+        raise GeneratorError(f"{folder / GENERATOR_FILE}: cannot find PRD's base models: {exc}") from None
+    return build(config, inference, base, folder / str(description.get("weights", WEIGHTS_FILE)), device, description.get("rotation"))
 
 
 def build(config: StudentConfig, inference: InferenceConfig, base: Path, weights: Path, device: str, rotation=None) -> PRDGenerator:
     """A generator of the student ``config`` on the base models in ``base`` with ``weights`` (our ``student.safetensors``
     or the published ``.pth``); :class:`GeneratorError` saying what is missing or does not fit."""
-    from .published import PublishedCheckpointError, load_published, read
+    from .published import load_published, read
 
     try:
         student, prompts = load_student(config, base, device)
@@ -168,6 +171,6 @@ def build(config: StudentConfig, inference: InferenceConfig, base: Path, weights
             if missing:
                 raise ValueError(f"names that do not match the student: {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}")
             student.load_state_dict(state, strict=False)
-    except (PublishedCheckpointError, ValueError, OSError, RuntimeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - missing, truncated, foreign or mismatched weights are all 'cannot load'
         raise GeneratorError(f"{weights}: cannot load the student's weights: {exc}") from None
     return PRDGenerator(student, prompts, inference, device, rotation)

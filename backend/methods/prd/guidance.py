@@ -54,21 +54,24 @@ class Guide:
     """Which teacher (its config name), for schedules that concern one of them."""
 
     def loss(self, images: torch.Tensor, prompt: str, poses: torch.Tensor, fov_deg: float, t: torch.Tensor,
-             generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
+             background: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
         """ASD loss of one prompt's renders ``images`` (V, 3, H, W) in [0, 1] from ``poses`` (V, 3) at teacher time-steps
-        ``t`` (V,) (single-view teachers use the first view only)."""
+        ``t`` (V,) (single-view teachers use the first view only); ``background`` (V,): the renders' background greys, which
+        the synthetic teacher's x̂₀ is drawn over too."""
         if not self.multiview:
             images, poses, t = images[:1], poses[:1], t[:1]
+            background = None if background is None else background[:1]
         teacher = self.teacher.teacher(prompt) if isinstance(self.teacher, TextWorld) else self.teacher
         z = teacher.encode(images)
         condition = Condition(prompt=prompt, poses=poses, fov_deg=fov_deg, guidance_scale=self.guidance)
         with torch.no_grad():
             alpha, sigma = teacher.schedule.coefficients(t, z)
             x_t = S.add_noise(z.detach(), noise_like(z, generator), alpha, sigma)
-            guided = teacher.predict(x_t, t.to(z.device), condition).x0
             if isinstance(teacher, SyntheticTeacher):
+                guided = teacher.encode(teacher.target_images(condition, t, *images.shape[-2:], background).to(z))
                 second = z.detach()
             else:
+                guided = teacher.predict(x_t, t.to(z.device), condition).x0
                 second = teacher.predict(x_t, t.to(z.device), Condition(prompt=prompt, poses=poses, fov_deg=fov_deg, guidance_scale=1.0)).x0
             gradient = asd_gradient(z.detach(), guided, second, self.epsilon)
         return asd_loss(z, gradient, images.shape[0] if self.multiview else 1.0)

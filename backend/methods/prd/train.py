@@ -29,7 +29,7 @@ from ...engine.loop import Cadence, NonFiniteLoss, Reporter, Stage, Task, run
 from ...teachers import schedule as S
 from .config import PRDConfig, TrainConfig
 from .guidance import Guide, TextWorld, ramp, teacher_timesteps
-from .render import render_mesh, render_volume
+from .render import eikonal_loss, render_mesh, render_volume
 from .student import PLANE_COUNT, PRDStudent
 from .triplane import Triplanes
 
@@ -130,17 +130,17 @@ class PRDTraining(Task):
                 guide.guidance = ramp(*train.mvdream_cfg, step, train.anneal_steps)
         return f"t_min {ramp(train.t_min_start, train.t_min_end, step, train.anneal_steps):.2f}"
 
-    def renders(self, triplanes: Triplanes, index: int, c2w: torch.Tensor, step: int):
-        """``(path, Rendered)`` of object ``index`` from ``c2w`` (V, 4, 4) for each render path."""
+    def renders(self, triplanes: Triplanes, index: int, c2w: torch.Tensor, step: int, background: torch.Tensor):
+        """``(path, Rendered)`` of object ``index`` from ``c2w`` (V, 4, 4) over ``background`` (V,) for each render path."""
         render, train = self.config.render, self.config.train
         head, planes = self.student.head, one(triplanes, index)
         for path in render.paths:
             if path == "volume":
                 yield path, render_volume(head, planes, c2w, train.fov_deg, render.volume_resolution, render.samples, render.importance_samples,
-                                          render.inv_s, render.background, ramp(1.0, train.volume_rgb_gradient_end, step, train.anneal_steps),
-                                          self.generator, eikonal=ramp(train.eikonal_weight, 0.0, step, train.anneal_steps) > 0)  # fmt: skip
+                                          render.inv_s, background, ramp(1.0, train.volume_rgb_gradient_end, step, train.anneal_steps),
+                                          self.generator)  # fmt: skip
             else:
-                yield path, render_mesh(head, planes, c2w, train.fov_deg, render.raster_resolution, render.mesh_grid, render.background,
+                yield path, render_mesh(head, planes, c2w, train.fov_deg, render.raster_resolution, render.mesh_grid, background,
                                         render.geometry_gradient)  # fmt: skip
 
     def step(self, step: int) -> dict[str, float]:
@@ -150,6 +150,8 @@ class PRDTraining(Task):
         text = self.encode_prompts(prompts)
         poses = sample_poses(len(prompts), train, self.generator)
         c2w = spherical_to_c2w(poses[:, 0], poses[:, 1], poses[:, 2]).to(self.device)
+        render = self.config.render
+        background = torch.rand(len(poses), generator=self.generator) if render.random_background else torch.full((len(poses),), render.background)
         shape = (len(prompts) * PLANE_COUNT,) + student.latent_shape
         x = torch.randn(shape, generator=self.generator).to(self.device)
         eikonal_weight = ramp(train.eikonal_weight, 0.0, step, train.anneal_steps)
@@ -164,15 +166,17 @@ class PRDTraining(Task):
             loss = x0.new_zeros(())
             for index, prompt in enumerate(prompts):
                 views = slice(index * train.views, (index + 1) * train.views)
-                for path, rendered in self.renders(triplanes, index, c2w[views], step):
+                for path, rendered in self.renders(triplanes, index, c2w[views], step, background[views].to(self.device)):
                     t_teacher = teacher_timesteps(train.views, step, train.t_min_start, train.t_min_end, train.t_max, train.anneal_steps,
                                                   1000, self.generator)  # fmt: skip
                     for guide in self.guides:
-                        term = guide.loss(rendered.rgb, prompt, poses[views], train.fov_deg, t_teacher, self.generator)
+                        term = guide.loss(rendered.rgb, prompt, poses[views], train.fov_deg, t_teacher, background[views], self.generator)
                         loss = loss + term
                         totals[path] = totals.get(path, 0.0) + float(term.detach()) / len(timesteps)
-                    if rendered.eikonal is not None and eikonal_weight > 0:
-                        loss = loss + eikonal_weight * rendered.eikonal
+                if eikonal_weight > 0 and "volume" in self.config.render.paths:
+                    eikonal = eikonal_loss(student.head, one(triplanes, index), train.eikonal_points, self.generator)
+                    loss = loss + eikonal_weight * eikonal
+                    totals["eikonal"] = totals.get("eikonal", 0.0) + float(eikonal.detach()) / len(timesteps)
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise NonFiniteLoss(value)

@@ -53,14 +53,16 @@ def gaussian_blur(images: torch.Tensor, sigma_px: float) -> torch.Tensor:
     return F.conv2d(horizontal, kernel.reshape(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
 
 
-def coarsen(render: MeshRender, level: torch.Tensor, config: SyntheticTeacherConfig) -> torch.Tensor:
-    """Images (B, 3, H, W) in [0, 1] of ``render`` at coarseness ``level`` (B,) in [0, 1] (t/T)."""
+def coarsen(render: MeshRender, level: torch.Tensor, config: SyntheticTeacherConfig, background: torch.Tensor | None = None) -> torch.Tensor:
+    """Images (B, 3, H, W) in [0, 1] of ``render`` at coarseness ``level`` (B,) in [0, 1] (t/T), over ``background`` (B,)
+    grey levels (default: the config's)."""
     mask = render.mask[..., None]
     coverage = mask.sum(dim=(1, 2)).clamp_min(1.0)
     mean = (render.rgb * mask).sum(dim=(1, 2)) / coverage  # (B, 3)
     loss = level.clamp(0, 1).pow(config.detail_power).reshape(-1, 1, 1, 1)
     albedo = render.rgb + loss * (mean[:, None, None] - render.rgb)
-    rgb = albedo * mask + config.background * (1 - mask)
+    grey = config.background if background is None else background.reshape(-1, 1, 1, 1).to(albedo)
+    rgb = albedo * mask + grey * (1 - mask)
     images = rgb.permute(0, 3, 1, 2)
     height = images.shape[-2]
     return torch.cat([gaussian_blur(images[i : i + 1], float(level[i]) * config.max_blur * height) for i in range(images.shape[0])])
@@ -90,10 +92,11 @@ class SyntheticTeacher(Teacher):
             self._cache = (key, self.target.render(c2w, condition.fov_deg, width, height, self.config.shaded, self.config.background))
         return self._cache[1]
 
-    def target_images(self, condition: Condition, t: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        """Coarsened ground truth (B, 3, H, W) in [0, 1] at time-steps ``t`` (B,)."""
+    def target_images(self, condition: Condition, t: torch.Tensor, height: int, width: int, background: torch.Tensor | None = None) -> torch.Tensor:
+        """Coarsened ground truth (B, 3, H, W) in [0, 1] at time-steps ``t`` (B,), over ``background`` (B,) grey levels
+        (default: the config's)."""
         level = t.float().cpu() / (self.schedule.steps - 1)
-        return coarsen(self.render(condition, height, width), level, self.config)
+        return coarsen(self.render(condition, height, width), level, self.config, None if background is None else background.cpu())
 
     def predict(self, x_t: torch.Tensor, t: torch.Tensor, condition: Condition) -> Prediction:
         if condition.poses is not None and condition.poses.shape[0] != x_t.shape[0]:
