@@ -155,7 +155,14 @@ def import_result(job: TrackedJob, outcome: Outcome, prefix: str = "", name: str
     """One mesh of a result (items under ``prefix``) as a new object; the result's GLB through Blender's glTF importer when it has no mesh arrays."""
     name = name or job.context.get("name") or f"Distill3D {job.info.method if job.info else ''} {job.job_id[-6:]}".strip()
     if prefix + "latent" in outcome.arrays:
-        extra.setdefault("distill3d_latent", np.asarray(outcome.arrays[prefix + "latent"], np.float32).tolist())
+        extra.setdefault("distill3d_latent", np.asarray(outcome.arrays[prefix + "latent"], np.float32).reshape(-1).tolist())
+    if prefix + "condition" in outcome.arrays:  # a prompt-conditioned generator's latent also needs its prompt embedding
+        condition = np.asarray(outcome.arrays[prefix + "condition"], np.float32)
+        extra.setdefault("distill3d_condition", condition.reshape(-1).tolist())
+        extra.setdefault("distill3d_condition_shape", list(condition.shape))
+    metadata = job.info.result.metadata if job.info is not None and job.info.result is not None else {}
+    if isinstance(metadata.get("generator"), str) and prefix + "latent" in outcome.arrays:
+        extra.setdefault("distill3d_generator", metadata["generator"])
     if prefix in outcome.meshes:
         return importer.import_mesh(name, outcome.meshes[prefix], _properties(job, **extra))
     glb = next((data for key, data in outcome.files.items() if key.startswith(prefix) and key.endswith(".glb")), None)
@@ -222,6 +229,21 @@ def latent_of(obj: bpy.types.Object | None) -> np.ndarray | None:
     return np.asarray(list(obj["distill3d_latent"]), np.float32)
 
 
+def condition_of(obj: bpy.types.Object | None) -> np.ndarray | None:
+    """The prompt embedding a conditioned generator's object carries (its shape restored), or None."""
+    if obj is None or "distill3d_condition" not in obj:
+        return None
+    values = np.asarray(list(obj["distill3d_condition"]), np.float32)
+    shape = tuple(int(n) for n in obj.get("distill3d_condition_shape", [values.size]))
+    return values.reshape(shape)
+
+
+def conditions_of(a: bpy.types.Object | None, b: bpy.types.Object | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Both ends' conditions when both have one, else None (an unconditional generator)."""
+    ca, cb = condition_of(a), condition_of(b)
+    return None if ca is None or cb is None else (ca, cb)
+
+
 def update_interpolation_preview(outcome: Outcome, t: float) -> bpy.types.Object:
     """Replace the interpolation object's mesh data in place (created next to the variants on first use)."""
     if "" not in outcome.meshes:
@@ -238,7 +260,7 @@ def update_interpolation_preview(outcome: Outcome, t: float) -> bpy.types.Object
     else:
         importer.fill_mesh(obj.data, data)
     if "latent" in arrays:
-        obj["distill3d_latent"] = np.asarray(arrays["latent"], np.float32).tolist()
+        obj["distill3d_latent"] = np.asarray(arrays["latent"], np.float32).reshape(-1).tolist()
     obj["distill3d_t"] = t
     return obj
 

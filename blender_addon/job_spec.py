@@ -102,12 +102,23 @@ def camera(settings: Any, scene: bpy.types.Scene) -> tuple[Any | None, str]:
     return wire, warning
 
 
-def generate_spec(settings: Any, context: bpy.types.Context) -> tuple[Any, str]:
-    """``(JobSpec, warning)`` for the Generate button."""
+def prompt_only(info: Any) -> bool:
+    """Whether a method (its ``MethodInfo``, or None when unknown) takes a prompt and no image, as PRD: the Generate panel
+    hides the image and camera, and jobs carry neither."""
+    return info is not None and info.needs_prompt and not info.needs_image
+
+
+def generate_spec(settings: Any, context: bpy.types.Context, info: Any = None) -> tuple[Any, str]:
+    """``(JobSpec, warning)`` for the Generate button (``info``: the method's ``MethodInfo``, when the backend listed it)."""
     if not settings.method:
         raise ValueError("choose a method first")
-    image = input_image(settings, context)
-    wire_camera, warning = camera(settings, context.scene)
+    if prompt_only(info):
+        if not settings.prompt.strip():
+            raise ValueError(f"{settings.method} makes a mesh from a prompt: type one")
+        image, (wire_camera, warning) = None, (None, "")
+    else:
+        image = input_image(settings, context)
+        wire_camera, warning = camera(settings, context.scene)
     spec = messages.JobSpec(
         method=settings.method,
         preset=settings.preset or None,
@@ -122,18 +133,24 @@ def generate_spec(settings: Any, context: bpy.types.Context) -> tuple[Any, str]:
 
 
 def variants_spec(settings: Any) -> Any:
+    """Variants of the chosen generator; the prompt goes along (a prompt-conditioned generator such as PRD's samples under
+    it, the others ignore it)."""
     return messages.JobSpec(
         method="variants",
         params={"generator": settings.generator, "count": settings.variant_count, "truncation": settings.truncation, "quality": settings.variant_quality},
+        prompt=settings.prompt,
         seed=None if settings.random_seed else settings.seed,
     )
 
 
-def keep_spec(settings: Any, latent_a: Any, latent_b: Any, generator: str) -> Any:
+def keep_spec(settings: Any, latent_a: Any, latent_b: Any, generator: str, conditions: Any = None) -> Any:
+    """The full-quality mesh at the slider's t (``conditions``: the ends' prompt embeddings, for a conditioned generator)."""
+    from .session import interpolation_arrays
+
     return messages.JobSpec(
         method="interpolate",
         params={"generator": generator, "t": settings.interp_t, "quality": "full"},
-        arrays={"latent_a": buffers.WireArray.from_numpy(latent_a), "latent_b": buffers.WireArray.from_numpy(latent_b)},
+        arrays=interpolation_arrays(latent_a, latent_b, conditions),
     )
 
 

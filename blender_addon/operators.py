@@ -98,7 +98,9 @@ class DISTILL3D_OT_generate(bpy.types.Operator):
     def execute(self, context: bpy.types.Context) -> set[str]:
         settings = context.scene.distill3d
         try:
-            spec, warning = job_spec.generate_spec(settings, context)
+            session = runtime.session()
+            info = session.method(settings.method) if session is not None else None
+            spec, warning = job_spec.generate_spec(settings, context, info)
         except ValueError as exc:
             return _fail(self, context, f"cannot generate: {exc}")
         if warning:
@@ -167,7 +169,7 @@ class DISTILL3D_OT_interpolate_keep(bpy.types.Operator):
             return _fail(self, context, "pick two variants (From and To) first")
         generator = settings.interp_a.get("distill3d_generator", settings.generator)
         try:
-            spec = job_spec.keep_spec(settings, a, b, generator)
+            spec = job_spec.keep_spec(settings, a, b, generator, apply.conditions_of(settings.interp_a, settings.interp_b))
         except ValueError as exc:
             return _fail(self, context, f"cannot keep: {exc}")
         name = f"Interpolation t={settings.interp_t:.2f}"

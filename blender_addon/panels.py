@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import apply, runtime
+from . import apply, job_spec, runtime
 
 STATE_ICONS = {"connected": "CHECKMARK", "connecting": "SORTTIME", "starting": "SORTTIME", "offline": "ERROR"}
 
@@ -64,16 +64,19 @@ class DISTILL3D_PT_generate(_Tab, bpy.types.Panel):
         layout, settings = self.layout, context.scene.distill3d
         layout.menu("DISTILL3D_MT_methods", text=settings.method or "Choose a method")
         layout.menu("DISTILL3D_MT_presets", text=settings.preset or "Default preset")
-        layout.prop(settings, "image_source")
-        if settings.image_source == "DATABLOCK":
-            layout.template_ID(settings, "image", open="image.open")
-        elif settings.image_source == "FILE":
-            layout.prop(settings, "image_file")
-        layout.prop(settings, "camera_source")
-        if settings.camera_source == "MANUAL":
-            column = layout.column(align=True)
-            for name in ("elevation", "azimuth", "distance", "fov"):
-                column.prop(settings, name)
+        session = runtime.session()
+        info = session.method(settings.method) if session is not None and settings.method else None
+        if not job_spec.prompt_only(info):  # prompt-only methods (PRD) take no image or camera
+            layout.prop(settings, "image_source")
+            if settings.image_source == "DATABLOCK":
+                layout.template_ID(settings, "image", open="image.open")
+            elif settings.image_source == "FILE":
+                layout.prop(settings, "image_file")
+            layout.prop(settings, "camera_source")
+            if settings.camera_source == "MANUAL":
+                column = layout.column(align=True)
+                for name in ("elevation", "azimuth", "distance", "fov"):
+                    column.prop(settings, name)
         layout.prop(settings, "prompt")
         layout.prop(settings, "negative_prompt")
         row = layout.row(align=True)
@@ -120,6 +123,7 @@ class DISTILL3D_PT_variants(_Tab, bpy.types.Panel):
     def draw(self, context: bpy.types.Context) -> None:
         layout, settings = self.layout, context.scene.distill3d
         layout.prop(settings, "generator")
+        layout.prop(settings, "prompt", text="Prompt (PRD)")
         layout.prop(settings, "variant_count")
         layout.prop(settings, "truncation")
         layout.prop(settings, "variant_quality")

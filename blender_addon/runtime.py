@@ -128,7 +128,7 @@ def submit(scene: bpy.types.Scene, spec: Any, purpose: str, **context: Any) -> N
 
 def request_interpolation(settings: Any) -> None:
     """Called when ``interp_t`` changes: ask for the preview mesh there (debounced by the session)."""
-    from .apply import latent_of  # bpy-side helper
+    from .apply import conditions_of, latent_of  # bpy-side helpers
 
     if _session is None:
         return
@@ -137,7 +137,7 @@ def request_interpolation(settings: Any) -> None:
         settings.message = "interpolation: pick two variants (objects with a Distill3D latent) as From and To"
         return
     generator = settings.interp_a.get("distill3d_generator", settings.generator)
-    _session.interpolate(generator, a, b, settings.interp_t)
+    _session.interpolate(generator, a, b, settings.interp_t, conditions_of(settings.interp_a, settings.interp_b))
 
 
 def reattach_jobs(scenes: Any = None) -> int:

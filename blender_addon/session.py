@@ -72,6 +72,17 @@ class _Interpolation:
     latent_b: np.ndarray
     t: float
     changed_at: float
+    conditions: tuple[np.ndarray, np.ndarray] | None = None
+    """The ends' conditions (prompt embeddings) for a prompt-conditioned generator such as PRD's; None otherwise."""
+
+
+def interpolation_arrays(latent_a: np.ndarray, latent_b: np.ndarray, conditions: tuple[np.ndarray, np.ndarray] | None) -> dict[str, Any]:
+    """The job arrays of an ``interpolate`` job: the ends' latents, and their conditions when the generator takes a prompt."""
+    arrays = {"latent_a": buffers.WireArray.from_numpy(np.asarray(latent_a, np.float32)),
+              "latent_b": buffers.WireArray.from_numpy(np.asarray(latent_b, np.float32))}  # fmt: skip
+    if conditions is not None:
+        arrays.update({f"condition_{end}": buffers.WireArray.from_numpy(np.asarray(c, np.float32)) for end, c in zip("ab", conditions)})
+    return arrays
 
 
 def needed_items(manifest: Any) -> list[str]:
@@ -150,10 +161,14 @@ class Session:
         self._pending[request_id] = ("cancel", {"job_id": job_id})
         return request_id
 
-    def interpolate(self, generator: str, latent_a: np.ndarray, latent_b: np.ndarray, t: float) -> None:
-        """Ask for the preview mesh at ``t``; sent by :meth:`poll` once the slider rests for ``debounce_s``
-        and the previous answer is in, so a fast scrub sends few jobs and always ends on the latest t."""
-        self._interpolation = _Interpolation(generator, np.asarray(latent_a, np.float32), np.asarray(latent_b, np.float32), float(t), time.monotonic())
+    def interpolate(self, generator: str, latent_a: np.ndarray, latent_b: np.ndarray, t: float,
+                    conditions: tuple[np.ndarray, np.ndarray] | None = None) -> None:  # fmt: skip
+        """Ask for the preview mesh at ``t`` (with the ends' ``conditions`` for a prompt-conditioned generator); sent by
+        :meth:`poll` once the slider rests for ``debounce_s`` and the previous answer is in, so a fast scrub sends few jobs
+        and always ends on the latest t."""
+        ends = None if conditions is None else tuple(np.asarray(c, np.float32) for c in conditions)
+        self._interpolation = _Interpolation(generator, np.asarray(latent_a, np.float32), np.asarray(latent_b, np.float32), float(t),
+                                             time.monotonic(), ends)  # fmt: skip
 
     # -------------------------------------------------------------- polling
 
@@ -287,7 +302,7 @@ class Session:
         spec = messages.JobSpec(
             method="interpolate",
             params={"generator": wanted.generator, "t": wanted.t, "quality": "preview"},
-            arrays={"latent_a": buffers.WireArray.from_numpy(wanted.latent_a), "latent_b": buffers.WireArray.from_numpy(wanted.latent_b)},
+            arrays=interpolation_arrays(wanted.latent_a, wanted.latent_b, wanted.conditions),
         )
         self._interp_sent_t = wanted.t
         self.submit(spec, "interpolate", t=wanted.t, generation=self._interp_generation)

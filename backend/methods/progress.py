@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
 import time
+from pathlib import Path
 from typing import Any, Callable, Sequence
+
+from protocol.atomic import write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -154,3 +158,24 @@ class ProgressReporter:
         """A line for the artist's job log (warnings about inputs, fallbacks taken)."""
         log.log(logging.WARNING if level == "warning" else logging.INFO, "%s", message)
         self._emit("log", {"level": level, "message": message[:2000]}, None)
+
+
+PRINT_EVERY_S = 10.0
+"""Seconds between the console reporter's progress lines."""
+
+
+def console_reporter(work: Path, rank: int) -> ProgressReporter:
+    """Progress lines on stderr (every :data:`PRINT_EVERY_S` and at stage ends) and the latest preview in ``work``,
+    from rank 0 only."""
+
+    def emit(kind: str, data: dict, payload: bytes | None) -> None:
+        if rank != 0:
+            return
+        if kind == "progress":
+            print(f"{data['stage']}: {data['step']}/{data['total']} {data['message']}", file=sys.stderr, flush=True)
+        elif kind == "log":
+            print(data["message"], file=sys.stderr, flush=True)
+        elif kind == "preview" and payload is not None:
+            write_bytes(work / f"preview.{'png' if data['media_type'] == 'image/png' else 'jpg'}", payload)
+
+    return ProgressReporter(emit, min_interval_s=PRINT_EVERY_S)

@@ -7,6 +7,7 @@ the failed assertion) on any problem; prints one "step ..." line per step done.
 
 import importlib
 import json
+import os
 import re
 import socket
 import sys
@@ -200,6 +201,34 @@ wait_for(lambda: entry(keep.job_id).imported, "the kept interpolation", 120)
 kept = next(o for o in bpy.data.objects if o.get("distill3d_job") == keep.job_id)
 assert kept.name.startswith("Interpolation t=0.60") and kept.data.materials[0].node_tree.nodes["Image Texture"].image.packed_file
 step("interpolation scrubbed and kept")
+
+# ---------------------------------------------------- PRD: prompt only, variants, interpolation
+prd_generator = os.environ["DISTILL3D_TEST_PRD_GENERATOR"]
+bpy.ops.distill3d.set_method(name="prd")
+shown = draw_all(panels)
+assert "Image Source" not in shown and "Camera Source" not in shown and "Prompt" in shown, shown
+settings.image_source, settings.camera_source = "EDITOR", "SCENE"  # hidden, and ignored: PRD takes neither
+settings.prompt, settings.extra_params = "a red cube", json.dumps({"generator": prd_generator})
+before = job_ids()
+assert "FINISHED" in bpy.ops.distill3d.generate(), settings.message
+prd_job = new_job(before)
+wait_for(lambda: entry(prd_job.job_id).imported, "the PRD mesh", 120)
+prd_obj = next(o for o in bpy.data.objects if o.get("distill3d_job") == prd_job.job_id)
+assert prd_obj["distill3d_method"] == "prd" and prd_obj["distill3d_generator"] == prd_generator
+assert len(prd_obj["distill3d_condition"]) == int(np.prod(prd_obj["distill3d_condition_shape"])) and len(prd_obj.data.polygons) > 0
+step(f"PRD made {prd_obj.name} from a prompt")
+settings.generator, settings.variant_count, settings.variant_quality, settings.prompt = prd_generator, 2, "preview", "a blue torus"
+before = job_ids()
+bpy.ops.distill3d.sample_variants()
+prd_variants_job = new_job(before)
+wait_for(lambda: entry(prd_variants_job.job_id).imported, "the PRD variants", 120)
+prd_variants = sorted((o for o in bpy.data.objects if o.get("distill3d_job") == prd_variants_job.job_id), key=lambda o: o["distill3d_variant"])
+assert len(prd_variants) == 2 and not np.allclose(prd_variants[0]["distill3d_latent"], prd_variants[1]["distill3d_latent"])
+assert not np.allclose(prd_variants[0]["distill3d_condition"], prd_obj["distill3d_condition"]), "the variants' prompt is theirs"
+settings.interp_a, settings.interp_b = prd_obj, prd_variants[0]
+settings.interp_t = 0.5
+wait_for(lambda: abs(bpy.data.objects[apply.INTERPOLATION_OBJECT].get("distill3d_t", -1) - 0.5) < 1e-6, "the PRD interpolation at t = 0.5", 120)
+step("PRD variants under a prompt, and the slider between a red cube and a blue torus")
 
 # ------------------------------------------------------------------- render
 scene = bpy.context.scene

@@ -15,11 +15,30 @@ from tests.support.servers import REPO, server_env
 pytestmark = pytest.mark.slow
 
 
+def prd_generator(folder: Path) -> Path:
+    """A tiny PRD student (random adapters, so seeds and prompts differ) as a generator folder the backend can load."""
+    import torch
+
+    from backend.methods.prd.config import InferenceConfig, StudentConfig
+    from backend.methods.prd.generator import save_generator
+    from backend.methods.prd.student import base_folder, load_student
+
+    config = StudentConfig(base="tiny", plane_latent=8, rank=4, tiny_width=16, tiny_decoder_levels=2)
+    student, _ = load_student(config, base_folder(config, folder))
+    with torch.no_grad():
+        for parameter in student.trainable_parameters():
+            parameter.normal_(std=0.05, generator=torch.Generator().manual_seed(parameter.numel()))
+    save_generator(folder / "prd", student, InferenceConfig(mesh_resolution=48, preview_resolution=32, texture_size=128), folder / "tiny-base",
+                   {"made_by": "test_headless"})  # fmt: skip
+    return folder / "prd"
+
+
 def test_generate_cancel_reattach_variants_interpolate_render(server, tmp_path):
     artifacts = Path(os.environ.get("DISTILL3D_TEST_ARTIFACTS", REPO / "test-artifacts")) / "blender_addon"
+    env = {**server_env(), "DISTILL3D_TEST_PRD_GENERATOR": str(prd_generator(tmp_path))}
     result = subprocess.run(
         [sys.executable, str(Path(__file__).with_name("headless_scenario.py")), str(server.connection_file), str(artifacts)],
-        cwd=REPO, env=server_env(), capture_output=True, text=True, timeout=600,
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )
     steps = [line for line in result.stdout.splitlines() if line.startswith("step ")]
     assert result.returncode == 0 and "scenario ok" in result.stdout, "\n".join(steps) + "\n" + result.stdout[-3000:] + result.stderr[-5000:] + server.log()[-3000:]

@@ -13,60 +13,21 @@ import os
 import sys
 from pathlib import Path
 
-import torch
 import torch.distributed as dist
 
-from protocol.atomic import write_bytes
 from protocol.messages import Camera
 
+from ...engine.distributed import check_replicas_agree, device_for
 from ..base import JobInputs, MethodError
-from ..progress import ProgressReporter
+from ..progress import console_reporter
 from .config import CADConfig
 from .pipeline import distill, export_generator
-
-PRINT_EVERY_S = 10.0
-"""Seconds between progress lines."""
-
-
-def _device(requested: str, local_rank: int) -> str:
-    if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
-        return "cpu"
-    if not torch.cuda.is_available():
-        raise MethodError("--device cuda: no CUDA device is visible")
-    return f"cuda:{local_rank % torch.cuda.device_count()}"
-
-
-def check_replicas_agree(module: torch.nn.Module) -> None:
-    """Raise when the processes' copies of ``module`` differ (data parallelism keeps them equal step by step)."""
-    checksum = torch.stack([p.detach().double().sum() for p in module.parameters()]).cpu()
-    gathered = [torch.zeros_like(checksum) for _ in range(dist.get_world_size())]
-    dist.all_gather(gathered, checksum)
-    if any(not torch.allclose(g, gathered[0], rtol=1e-6) for g in gathered):
-        raise RuntimeError("the data-parallel replicas of the generator diverged")
-
-
-def console_reporter(work: Path, rank: int) -> ProgressReporter:
-    """Progress lines on stderr (every :data:`PRINT_EVERY_S` and at stage ends) and the latest preview in ``work``,
-    from rank 0 only."""
-
-    def emit(kind: str, data: dict, payload: bytes | None) -> None:
-        if rank != 0:
-            return
-        if kind == "progress":
-            print(f"{data['stage']}: {data['step']}/{data['total']} {data['message']}", file=sys.stderr, flush=True)
-        elif kind == "log":
-            print(data["message"], file=sys.stderr, flush=True)
-        elif kind == "preview" and payload is not None:
-            write_bytes(work / f"preview.{'png' if data['media_type'] == 'image/png' else 'jpg'}", payload)
-
-    return ProgressReporter(emit, min_interval_s=PRINT_EVERY_S)
-
 
 def run_training(config: CADConfig, out: Path, work: Path | None, seed: int, device: str, elevation: float | None) -> int:
     """Train and save the generator to ``out``; returns the exit status."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = _device(device, local_rank)
+    device = device_for(device, local_rank)
     if world > 1:
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
     rank = dist.get_rank() if world > 1 else 0

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from ...core.cameras import spherical_to_c2w
 from ...engine.checkpoint import TrainingState
+from ...engine.distributed import average_gradients
 from ...engine.loop import Cadence, Outcome, Reporter, Stage, Task, run
 from .augment import adjust_probability, augment
 from .config import CADConfig, DiscriminatorConfig
@@ -146,18 +147,6 @@ class Trainer(Task):
         top, left = (int(v) for v in torch.randint(side - size + 1, (2,), generator=self.random))
         return top, left, size
 
-    def _average_gradients(self, module_list: list[torch.nn.Module]) -> None:
-        if self.world == 1:
-            return
-        grads = [p.grad for m in module_list for p in m.parameters() if p.grad is not None]
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        dist.all_reduce(flat)
-        flat /= self.world
-        offset = 0
-        for g in grads:
-            g.copy_(flat[offset : offset + g.numel()].view_as(g))
-            offset += g.numel()
-
     def step(self, step: int | None = None) -> dict[str, float]:
         """One generator and one discriminator update (step :attr:`step_index`; ``step``, when given, must be it);
         returns the losses."""
@@ -198,7 +187,7 @@ class Trainer(Task):
         loss_G.backward(retain_graph=perceptual is not None)
         if perceptual is not None:  # Eq. 10 optimises the 3D upsampler (paper Sec. 3.2): LPIPS reaches nothing else
             (t.lpips_weight * perceptual).backward(inputs=list(self.G.upsampler_3d.parameters()))
-        self._average_gradients([self.G])
+        average_gradients(self.G.parameters())
         self.opt_G.step()
 
         # discriminator
@@ -230,7 +219,7 @@ class Trainer(Task):
             losses["R1"] = float(r1.detach())
         self.opt_D.zero_grad(set_to_none=True)
         loss_D.backward()
-        self._average_gradients([self.D] + ([self.D_patch] if self.D_patch else []))
+        average_gradients([p for m in [self.D] + ([self.D_patch] if self.D_patch else []) for p in m.parameters()])
         self.opt_D.step()
 
         self._update_ada(stage)

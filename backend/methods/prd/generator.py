@@ -114,8 +114,8 @@ def _now(device: str) -> float:
 
 
 def save_generator(folder: Path, student: PRDStudent, inference: InferenceConfig, base: Path | str, about: dict) -> None:
-    """Write ``student``'s trained weights and configs to ``folder``; ``base``: a folder of base models, copied into the
-    generator (tiny bases), or a registry role (kept as a name)."""
+    """Write ``student``'s trained weights and configs to ``folder``; ``base``: a folder of base models copied into the
+    generator (a Path: tiny bases), or a registry role or folder kept by name (a str)."""
     folder.mkdir(parents=True, exist_ok=True)
     if isinstance(base, Path):
         if base.resolve() != (folder / BASE_FOLDER).resolve():

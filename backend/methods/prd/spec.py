@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..spec import CliOption, MethodSpec
+from ..spec import CliOption, Command, MethodSpec
 from .config import PRESETS, PRDConfig
 
 SPECS = (
@@ -22,6 +22,10 @@ SPECS = (
             CliOption("--weights", "weights", "PRD adapters: a PRD generator folder or triplane_turbo_sd_v1.pth", "PATH", kind="path"),
             CliOption("--student", "generator", "a PRD generator spec to sample (e.g. demo-prd)", "SPEC"),
         ),
+        train=Command("distil a PRD student here, without a server (torchrun for several GPUs); writes a PRD generator folder",
+                      "backend.methods.prd.commands:train_arguments", "backend.methods.prd.commands:run_train"),
+        bench=Command("PRD seconds per mesh by stage (text, 4 UNet steps, decode, marching cubes, export), tiny and SD 2.1-size",
+                      "backend.methods.prd.commands:bench_arguments", "backend.methods.prd.commands:run_bench"),
         example="backend.methods.prd.example:example_job",
     ),
 )

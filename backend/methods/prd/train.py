@@ -25,6 +25,7 @@ import torch.nn as nn
 from ...core.cameras import spherical_to_c2w
 from ...engine import checkpoint as ckpt
 from ...engine.adan import Adan
+from ...engine.distributed import average_gradients
 from ...engine.loop import Cadence, NonFiniteLoss, Reporter, Stage, Task, run
 from ...teachers import schedule as S
 from .config import PRDConfig, TrainConfig
@@ -182,6 +183,7 @@ class PRDTraining(Task):
                 raise NonFiniteLoss(value)
             (loss / len(timesteps)).backward()
             x = x0.detach()
+        average_gradients(student.trainable_parameters())
         self.optimizer.step()
         return {"loss": sum(totals.values()), **totals}
 
@@ -200,9 +202,10 @@ class PRDTraining(Task):
 
 
 def distil(student: PRDStudent, prompts, config: PRDConfig, work: Path, reporter: Reporter, device: str, seed: int,
-           guides: list[Guide] | None = None) -> None:  # fmt: skip
-    """Train ``student`` per ``config.train`` (resuming from ``work``'s checkpoint)."""
+           rank: int = 0, guides: list[Guide] | None = None) -> None:  # fmt: skip
+    """Train ``student`` per ``config.train`` (resuming from ``work``'s checkpoint); under data parallelism each ``rank``
+    draws its own prompts and cameras (seed + rank), gradients are averaged, rank 0 writes checkpoints and previews."""
     corpus = Corpus.from_config(config.train.prompts)
-    task = PRDTraining(student, prompts, corpus, config, device, seed, guides)
+    task = PRDTraining(student, prompts, corpus, config, device, seed + rank, guides)
     run(task, [Stage("distil", config.train.steps)], Cadence(config.train.preview_every, config.train.checkpoint_every), reporter,
-        work / CHECKPOINT, label="PRD distillation")  # fmt: skip
+        work / CHECKPOINT, label="PRD distillation", main_process=rank == 0)  # fmt: skip

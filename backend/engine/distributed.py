@@ -1,0 +1,43 @@
+"""Data parallelism under ``torchrun`` for the engine's training runs: the device of a rank, gradient averaging, replica checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+import torch.distributed as dist
+
+from .errors import MethodError
+
+def device_for(requested: str, local_rank: int) -> str:
+    """The torch device of local rank ``local_rank`` for ``--device`` ``requested`` (auto, cpu or cuda)."""
+    if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
+        return "cpu"
+    if not torch.cuda.is_available():
+        raise MethodError("--device cuda: no CUDA device is visible")
+    return f"cuda:{local_rank % torch.cuda.device_count()}"
+
+
+def average_gradients(parameters: Iterable[torch.nn.Parameter]) -> None:
+    """Average the gradients of ``parameters`` over the processes of the group, in one all-reduce (no-op alone)."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def check_replicas_agree(module: torch.nn.Module) -> None:
+    """Raise when the processes' copies of ``module`` differ (data parallelism keeps them equal step by step)."""
+    checksum = torch.stack([p.detach().double().sum() for p in module.parameters()]).cpu()
+    gathered = [torch.zeros_like(checksum) for _ in range(dist.get_world_size())]
+    dist.all_gather(gathered, checksum)
+    if any(not torch.allclose(g, gathered[0], rtol=1e-6) for g in gathered):
+        raise RuntimeError("the data-parallel replicas of the model diverged")
