@@ -23,12 +23,13 @@ def prd_generator(folder: Path) -> Path:
     from backend.methods.prd.generator import save_generator
     from backend.methods.prd.student import base_folder, load_student
 
-    config = StudentConfig(base="tiny", plane_latent=8, rank=4, tiny_width=16, tiny_decoder_levels=2)
-    student, _ = load_student(config, base_folder(config, folder))
+    config = StudentConfig(base="tiny", plane_latent=8, rank=4, tiny_width=16, tiny_decoder_levels=2, tiny_pretrain_steps=20)
+    base = base_folder(config, folder)
+    student, _ = load_student(config, base)
     with torch.no_grad():
         for parameter in student.trainable_parameters():
             parameter.normal_(std=0.05, generator=torch.Generator().manual_seed(parameter.numel()))
-    save_generator(folder / "prd", student, InferenceConfig(mesh_resolution=48, preview_resolution=32, texture_size=128), folder / "tiny-base",
+    save_generator(folder / "prd", student, InferenceConfig(mesh_resolution=48, preview_resolution=32, texture_size=128), base,
                    {"made_by": "test_headless"})  # fmt: skip
     return folder / "prd"
 

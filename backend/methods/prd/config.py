@@ -35,6 +35,8 @@ class StudentConfig(Record):
     box: float = param(1.0, doc="Half side of the box the triplanes span, [−box, box]³ (PRD: 1).", gt=0.0, le=10.0)
     tiny_width: int = param(32, doc="With base 'tiny': channels of the tiny UNet's first level (doubled at the second) and of the tiny VAE "
                             "decoder.", ge=8, le=256)
+    tiny_pretrain_steps: int = param(600, doc="With base 'tiny': steps of ε-prediction pretraining that make the random tiny UNet a "
+                                     "denoiser, as the pretrained SD that PRD adapts is (:mod:`backend.methods.prd.tiny_base`).", ge=0, le=100_000)
     tiny_decoder_levels: int = param(3, doc="With base 'tiny': resolution levels of the tiny VAE decoder (planes are 2^(levels − 1) "
                                      "times the latent side; SD's has 4: × 8).", ge=1, le=4)
 

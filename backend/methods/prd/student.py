@@ -88,14 +88,14 @@ class PRDStudent(nn.Module):
 
 
 def base_folder(config: StudentConfig, scratch: Path) -> Path:
-    """The folder of the base models: the registry's for a role, ``scratch/tiny-base`` (built once) for 'tiny', or the
-    named folder."""
+    """The folder of the base models: the registry's for a role, ``scratch/tiny-base-…`` (built once per tiny config) for
+    'tiny', or the named folder."""
     if config.base == "tiny":
         from . import tiny_base
 
-        folder = scratch / "tiny-base"
+        folder = scratch / f"tiny-base-{config.tiny_width}-{config.tiny_decoder_levels}-{config.plane_latent}-{config.tiny_pretrain_steps}"
         if not (folder / "model_index.json").is_file():
-            tiny_base.build(folder, config.tiny_width, config.tiny_decoder_levels, config.plane_latent)
+            tiny_base.build(folder, config.tiny_width, config.tiny_decoder_levels, config.plane_latent, pretrain_steps=config.tiny_pretrain_steps)
         return folder
     if config.base == "stable_diffusion":
         return model_folder("stable_diffusion", None)

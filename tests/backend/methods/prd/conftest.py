@@ -4,8 +4,8 @@ import pytest
 
 from backend.methods.prd.config import StudentConfig
 
-TINY = StudentConfig(base="tiny", plane_latent=8, rank=4, tiny_width=16, tiny_decoder_levels=2)
-"""Planes of 8² latents decoded to 16² feature planes; UNet widths 16 and 32."""
+TINY = StudentConfig(base="tiny", plane_latent=8, rank=4, tiny_width=16, tiny_decoder_levels=2, tiny_pretrain_steps=20)
+"""Planes of 8² latents decoded to 16² feature planes; UNet widths 16 and 32, briefly pretrained."""
 
 
 @pytest.fixture(scope="session")

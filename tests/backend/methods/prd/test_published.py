@@ -63,11 +63,8 @@ def synthetic_state(shapes, generator=None):
     return state
 
 
-def test_a_state_dict_in_the_published_layout_loads_into_the_tiny_student_value_for_value(tmp_path):
-    from backend.methods.prd.student import base_folder, load_student
-
-    config = StudentConfig(base="tiny", plane_latent=8, rank=4)
-    student, _ = load_student(config, base_folder(config, tmp_path))
+def test_a_state_dict_in_the_published_layout_loads_into_the_tiny_student_value_for_value(tiny_student, tmp_path):
+    student, _ = tiny_student
     state = synthetic_state(published_shapes(student), torch.Generator().manual_seed(0))
     path = tmp_path / "triplane_turbo_sd_v1.pth"
     torch.save({"state_dict": state, "epoch": 3}, path)

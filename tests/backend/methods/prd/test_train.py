@@ -13,6 +13,7 @@ from backend.methods.prd.train import CHECKPOINT, Corpus, PRDTraining, sample_po
 from backend.methods.progress import ProgressReporter
 
 SMALL = {"student.base": "tiny", "student.plane_latent": 8, "student.rank": 4, "student.tiny_width": 16, "student.tiny_decoder_levels": 2,
+         "student.tiny_pretrain_steps": 20,
          "train.teachers": ("synthetic",), "train.prompts_per_step": 1, "train.views": 2, "render.volume_resolution": 12,
          "render.samples": 12, "render.importance_samples": 0, "render.raster_resolution": 16, "render.mesh_grid": 12,
          "train.eikonal_points": 64}  # fmt: skip
