@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
@@ -41,3 +44,35 @@ def check_replicas_agree(module: torch.nn.Module) -> None:
     dist.all_gather(gathered, checksum)
     if any(not torch.allclose(g, gathered[0], rtol=1e-6) for g in gathered):
         raise RuntimeError("the data-parallel replicas of the model diverged")
+
+
+@dataclass(frozen=True)
+class Process:
+    """This process's place in a (possibly one-process) data-parallel run."""
+
+    device: str
+    """Its torch device."""
+    rank: int
+    """Its rank (0: the main process, which previews, checkpoints and saves)."""
+    world: int
+    """How many processes train together."""
+
+    def barrier(self) -> None:
+        """Wait for every process (no-op alone)."""
+        if self.world > 1:
+            dist.barrier()
+
+
+@contextmanager
+def data_parallel(requested_device: str) -> Iterator[Process]:
+    """Join ``torchrun``'s process group when ``WORLD_SIZE`` > 1 (NCCL on GPUs, gloo on CPUs; GPU ``LOCAL_RANK``) and
+    leave it afterwards; alone, just pick the device."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    device = device_for(requested_device, int(os.environ.get("LOCAL_RANK", "0")))
+    if world > 1:
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    try:
+        yield Process(device, dist.get_rank() if world > 1 else 0, world)
+    finally:
+        if world > 1:
+            dist.destroy_process_group()

@@ -9,15 +9,13 @@ resumes from the work folder's prior cache and checkpoint.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
-import torch.distributed as dist
 
 from protocol.messages import Camera
 
-from ...engine.distributed import check_replicas_agree, device_for
+from ...engine.distributed import check_replicas_agree, data_parallel
 from ..base import JobInputs, MethodError
 from ..progress import console_reporter
 from .config import CADConfig
@@ -25,29 +23,19 @@ from .pipeline import distill, export_generator
 
 def run_training(config: CADConfig, out: Path, work: Path | None, seed: int, device: str, elevation: float | None) -> int:
     """Train and save the generator to ``out``; returns the exit status."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = device_for(device, local_rank)
-    if world > 1:
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-    rank = dist.get_rank() if world > 1 else 0
     work = work or out.with_name(out.name + ".work")
     work.mkdir(parents=True, exist_ok=True)
-    reporter = console_reporter(work, rank)
     inputs = JobInputs("", "", seed, Camera(elevation_deg=elevation) if elevation is not None else None, None)
-    try:
-        run = distill(config, inputs, work, device, reporter)
-        if world > 1:
-            check_replicas_agree(run.trainer.G)
-        if rank == 0:
-            export_generator(run, config, out, device)
-            print(f"wrote {out} (generator) — try: distill3d sample --generator {out} --n 4 --out {out.name}-samples", file=sys.stderr)
-        if world > 1:
-            dist.barrier()
-    except MethodError as exc:
-        print(f"distill3d train: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if world > 1:
-            dist.destroy_process_group()
+    with data_parallel(device) as process:
+        try:
+            run = distill(config, inputs, work, process.device, console_reporter(work, process.rank))
+            if process.world > 1:
+                check_replicas_agree(run.trainer.G)
+            if process.rank == 0:
+                export_generator(run, config, out, process.device)
+                print(f"wrote {out} (generator) — try: distill3d sample --generator {out} --n 4 --out {out.name}-samples", file=sys.stderr)
+            process.barrier()
+        except MethodError as exc:
+            print(f"distill3d train: {exc}", file=sys.stderr)
+            return 2
     return 0

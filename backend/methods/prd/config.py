@@ -119,8 +119,8 @@ class PRDConfig(Record):
     inference: InferenceConfig = param(factory=InferenceConfig, doc="Sampling and meshing.")
     weights: str = param("", doc="The trained adapters: a PRD generator folder (generator.json + weights), the published "
                          "triplane_turbo_sd_v1.pth, or '' for the registry's 'prd_student' role.", max_len=4096)
-    generator: str = param("", doc="A PRD generator spec to sample instead of building one from 'student' and 'weights' (e.g. "
-                           "'demo-prd', the tiny student trained on the synthetic text world).", max_len=4096)
+    generator: str = param("", doc="A PRD generator spec to sample instead of building one from 'student' and 'weights': a PRD "
+                           "generator folder, or the id of an earlier prd job.", max_len=4096)
     render: RenderConfig = param(factory=RenderConfig, doc="Training renders.")
     train: TrainConfig = param(factory=TrainConfig, doc="Distillation (``distill3d train --method prd``); a generate job does not train.")
 
@@ -134,7 +134,6 @@ class PRDConfig(Record):
 
 PRESETS = {
     "paper": {},
-    "demo": {"generator": "demo-prd"},
 }
-"""``paper``: the reference's numbers (SD 2.1-base and the published adapters from the model registry); ``demo``: the tiny student
-shipped with the project, trained on CPU on the synthetic text world (no weights needed)."""
+"""``paper``: the reference's numbers (SD 2.1-base and the published adapters from the model registry). A ``demo`` preset with a
+tiny student trained on the synthetic text world is not shipped yet (README, PRD)."""

@@ -10,8 +10,8 @@ SPECS = (
         name="prd",
         description="Prompt to a UV-textured mesh in about a second on a GPU: Stable Diffusion 2.1 adapted by PETA (rank-16 LoRA/LoCon) "
         "into a 4-step text-to-triplane generator (PRD / TriplaneTurbo). Seeds give variants; the job's id names a generator for "
-        "variants and interpolation. Needs SD 2.1-base and triplane_turbo_sd_v1.pth, or the 'demo' preset (a tiny student trained "
-        "on the synthetic text world, no weights).",
+        "variants and interpolation. Needs SD 2.1-base and triplane_turbo_sd_v1.pth (or a student trained with `distill3d train "
+        "--method prd`).",
         config_class=PRDConfig,
         factory="backend.methods.prd.pipeline:PRDMethod",
         presets=PRESETS,
@@ -20,7 +20,7 @@ SPECS = (
         generator_kinds={"prd": "backend.methods.prd.generator:load"},
         cli_options=(
             CliOption("--weights", "weights", "PRD adapters: a PRD generator folder or triplane_turbo_sd_v1.pth", "PATH", kind="path"),
-            CliOption("--student", "generator", "a PRD generator spec to sample (e.g. demo-prd)", "SPEC"),
+            CliOption("--student", "generator", "a PRD generator folder or the id of an earlier prd job", "SPEC"),
         ),
         train=Command("distil a PRD student here, without a server (torchrun for several GPUs); writes a PRD generator folder",
                       "backend.methods.prd.commands:train_arguments", "backend.methods.prd.commands:run_train"),
