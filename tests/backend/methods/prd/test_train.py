@@ -102,3 +102,31 @@ def test_a_run_resumes_from_its_checkpoint_exactly(tiny_base, tmp_path):
     resumed = trained(4, tmp_path / "b")
     for a, b in zip(straight.trainable_parameters(), resumed.trainable_parameters()):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_a_step_with_the_real_teacher_classes_reaches_them_at_their_native_size(tiny_base, tmp_path, monkeypatch):
+    """SD 2.1 and MVDream (tiny random weights in their real layouts, through the registry): one optimiser step runs, SD sees
+    one view per prompt and MVDream all four, each at its UNet's native latent size."""
+    from backend.methods.prd.student import load_student
+    from backend.teachers import registry
+    from tests.backend.teachers import tiny_models
+    from tests.backend.teachers.test_mvdream import write_tiny_mvdream
+
+    monkeypatch.setenv(registry.ROLE_ENV_PREFIX + "STABLE_DIFFUSION", str(tiny_models.stable_diffusion(tmp_path / "sd")))
+    monkeypatch.setenv(registry.ROLE_ENV_PREFIX + "MVDREAM", str(write_tiny_mvdream(tmp_path / "mvdream")))
+    c = config(**{"train.teachers": ("stable_diffusion", "mvdream"), "train.views": 4, "render.paths": ("volume",)})
+    student, prompts = load_student(c.student, tiny_base)
+    task = PRDTraining(student, prompts, Corpus(("a red cube",)), c, "cpu", 0)
+    task.prepare(0)
+    fed = {}
+    for guide in task.guides:
+        original = guide.teacher.predict
+        monkeypatch.setattr(guide.teacher, "predict", lambda x, t, cond, original=original, name=guide.name: fed.setdefault(name, []).append((tuple(x.shape), cond.guidance_scale)) or original(x, t, cond))
+    task.begin(0)
+    values = task.step(0)
+    assert math.isfinite(values["loss"])
+    sd_unet = task.guides[0].teacher.unet
+    sd_shape, mv_shape = fed["stable_diffusion"][0][0], fed["mvdream"][0][0]
+    assert sd_shape[0] == 1 and sd_shape[-1] == sd_unet.config.sample_size, "SD: one view, at its native size"
+    assert mv_shape[0] == 4, "MVDream: the four views together"
+    assert {g for _, g in fed["stable_diffusion"]} == {7.5, 1.0} and {g for _, g in fed["mvdream"]} == {20.0, 1.0}, "cfg, and the unguided second estimate"
