@@ -130,3 +130,30 @@ def test_a_step_with_the_real_teacher_classes_reaches_them_at_their_native_size(
     assert sd_shape[0] == 1 and sd_shape[-1] == sd_unet.config.sample_size, "SD: one view, at its native size"
     assert mv_shape[0] == 4, "MVDream: the four views together"
     assert {g for _, g in fed["stable_diffusion"]} == {7.5, 1.0} and {g for _, g in fed["mvdream"]} == {20.0, 1.0}, "cfg, and the unguided second estimate"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_distilling_one_prompt_from_the_text_world_teaches_its_colour(tiny_base):
+    """The whole loop learns: 40 steps on "a red cube" (volume renders only, synthetic teacher) cut the student's colour error
+    at the scene's surface (mean |RGB − albedo|) to under half of what the untrained student scores (measured 0.353 → 0.040 on 1
+    and on 2 threads: a ninth). One prompt only: learning the text world's words across prompts is not shown yet (README, PRD)."""
+    from backend.methods.prd.student import load_student
+    from backend.methods.prd.world import score
+
+    c = config(**{"render.paths": ("volume",), "train.views": 4, "render.volume_resolution": 24, "render.samples": 32, "render.inv_s": 20.0,
+                  "train.lr": 3e-3, "train.anneal_steps": 400, "train.eikonal_points": 1024})  # fmt: skip
+    student, prompts = load_student(c.student, tiny_base)
+    prompt = "a red cube"
+
+    def colour_error() -> float:
+        with torch.no_grad():
+            noise = torch.randn((6,) + student.latent_shape, generator=torch.Generator().manual_seed(1))
+            planes = student.decode(student.sample(noise, prompts([prompt]), (999, 749, 499, 249)))
+        return score(lambda p: student.head.sdf(planes, p[None])[0], lambda p: student.head.color(planes, p[None])[0], prompt, resolution=32).color_error
+
+    before = colour_error()
+    task = PRDTraining(student, prompts, Corpus((prompt,)), c, "cpu", 0)
+    run(task, [Stage("distil", 40)], Cadence(0, 0), ProgressReporter(lambda *a: None, min_interval_s=0.0), None, label="PRD")
+    after = colour_error()
+    assert after < 0.5 * before, (before, after)
