@@ -117,8 +117,9 @@ class PRDConfig(Record):
 
     student: StudentConfig = param(factory=StudentConfig, doc="The adapted Stable Diffusion and its triplane decoder.")
     inference: InferenceConfig = param(factory=InferenceConfig, doc="Sampling and meshing.")
-    weights: str = param("", doc="The trained adapters: a PRD generator folder (generator.json + weights), the published "
-                         "triplane_turbo_sd_v1.pth, or '' for the registry's 'prd_student' role.", max_len=4096)
+    weights: str = param("", doc="The trained adapters: a PRD generator folder (generator.json + weights: its own student config "
+                         "and base are used), a student.safetensors or the published triplane_turbo_sd_v1.pth for 'student', or '' for "
+                         "the registry's 'prd_student' role.", max_len=4096)
     generator: str = param("", doc="A PRD generator spec to sample instead of building one from 'student' and 'weights': a PRD "
                            "generator folder, or the id of an earlier prd job.", max_len=4096)
     render: RenderConfig = param(factory=RenderConfig, doc="Training renders.")

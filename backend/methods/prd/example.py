@@ -18,5 +18,5 @@ def example_job(folder: Path) -> ExampleJob:
     student, _ = load_student(config, base)
     save_generator(folder / "student", student, InferenceConfig(), base, {"made_by": "the example job"})
     return ExampleJob("paper", params={"student.base": "tiny", "student.plane_latent": 8, "student.rank": 4, "student.tiny_width": 16,
-                                       "student.tiny_decoder_levels": 2, "student.tiny_pretrain_steps": 20, "weights": str(folder / "student"),
+                                       "student.tiny_decoder_levels": 2, "student.tiny_pretrain_steps": 20, "weights": str(folder / "student" / "student.safetensors"),
                                        "inference.mesh_resolution": 32, "inference.texture_size": 128}, prompt="a red cube")  # fmt: skip

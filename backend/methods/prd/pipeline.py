@@ -18,7 +18,7 @@ from ..base import JobContext, JobInputs, JobResult, MethodError
 from ..configs import config_to_json
 from ..generator_jobs import GeneratorCache, mesh_errors, put_latent
 from .config import PRDConfig
-from .generator import WEIGHTS_FILE, Z_UP_TO_Y_UP, PRDGenerator
+from .generator import Z_UP_TO_Y_UP, PRDGenerator
 from .student import base_folder
 
 
@@ -29,8 +29,6 @@ def generator_description(config: PRDConfig, context: JobContext) -> dict:
     base = base_folder(config.student, context.work_dir)
     if config.weights:
         weights = Path(config.weights).expanduser().resolve()
-        if weights.is_dir():
-            weights = weights / WEIGHTS_FILE
     else:
         weights = model_folder("prd_student", None) / "triplane_turbo_sd_v1.pth"
     rotation = Z_UP_TO_Y_UP if weights.suffix == ".pth" else None
@@ -47,8 +45,9 @@ class PRDMethod:
 
     def _generator(self, config: PRDConfig, context: JobContext) -> tuple[PRDGenerator, str]:
         """The generator and the spec that names it for later jobs (the job's own generator folder when built here)."""
-        if config.generator:
-            generator, spec = self.generators.get(config.generator, context), config.generator
+        named = config.generator or (config.weights if (Path(config.weights).expanduser() / GENERATOR_FILE).is_file() else "")
+        if named:  # a generator spec, or weights given as a whole generator folder (its own student config and base)
+            generator, spec = self.generators.get(named, context), named
         else:
             folder = context.generator_dir
             try:

@@ -69,3 +69,17 @@ def test_a_folder_with_missing_or_mismatched_weights_is_a_readable_error(folder)
     with pytest.raises(GeneratorError, match="base models"):
         load(str(folder), generator_catalog())
     assert TINY.base == "tiny"
+
+
+def test_a_prd_job_takes_a_generator_folder_as_its_weights_and_names_a_generator_for_later_jobs(folder, tmp_path):
+    from backend.methods.base import JobContext, JobInputs
+    from backend.methods.configs import resolve
+    from backend.methods.prd.pipeline import PRDMethod
+    from backend.methods.progress import ProgressReporter
+    from backend.methods import get
+
+    _, config = resolve(get("prd"), "paper", {"weights": str(folder), "inference.mesh_resolution": 24, "inference.texture_size": 64})
+    context = JobContext("job-1", "cpu", tmp_path / "work", ProgressReporter(lambda *a: None), tmp_path / "generator", generator_catalog())
+    result = PRDMethod().run(JobInputs("a red cube", "", 5, None, None), config, context)
+    assert result.metadata["generator"] == str(folder) and result.arrays["latent"].shape == (6, 4, 8, 8)
+    assert result.arrays["condition"].shape == (77, 32) and "mesh.glb" in result.files
