@@ -126,9 +126,12 @@ class PRDConfig(Record):
     train: TrainConfig = param(factory=TrainConfig, doc="Distillation (``distill3d train --method prd``); a generate job does not train.")
 
     def required_models(self) -> tuple[str, ...]:
-        """Model-registry roles a job needs on disk: none for a named generator or a tiny base; SD 2.1-base otherwise (and the
-        published adapters when no weights are named)."""
-        if self.generator or self.student.base not in ("stable_diffusion",):
+        """Model-registry roles a job needs on disk: none for a named generator, weights given as a generator folder (it names
+        its own base) or a tiny base; SD 2.1-base otherwise (and the published adapters when no weights are named)."""
+        from pathlib import Path
+
+        folder_weights = bool(self.weights) and (Path(self.weights).expanduser() / "generator.json").is_file()
+        if self.generator or folder_weights or self.student.base != "stable_diffusion":
             return ()
         return ("stable_diffusion",) + (() if self.weights else ("prd_student",))
 

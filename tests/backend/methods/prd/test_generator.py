@@ -83,3 +83,13 @@ def test_a_prd_job_takes_a_generator_folder_as_its_weights_and_names_a_generator
     result = PRDMethod().run(JobInputs("a red cube", "", 5, None, None), config, context)
     assert result.metadata["generator"] == str(folder) and result.arrays["latent"].shape == (6, 4, 8, 8)
     assert result.arrays["condition"].shape == (77, 32) and "mesh.glb" in result.files
+
+
+def test_only_jobs_that_need_stable_diffusion_ask_the_registry_for_it(folder):
+    from backend.methods import get
+    from backend.methods.configs import resolve
+
+    needs = lambda params: resolve(get("prd"), "paper", params)[1].required_models()  # noqa: E731
+    assert needs({}) == ("stable_diffusion", "prd_student")
+    assert needs({"weights": "/models/triplane_turbo_sd_v1.pth"}) == ("stable_diffusion",)
+    assert needs({"weights": str(folder)}) == () and needs({"generator": "job-1"}) == () and needs({"student.base": "tiny"}) == ()
