@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import build_addon
+from tests.support.prd import prd_generator
 from tests.support.servers import REPO
 
 pytestmark = pytest.mark.slow
@@ -78,7 +79,8 @@ def test_installs_and_enables_in_blender(built, tmp_path):
 def test_the_installed_zip_runs_the_artists_session_against_a_live_backend(built, server, tmp_path):
     """The judged path: the freshly built zip, installed into Blender, driven through the headless scenario."""
     artifacts = Path(os.environ.get("DISTILL3D_TEST_ARTIFACTS", REPO / "test-artifacts")) / "blender_extension"
-    env = {"BLENDER_USER_RESOURCES": str(tmp_path / "blender"), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    env = {"BLENDER_USER_RESOURCES": str(tmp_path / "blender"), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin",
+           "DISTILL3D_TEST_PRD_GENERATOR": str(prd_generator(tmp_path / "prd-student"))}
     scenario = REPO / "tests" / "blender_addon" / "headless_scenario.py"
     result = subprocess.run(
         [sys.executable, str(scenario), str(server.connection_file), str(artifacts), str(built)],
