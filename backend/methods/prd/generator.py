@@ -90,13 +90,13 @@ class PRDGenerator(Generator):
             raise GeneratorError(f"quality must be one of {QUALITIES}, got {quality!r}")
         timings = timings if timings is not None else Timings()
         noise, text = self._inputs(latent)
-        started = _now(self.device)
+        started = time.perf_counter()
         with torch.no_grad():
             x0 = self.student.sample(noise, text, tuple(self.inference.timesteps))
-            _now(self.device)
+            _synchronize(self.device)
             started = timings.time("unet", started)
             triplanes = self.student.decode(x0)
-            _now(self.device)
+            _synchronize(self.device)
             timings.time("decode", started)
         resolution = self.inference.preview_resolution if quality == "preview" else self.inference.mesh_resolution
         try:
@@ -106,11 +106,10 @@ class PRDGenerator(Generator):
             raise EmptySurface(f"this latent gives no surface: {exc}") from None
 
 
-def _now(device: str) -> float:
-    """``time.perf_counter()`` once the device has finished its queued work (CUDA runs asynchronously)."""
+def _synchronize(device: str) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously), so a stage's time is its own."""
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize(device)
-    return time.perf_counter()
 
 
 def save_generator(folder: Path, student: PRDStudent, inference: InferenceConfig, base: Path | str, about: dict) -> None:
@@ -124,9 +123,13 @@ def save_generator(folder: Path, student: PRDStudent, inference: InferenceConfig
         base = BASE_FOLDER
     with replacing(folder / WEIGHTS_FILE) as temporary:
         save_file({name: value.detach().contiguous().cpu() for name, value in student.trainable_state().items()}, str(temporary))
-    description = {"kind": "prd", "student": config_to_json(student.config), "inference": config_to_json(inference), "base": base,
-                   "weights": WEIGHTS_FILE, "rotation": None, "about": about}  # fmt: skip
-    write_json(folder / GENERATOR_FILE, description, indent=2)
+    write_json(folder / GENERATOR_FILE, description(student.config, inference, base, WEIGHTS_FILE, None, about), indent=2)
+
+
+def description(student: StudentConfig, inference: InferenceConfig, base: str, weights: str, rotation, about: dict) -> dict:
+    """A ``generator.json`` (see the module docstring): ``base`` and ``weights`` relative to its folder, absolute, or a role."""
+    return {"kind": "prd", "student": config_to_json(student), "inference": config_to_json(inference), "base": base,
+            "weights": weights, "rotation": rotation, "about": about}  # fmt: skip
 
 
 def _base(description: dict, folder: Path, student: StudentConfig) -> Path:

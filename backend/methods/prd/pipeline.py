@@ -15,10 +15,9 @@ from protocol.errors import ErrorCode
 from ...core.export import Timings
 from ...generators import GENERATOR_FILE, load_folder
 from ..base import JobContext, JobInputs, JobResult, MethodError
-from ..configs import config_to_json
 from ..generator_jobs import GeneratorCache, mesh_errors, put_latent
 from .config import PRDConfig
-from .generator import Z_UP_TO_Y_UP, PRDGenerator
+from .generator import Z_UP_TO_Y_UP, PRDGenerator, description
 from .student import base_folder
 
 
@@ -32,8 +31,7 @@ def generator_description(config: PRDConfig, context: JobContext) -> dict:
     else:
         weights = model_folder("prd_student", None) / "triplane_turbo_sd_v1.pth"
     rotation = Z_UP_TO_Y_UP if weights.suffix == ".pth" else None
-    return {"kind": "prd", "student": config_to_json(config.student), "inference": config_to_json(config.inference), "base": str(base),
-            "weights": str(weights), "rotation": rotation, "about": {"made_by": "a prd job"}}  # fmt: skip
+    return description(config.student, config.inference, str(base), str(weights), rotation, {"made_by": "a prd job"})
 
 
 class PRDMethod:

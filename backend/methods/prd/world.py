@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ...teachers.synthetic.text import parse
+from .mesh import grid_points
 
 SHAPES = ("sphere", "cube", "torus", "cylinder", "cone")
 COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "white", "brown")
@@ -65,8 +66,7 @@ def score(sdf, color, prompt: str, box: float = 1.0, resolution: int = 48, band:
     """Scores of a student object given as ``sdf`` (points (N, 3) → (N,)) and ``color`` (points → (N, 3)) against ``prompt``'s
     scene; the colour is compared at grid points within ``band`` of the scene's surface."""
     scene = parse(prompt)
-    axis = torch.linspace(-box, box, resolution)
-    points = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
+    points = grid_points(resolution, box).reshape(-1, 3)
     with torch.no_grad():
         ours, truth = sdf(points) < 0, scene.occupancy(points)
         union = (ours | truth).sum()
