@@ -22,20 +22,25 @@ def device_for(requested: str, local_rank: int) -> str:
 
 
 def average_gradients(parameters: Iterable[torch.nn.Parameter]) -> None:
-    """Average the gradients of ``parameters`` over the processes of the group, in one all-reduce (no-op alone)."""
+    """Average the gradients of ``parameters`` over the processes of the group (no-op alone). A parameter without a
+    gradient here counts as zero, so every process reduces the same buffer even when a step reached different
+    parameters on different processes (a PRD object without a surface skips its mesh path); it gets the average when
+    any process had a gradient for it, and keeps none otherwise."""
     if not dist.is_initialized() or dist.get_world_size() == 1:
         return
-    grads = [p.grad for p in parameters if p.grad is not None]
-    if not grads:
+    parameters = list(parameters)
+    if not parameters:
         return
-    flat = torch.cat([g.reshape(-1) for g in grads])
+    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in parameters])
+    present = torch.tensor([float(p.grad is not None) for p in parameters], device=flat.device)
     dist.all_reduce(flat)
+    dist.all_reduce(present)
     flat /= dist.get_world_size()
     offset = 0
-    for g in grads:
-        g.copy_(flat[offset : offset + g.numel()].view_as(g))
-        offset += g.numel()
-
+    for parameter, had in zip(parameters, present.tolist()):
+        if had > 0:
+            parameter.grad = flat[offset : offset + parameter.numel()].view_as(parameter).clone()
+        offset += parameter.numel()
 
 def check_replicas_agree(module: torch.nn.Module) -> None:
     """Raise when the processes' copies of ``module`` differ (data parallelism keeps them equal step by step)."""

@@ -21,6 +21,9 @@ def run_training(config: PRDConfig, out: Path, work: Path | None, seed: int, dev
     work.mkdir(parents=True, exist_ok=True)
     with data_parallel(device) as process:
         try:
+            if process.rank == 0:  # one process builds a tiny base; the others wait and read it
+                base_folder(config.student, work)
+            process.barrier()
             base = base_folder(config.student, work)
             student, prompts = load_student(config.student, base, process.device, seed)
             distil(student, prompts, config, work, console_reporter(work, process.rank), process.device, seed, process.rank)
