@@ -152,7 +152,13 @@ class DTC123Config(Record):
     fine: FineConfig = param(factory=FineConfig, doc="Stage 2 (DMTet, Zero-1-to-3 for geometry + Stable Diffusion for texture).")
     export_resolution: int = param(192, doc="Marching-cubes resolution of the stage-1 surface (what stage 2 starts from, or the export without it).", ge=16, le=1024)
     export_faces: int = param(20_000, doc="The exported mesh is decimated to this many faces when above it.", ge=100, le=2_000_000)
-    iso_density: float = param(10.0, doc="The stage-1 surface is where its density crosses this level.", gt=0.0)
+    iso_density: float = param(10.0, doc="The stage-1 surface's density level with surface_level 'fixed' (stable-dreamfusion's and "
+                               "Magic123's 10), and the centre of the candidates with 'reference'.", gt=0.0)
+    surface_level: str = param("reference", doc="How the stage-1 surface's level is chosen: 'reference' (departure from the papers' "
+                               "code, which fixes it) takes, from iso_density × 2^(k/2), k = −6…6, the level whose silhouette at the "
+                               "reference camera best overlaps the reference mask, so parts the NeRF holds as a light fog are kept "
+                               "when the input shows them (the tiny preset's snowman lost a quarter of its height at the fixed 10); "
+                               "'fixed' uses iso_density.", choices=("reference", "fixed"))
     texture_size: int = param(1024, doc="Texture side of the exported mesh.", ge=64, le=4096)
 
     def required_models(self) -> tuple[str, ...]:

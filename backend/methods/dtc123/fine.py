@@ -129,14 +129,15 @@ def preview_image(student: FineStudent, reference: Reference, config: DTC123Conf
     return torch.cat(panels, dim=2).permute(1, 2, 0).numpy()
 
 
-def initial_geometry(field: CoarseField, surface: tuple[np.ndarray, np.ndarray], config: DTC123Config) -> TetGeometry:
-    """The DMTet of the first phase fitted to stage 1's surface (inside: density above the iso level; the fit fills what it encloses)."""
+def initial_geometry(field: CoarseField, surface: tuple[np.ndarray, np.ndarray], level: float, config: DTC123Config) -> TetGeometry:
+    """The DMTet of the first phase fitted to stage 1's surface (inside: density above ``level``, the surface's; the fit fills
+    what it encloses)."""
     device = next(field.parameters()).device
     geometry = TetGeometry(config.fine.grid_resolutions[0], config.field.bound, config.fine.max_deformation).to(device)
 
     def inside(points: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return torch.cat([field.density(chunk) > config.iso_density for chunk in points.split(1 << 18)])
+            return torch.cat([field.density(chunk) > level for chunk in points.split(1 << 18)])
 
     geometry.fit_surface(*surface, inside)
     return geometry
@@ -145,10 +146,10 @@ def initial_geometry(field: CoarseField, surface: tuple[np.ndarray, np.ndarray],
 class FineTask(Task):
     """Stage 2 as the engine drives it: the DMTet and colour field under both teachers, the grid growing by phase."""
 
-    def __init__(self, field: CoarseField, surface: tuple[np.ndarray, np.ndarray], teachers: Teachers, condition: Condition,
+    def __init__(self, field: CoarseField, surface: tuple[np.ndarray, np.ndarray], level: float, teachers: Teachers, condition: Condition,
                  reference: Reference, config: DTC123Config, seed: int, reporter: Reporter) -> None:  # fmt: skip
         fine = config.fine
-        self.field, self.surface, self.teachers, self.reference, self.config = field, surface, teachers, reference, config
+        self.field, self.surface, self.level, self.teachers, self.reference, self.config = field, surface, level, teachers, reference, config
         self.reporter = reporter
         self.total = fine.iterations
         self.phases = len(fine.grid_resolutions)
@@ -171,7 +172,7 @@ class FineTask(Task):
             resolution = fine.grid_resolutions[phase(start - 1, self.total, self.phases)]
             geometry = TetGeometry(resolution, self.config.field.bound, fine.max_deformation).to(next(self.field.parameters()).device)
         else:
-            geometry = initial_geometry(self.field, self.surface, self.config)
+            geometry = initial_geometry(self.field, self.surface, self.level, self.config)
         self.student = FineStudent(geometry, self.field)
         self.optimizer = self._optimiser()
 
@@ -223,6 +224,7 @@ class FineTask(Task):
 def train_fine(
     field: CoarseField,
     surface: tuple[np.ndarray, np.ndarray],
+    level: float,
     teachers: Teachers,
     condition: Condition,
     reference: Reference,
@@ -231,11 +233,11 @@ def train_fine(
     work_dir: Path,
     seed: int,
 ) -> tuple[TetGeometry, dict[str, float]]:
-    """Run (or resume) stage 2 on the engine from stage 1's ``field`` and its ``surface`` (vertices, faces); returns the DMTet
+    """Run (or resume) stage 2 on the engine from stage 1's ``field`` and its ``surface`` (vertices, faces) at density ``level``; returns the DMTet
     and facts for the result's metadata. ``condition`` carries the prompt and the reference image. Raises ``JobCancelled``
     on cancel."""
     fine = config.fine
-    task = FineTask(field, surface, teachers, condition, reference, config, seed, reporter)
+    task = FineTask(field, surface, level, teachers, condition, reference, config, seed, reporter)
     outcome = run(task, [Stage(STAGE, fine.iterations)], Cadence(fine.preview_every, fine.checkpoint_every), reporter, work_dir / CHECKPOINT,
                   label="stage 2", unit="iteration")  # fmt: skip
     geometry = task.student.geometry

@@ -24,6 +24,7 @@ from .coarse import Reference, train_coarse
 from .config import DTC123Config
 from .field import CoarseField
 from .fine import Teachers, train_fine
+from .surface_level import reference_level
 from ...core.frame import Frame
 from ..preprocess import reference_view
 
@@ -140,16 +141,26 @@ def on_device(function, device: torch.device):
     return lambda points: function(points.to(device)).detach().cpu()
 
 
-def stage1_surface(field: CoarseField, config: DTC123Config, decimate: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Marching cubes of the stage-1 density at ``iso_density`` (cleaned; decimated to ``export_faces`` when asked)."""
+def stage1_surface(field: CoarseField, config: DTC123Config, level: float, decimate: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Marching cubes of the stage-1 density at ``level`` (cleaned; decimated to ``export_faces`` when asked)."""
     device = next(field.parameters()).device
-    export = ExportConfig(resolution=config.export_resolution, level=config.iso_density, inside="positive", target_faces=config.export_faces if decimate else 0)
-    field.set_step(config.coarse.iterations, config.coarse.iterations)
+    export = ExportConfig(resolution=config.export_resolution, level=level, inside="positive", target_faces=config.export_faces if decimate else 0)
     with torch.no_grad():
         try:
             return extract_surface(on_device(field.density, device), (-config.field.bound, config.field.bound), export)
         except ValueError as exc:
             raise MethodError(f"stage 1 produced no surface ({exc}); try more iterations or a lower iso_density") from None
+
+
+def choose_surface_level(field: CoarseField, reference: Reference, config: DTC123Config, log: Callable[[str], None]) -> float:
+    """The stage-1 surface's density level: ``iso_density``, or with ``surface_level`` 'reference' the level whose
+    reference-view silhouette best matches the reference mask (:func:`.surface_level.reference_level`); logged."""
+    if config.surface_level == "fixed":
+        return config.iso_density
+    chosen = reference_level(field, reference, config)
+    log(f"stage-1 surface at density {chosen.level:.3g}: its reference silhouette overlaps the mask by IoU {chosen.silhouette_iou:.3f} "
+        f"(the fixed level {config.iso_density:g}: {chosen.fixed_iou:.3f})")
+    return chosen.level
 
 
 def export_mesh(vertices: np.ndarray, faces: np.ndarray, field: CoarseField, config: DTC123Config, frame: Frame | None) -> MeshAsset:
@@ -197,11 +208,14 @@ class DTC123Method:
             per_view = llm_view_prompts(prompt, config, context.device, reporter.log)
         condition = Condition(prompt=prompt, negative_prompt=inputs.negative_prompt, image=condition_image, view_prompts=per_view)
         facts = train_coarse(field, teacher, condition, reference, config, reporter, context.work_dir, inputs.seed)
-        vertices, faces = stage1_surface(field, config, decimate=not fine_iterations)
+        field.set_step(config.coarse.iterations, config.coarse.iterations)  # every hash level open, as at the end of stage 1
+        level = choose_surface_level(field, reference, config, reporter.log)
+        facts["surface_level"] = level
+        vertices, faces = stage1_surface(field, config, level, decimate=not fine_iterations)
         if fine_iterations:
             texture_teacher = teacher if config.teacher == "synthetic" else self.load_teacher("stable_diffusion", context.device)
             teachers = Teachers(geometry=shading_teacher or teacher, texture=texture_teacher)
-            geometry, fine_facts = train_fine(field, (vertices, faces), teachers, condition, reference, config, reporter, context.work_dir, inputs.seed)
+            geometry, fine_facts = train_fine(field, (vertices, faces), level, teachers, condition, reference, config, reporter, context.work_dir, inputs.seed)
             facts.update(fine_facts)
             with torch.no_grad():
                 positions, triangles = geometry.mesh()

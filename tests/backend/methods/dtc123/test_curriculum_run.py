@@ -1,7 +1,6 @@
 """What time-steps the teachers' UNets receive in a short run of both stages: one curriculum, no restart at stage 2."""
 
 import pytest
-import torch
 from PIL import Image, ImageDraw
 
 from backend.methods import get

@@ -100,7 +100,7 @@ def test_the_first_dmtet_fills_a_hollow_stage1_shell():
     inner.invert()
     walls = trimesh.util.concatenate([outer, inner])
     config = DTC123Config(fine=FineConfig(grid_resolutions=(32,), raster_resolutions=(64,)))
-    geometry = initial_geometry(_Shell(), (np.asarray(walls.vertices, np.float32), np.asarray(walls.faces)), config)
+    geometry = initial_geometry(_Shell(), (np.asarray(walls.vertices, np.float32), np.asarray(walls.faces)), config.iso_density, config)
     positions, faces = geometry.mesh()
     area = trimesh.Trimesh(positions.detach().numpy(), faces.numpy()).area
     assert abs(area / (4 * math.pi * 0.5**2) - 1) < 0.1, f"area {area:.3f}: the hollow's inner wall is gone"

@@ -97,7 +97,7 @@ def _fine_task(config):
     sphere = trimesh.creation.icosphere(subdivisions=2, radius=0.3)
     surface = (np.asarray(sphere.vertices, np.float32), np.asarray(sphere.faces))
     teacher = _teacher()
-    task = FineTask(field, surface, Teachers(geometry=teacher, texture=teacher), Condition(), _reference(), config, seed=0, reporter=_Log())
+    task = FineTask(field, surface, config.iso_density, Teachers(geometry=teacher, texture=teacher), Condition(), _reference(), config, seed=0, reporter=_Log())
     task.prepare(0)
     return task
 
