@@ -6,8 +6,6 @@ import torch
 from backend.methods.cad.pruning import (
     MIN_SPREAD, PruningConfig, SimilarityCut, dilation_px, outside_counts, overlap_mask, prune_pose, similarity_cut,
 )
-from backend.teachers.synthetic.families import family
-from backend.teachers.synthetic.prior import PriorConfig, SyntheticPrior, corrupt
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
