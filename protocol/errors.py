@@ -45,6 +45,8 @@ class ErrorCode(str, enum.Enum):
     """The job has no result (yet): it is queued, running, failed or cancelled."""
     QUEUE_FULL = "queue_full"
     """The backend has as many queued jobs as it accepts; try again later."""
+    DISK_FULL = "disk_full"
+    """The backend's data disk is full: the message names the data dir and its free space."""
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     """A submit reused a client key with a different job spec."""
     MISSING_MODEL = "missing_model"

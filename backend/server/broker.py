@@ -58,8 +58,10 @@ from protocol.transport import AUTH_FAILURE_NOTICE
 
 from .. import methods
 from ..methods.configs import describe
+from .disk import disk_full_error, is_disk_full
 from .images import DEFAULT_MAX_PIXELS
 from .outbox import Outbox
+from .rate import RateLimiter
 from .scheduler import Scheduler
 from .store import JobStore
 from .submission import prepare, spec_digest
@@ -68,23 +70,6 @@ from .subscriptions import Subscriptions
 log = logging.getLogger(__name__)
 
 EVENT_BATCH = 256
-
-
-class RateLimiter:
-    """Token bucket: at most ``rate`` per second on average, bursts of ``burst``."""
-
-    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate, self.burst, self._clock = rate, burst, clock
-        self._tokens, self._last = burst, clock()
-
-    def allow(self) -> bool:
-        now = self._clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-        self._last = now
-        if self._tokens >= 1:
-            self._tokens -= 1
-            return True
-        return False
 
 
 def rss_bytes() -> int:
@@ -175,6 +160,13 @@ class Broker:
             reply = handler(peer, envelope.message)
         except ProtocolError as exc:
             reply = error_reply(exc.code, exc.message, exc.details)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                log.exception("handler for %s failed", envelope.header.type)
+                reply = error_reply(ErrorCode.INTERNAL, f"the backend failed to handle {envelope.header.type}; see its log")
+            else:
+                failure = disk_full_error(self.store.root, f"what {envelope.header.type} needed")
+                reply = error_reply(failure.code, failure.message)
         except Exception:
             log.exception("handler for %s failed", envelope.header.type)
             reply = error_reply(ErrorCode.INTERNAL, f"the backend failed to handle {envelope.header.type}; see its log")
@@ -329,8 +321,15 @@ class Broker:
         self.outbox.flush()
         self._forget_gone_peers()
         for peer, job_id in list(self.subscriptions.dirty):
-            if not self.outbox.backlogged(peer):
+            if self.outbox.backlogged(peer):
+                continue
+            try:
                 self._pump_one(peer, job_id)
+            except Exception:  # one job's unreadable store must not stop every other client's stream
+                self.dropped["pump_failed"] += 1
+                if self._drop_log.allow():
+                    log.exception("could not send job %s's events to peer %s; it stops following that job", job_id, peer.hex())
+                self.subscriptions.unsubscribe(peer, job_id)
         self._forget_gone_peers()
 
     def _forget_gone_peers(self) -> None:

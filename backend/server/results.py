@@ -77,6 +77,18 @@ def write_result(directory: Path, result: JobResult, chunk_bytes: int = DEFAULT_
             raise ValueError(f"result item name {name!r} must match {ID_PATTERN}")
     partial = directory.with_name(directory.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
+    try:
+        manifest = _write_items(partial, result, chunk_bytes)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)  # a failed write (a full disk) gives its space back
+        raise
+    shutil.rmtree(directory, ignore_errors=True)
+    os.replace(partial, directory)
+    return manifest
+
+
+def _write_items(partial: Path, result: JobResult, chunk_bytes: int) -> ResultManifest:
+    """Every item of ``result`` and the manifest into the new folder ``partial``."""
     partial.mkdir(parents=True)
     items: list[ResultItem] = []
     digests: dict[str, list[str]] = {}
@@ -98,8 +110,6 @@ def write_result(directory: Path, result: JobResult, chunk_bytes: int = DEFAULT_
         )
     manifest = ResultManifest(items=tuple(items), chunk_bytes=chunk_bytes, metadata=dict(result.metadata))
     write_json(partial / MANIFEST_NAME, {"manifest": to_plain(manifest), "chunk_sha256": digests})
-    shutil.rmtree(directory, ignore_errors=True)
-    os.replace(partial, directory)
     return manifest
 
 

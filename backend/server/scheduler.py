@@ -13,11 +13,12 @@ import time
 from collections import deque
 from typing import Any, Callable
 
-from protocol.errors import ErrorCode
+from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import DeviceInfo, ErrorInfo, JobInfo, JobState, ResultManifest
 from protocol.schema import SchemaError, from_plain
 
 from .. import methods
+from .rate import RateLimiter
 from .store import JobStore
 from .workers import WorkerHandle
 
@@ -44,6 +45,9 @@ class Scheduler:
         self.cancel_grace_s = cancel_grace_s
         self.queue: deque[str] = deque()
         self.restarts = 0
+        self.dropped_events = 0
+        """Worker events not logged because the disk was full."""
+        self._drop_log = RateLimiter(rate=0.2, burst=3)
         self._start_failures = {w.index: 0 for w in workers}
 
     # ------------------------------------------------------------------ jobs
@@ -64,10 +68,10 @@ class Scheduler:
             self.notify(job_id)
         elif info.state is JobState.RUNNING and not info.cancel_requested:
             info = self.store.update(job_id, cancel_requested=True)
-            self.store.append_event(job_id, "log", {"level": "info", "message": "cancel requested"})
             for worker in self.workers:
                 if worker.job_id == job_id:
                     worker.request_cancel()
+            self.store.note(job_id, "log", {"level": "info", "message": "cancel requested"})
             self.notify(job_id)
         return self.store.get(job_id)
 
@@ -192,6 +196,13 @@ class Scheduler:
         except (SchemaError, KeyError, TypeError, ValueError) as exc:
             log.error("job %s: dropped a malformed %s event from the worker: %s", job_id, kind, exc)
             return
+        except ProtocolError as exc:  # a full disk: the job's own writes will fail it; its chatter is dropped meanwhile
+            if exc.code is not ErrorCode.DISK_FULL:
+                raise
+            self.dropped_events += 1
+            if self._drop_log.allow():
+                log.error("job %s: dropped a %s event (%d so far): %s", job_id, kind, self.dropped_events, exc.message)
+            return
         self.notify(job_id)
 
     def _on_finished(self, worker: WorkerHandle, message: dict[str, Any]) -> None:
@@ -204,7 +215,12 @@ class Scheduler:
         worker.job_id = None
         worker.cancel_requested_at = None
         if manifest is not None:
-            self.store.record_result(job_id, manifest)
+            try:
+                self.store.record_result(job_id, manifest)
+            except ProtocolError as exc:  # not even the reserve could take it: the job must end all the same
+                if exc.code is not ErrorCode.DISK_FULL:
+                    raise
+                state, error = JobState.FAILED, ErrorInfo(code=ErrorCode.DISK_FULL, message=exc.message)
         self._finish(job_id, state, error)
 
     def _finish(self, job_id: str, state: JobState, error: ErrorInfo | None) -> None:

@@ -11,13 +11,19 @@
                   work/          the method's scratch space and checkpoints
 
 The broker is the only writer of everything but ``result/``, ``work/`` and
-``traceback.txt`` (the worker's); that keeps sequence numbers gap-free without
+``traceback.txt`` (the worker's); that keeps sequence numbers in order without
 locks. The event log is appended before ``state.json`` is rewritten, so after a
 crash between the two, loading trusts the log.
+
+A full disk loses nothing already written: an event is appended whole or not at all
+(a failed append is cut back), a job is created whole or not at all, and the records
+that end jobs may spend the data dir's reserve (:mod:`.disk`). Readers skip a line
+they cannot read, with a log entry, and loading cuts a half-written last line.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import os
@@ -34,6 +40,7 @@ from protocol.messages import ErrorInfo, Event, JobInfo, JobState, PreviewInfo, 
 from protocol.schema import SchemaError, from_plain, to_plain
 
 from ..job_layout import WORK_DIR, jobs_folder
+from .disk import Reserve, disk_full_error, is_disk_full, with_reserve
 from .results import ResultReader
 
 log = logging.getLogger(__name__)
@@ -63,6 +70,9 @@ class JobStore:
         self._events: OrderedDict[str, list[Event]] = OrderedDict()
         self._previews: dict[str, bytes] = {}
         self._readers: OrderedDict[str, ResultReader] = OrderedDict()
+        self.reserve = Reserve(root)
+        if not self.reserve.ensure():
+            log.error("the data dir's disk (%s) is too full for its reserve; new jobs are refused until there is space", root)
 
     # ------------------------------------------------------------- lifecycle
 
@@ -78,6 +88,13 @@ class JobStore:
         """
         queued, deleted = [], 0
         for job_dir in sorted(p for p in self.jobs_dir.iterdir() if p.is_dir()):
+            if not (job_dir / "state.json").exists():
+                shutil.rmtree(job_dir, ignore_errors=True)  # a job whose creation never finished (state.json comes last)
+                log.warning("removed %s: its creation never finished (no state.json)", job_dir.name)
+                continue
+            if (job_dir / "result.partial").exists():  # a result being written when the server went down; no worker runs yet
+                shutil.rmtree(job_dir / "result.partial", ignore_errors=True)
+                log.warning("%s: removed an unfinished result.partial", job_dir.name)
             try:
                 info, digest = self._load_job(job_dir)
                 if disposable is not None and info.state.finished and disposable(info.method, self._stored_config(job_dir)):
@@ -123,7 +140,7 @@ class JobStore:
 
     def requeue(self, job_id: str, why: str) -> JobInfo:
         """Put a job that was running back in the queue, saying why in its log."""
-        self.append_event(job_id, "log", {"level": "warning", "message": why})
+        self.note(job_id, "log", {"level": "warning", "message": why})
         return self.transition(job_id, JobState.QUEUED)
 
     @staticmethod
@@ -165,36 +182,51 @@ class JobStore:
         arrays: dict[str, Any] | None = None,
     ) -> JobInfo:
         """Write a new queued job; ``image`` is ``(bytes, extension)``, ``arrays`` numpy arrays by name."""
+        if not self.reserve.ensure():
+            raise disk_full_error(self.root, "a new job")
         now = time.time()
         job_id = new_job_id(now)
         job_dir = self.jobs_dir / job_id
+        info = JobInfo(
+            job_id=job_id, method=method, preset=preset, state=JobState.QUEUED, created_at=now,
+            client_key=client_key, prompt=prompt, seed=seed, last_seq=1,
+        )
+        event = Event(seq=1, time=now, kind="state", data={"state": JobState.QUEUED.value})
+        try:
+            self._write_job(job_dir, dict(spec, digest=digest), {"method": method, "preset": preset, "config": config}, image, arrays, info, event)
+        except BaseException as exc:
+            shutil.rmtree(job_dir, ignore_errors=True)  # no half-made job stays behind
+            if is_disk_full(exc):
+                raise disk_full_error(self.root, "a new job") from None
+            raise
+        self._jobs[job_id] = info
+        self._digests[job_id] = digest
+        if client_key:
+            self._keys[client_key] = job_id
+        self._events[job_id] = [event]
+        return info
+
+    @staticmethod
+    def _write_job(job_dir: Path, spec: dict[str, Any], config: dict[str, Any], image: tuple[bytes, str] | None,
+                   arrays: dict[str, Any] | None, info: JobInfo, event: Event) -> None:  # fmt: skip
+        """Every file of a new job; ``state.json`` last, so a folder without it is a creation that never finished."""
         (job_dir / WORK_DIR).mkdir(parents=True)
-        spec = dict(spec, digest=digest)
         if image is not None:
             data, extension = image
             spec["image_file"] = f"input.{extension}"
-            (job_dir / spec["image_file"]).write_bytes(data)
+            write_bytes(job_dir / spec["image_file"], data)
         if arrays:
             import numpy as np
 
             spec["array_files"] = {}
             for name, array in arrays.items():
                 spec["array_files"][name] = f"input-{name}.npy"
-                np.save(job_dir / spec["array_files"][name], array, allow_pickle=False)
+                with open(job_dir / spec["array_files"][name], "wb") as f:
+                    np.save(f, array, allow_pickle=False)
         write_json(job_dir / "spec.json", spec)
-        write_json(job_dir / "config.json", {"method": method, "preset": preset, "config": config})
-        (job_dir / "events.jsonl").touch()
-        info = JobInfo(
-            job_id=job_id, method=method, preset=preset, state=JobState.QUEUED, created_at=now,
-            client_key=client_key, prompt=prompt, seed=seed,
-        )
-        self._jobs[job_id] = info
-        self._digests[job_id] = digest
-        if client_key:
-            self._keys[client_key] = job_id
-        self._persist(info)
-        self.append_event(job_id, "state", {"state": JobState.QUEUED.value})
-        return self._jobs[job_id]
+        write_json(job_dir / "config.json", config)
+        write_bytes(job_dir / "events.jsonl", _event_line(event))
+        write_json(job_dir / "state.json", to_plain(info))
 
     # ---------------------------------------------------------------- queries
 
@@ -223,7 +255,7 @@ class JobStore:
     def events_since(self, job_id: str, seq: int, limit: int) -> list[Event]:
         """Events with sequence numbers above ``seq``, at most ``limit``, in order."""
         events = self._cached_events(job_id)
-        start = max(seq, 0)  # events[i].seq == i + 1
+        start = bisect.bisect_right(events, seq, key=lambda event: event.seq)  # ascending, with gaps where a line was unreadable
         return events[start : start + limit]
 
     def preview(self, job_id: str) -> tuple[PreviewInfo, bytes] | None:
@@ -256,12 +288,22 @@ class JobStore:
 
     # ---------------------------------------------------------------- updates
 
-    def append_event(self, job_id: str, kind: str, data: dict[str, Any], at: float | None = None) -> Event:
-        """Log an event; ``at`` is when it happened (default now)."""
+    def append_event(self, job_id: str, kind: str, data: dict[str, Any], at: float | None = None, critical: bool = False) -> Event:
+        """Log an event; ``at`` is when it happened (default now). A ``critical`` one (what ends or stops a job) may spend
+        the reserve when the disk is full; others fail ``disk_full`` then."""
         info = self.get(job_id)
         event = Event(seq=info.last_seq + 1, time=time.time() if at is None else at, kind=kind, data=data)
-        with open(self.jobs_dir / job_id / "events.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(to_plain(event)) + "\n")
+        line = _event_line(event)
+        path = self.jobs_dir / job_id / "events.jsonl"
+        try:
+            if critical:
+                with_reserve(self.reserve, lambda: _append_record(path, line))
+            else:
+                _append_record(path, line)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise disk_full_error(self.root, f"an event of job {job_id}") from None
+            raise
         cached = self._events.get(job_id)
         if cached is not None:
             cached.append(event)
@@ -283,9 +325,20 @@ class JobStore:
         data: dict[str, Any] = {"state": state.value}
         if error is not None:
             data["error"] = to_plain(error)
-        self.append_event(job_id, "state", data)
+        self.note(job_id, "state", data)
         self._persist(self._jobs[job_id])
         return self._jobs[job_id]
+
+    def note(self, job_id: str, kind: str, data: dict[str, Any]) -> Event | None:
+        """:meth:`append_event` for records that must not fail what they record (a state change, a cancel): when even
+        the reserve cannot take it, the server log says so and the caller goes on; None then."""
+        try:
+            return self.append_event(job_id, kind, data, critical=True)
+        except ProtocolError as exc:
+            if exc.code is not ErrorCode.DISK_FULL:
+                raise
+            log.error("job %s: a %s event %s was not logged: %s", job_id, kind, data, exc.message)
+            return None
 
     def update(self, job_id: str, **changes: Any) -> JobInfo:
         """Change fields of a job's info and write the snapshot (no event)."""
@@ -300,11 +353,17 @@ class JobStore:
         return self.append_event(job_id, "progress", to_plain(progress), at)
 
     def record_preview(self, job_id: str, data: dict[str, Any], image: bytes, at: float | None = None) -> Event:
+        """Store the latest preview (the image before its event; a full disk drops the preview, not the reserve)."""
+        job_dir = self.jobs_dir / job_id
+        path = job_dir / f"preview.{_PREVIEW_EXTENSIONS[data['media_type']]}"
+        try:
+            write_bytes(path, image)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise disk_full_error(self.root, f"a preview of job {job_id}") from None
+            raise
         event = self.append_event(job_id, "preview", data, at)
         info = PreviewInfo(seq=event.seq, media_type=data["media_type"], width=data["width"], height=data["height"])
-        job_dir = self.jobs_dir / job_id
-        path = job_dir / f"preview.{_PREVIEW_EXTENSIONS[info.media_type]}"
-        write_bytes(path, image)
         for other in _PREVIEW_EXTENSIONS.values():
             if other != path.suffix[1:]:
                 (job_dir / f"preview.{other}").unlink(missing_ok=True)
@@ -315,7 +374,7 @@ class JobStore:
     def record_result(self, job_id: str, manifest: ResultManifest) -> Event:
         self._readers.pop(job_id, None)
         self.update(job_id, result=manifest)
-        return self.append_event(job_id, "result", {"items": [i.name for i in manifest.items]})
+        return self.append_event(job_id, "result", {"items": [i.name for i in manifest.items]}, critical=True)
 
     def forget_preview_bytes(self, job_id: str) -> None:
         """Drop the in-memory copy of a finished job's preview (it stays on disk)."""
@@ -324,7 +383,14 @@ class JobStore:
     # ---------------------------------------------------------------- helpers
 
     def _persist(self, info: JobInfo) -> None:
-        write_json(self.jobs_dir / info.job_id / "state.json", to_plain(info))
+        """Rewrite the job's ``state.json`` (spending the reserve if need be; with no space at all the server log says so
+        and the event log, which loading trusts, keeps the state)."""
+        try:
+            with_reserve(self.reserve, lambda: write_json(self.jobs_dir / info.job_id / "state.json", to_plain(info)))
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            log.error("job %s: state.json not rewritten (%s, %s); its event log keeps the state", info.job_id, exc.strerror, self.root)
 
     def _cached_events(self, job_id: str) -> list[Event]:
         self.get(job_id)
@@ -339,15 +405,54 @@ class JobStore:
         return events
 
 
-def _read_events(path: Path) -> list[Event]:
+def _event_line(event: Event) -> bytes:
+    """One event as its log line."""
+    return (json.dumps(to_plain(event)) + "\n").encode("utf-8")
+
+
+def _append_record(path: Path, record: bytes) -> None:
+    """Append ``record`` whole or not at all: a write that fails part way (a full disk) is cut back off the file."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(record)
+            while view:
+                view = view[os.write(fd, view) :]
+        except BaseException:
+            os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)
+
+
+def _parse_events(path: Path, lines: Iterable[bytes]) -> list[Event]:
+    """The events of ``lines`` in ascending seq; a line that does not read as an event, or does not follow the one
+    before, is skipped with a log entry (never an exception: one bad line must not hide a job's other events)."""
     events: list[Event] = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
+    skipped = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
             event = from_plain(Event, json.loads(line))
-            if event.seq != len(events) + 1:
-                raise ValueError(f"{path}: event {event.seq} follows event {len(events)}")
-            events.append(event)
+        except (ValueError, SchemaError, TypeError) as exc:
+            skipped += 1
+            if skipped == 1:
+                log.warning("%s: skipped an unreadable event line (%s): %.120r", path, exc, line)
+            continue
+        if events and event.seq <= events[-1].seq:
+            skipped += 1
+            continue
+        events.append(event)
+    if skipped > 1:
+        log.warning("%s: skipped %d unreadable or out-of-order event lines in all", path, skipped)
     return events
+
+
+def _read_events(path: Path) -> list[Event]:
+    with open(path, "rb") as f:
+        return _parse_events(path, f)
 
 
 def _tail_events(path: Path, tail_bytes: int = 1 << 16) -> list[Event]:
@@ -369,4 +474,4 @@ def _tail_events(path: Path, tail_bytes: int = 1 << 16) -> list[Event]:
     lines = tail.split(b"\n")
     if start > 0:
         lines = lines[1:]  # the first line of the tail may be the end of an older one
-    return [from_plain(Event, json.loads(line)) for line in lines if line]
+    return _parse_events(path, lines)

@@ -33,6 +33,7 @@ from .. import methods
 from ..methods.base import JobContext, JobInputs, MethodError
 from ..methods.configs import config_from_json
 from ..methods.progress import JobCancelled, ProgressReporter
+from .disk import disk_full_error, is_disk_full
 from .images import load_rgba
 from .logs import rotating_log_handler
 from .results import write_result
@@ -56,7 +57,9 @@ def resolve_device(preference: str, index: int) -> tuple[str, dict[str, Any]]:
     return "cpu", {"kind": "cpu", "name": f"{os.cpu_count()} CPU cores"}
 
 
-class _Worker:
+class JobWorker:
+    """Runs the jobs the broker sends this worker process, one at a time, and reports their events and ends."""
+
     def __init__(self, device: str, events: Connection, cancel: Any) -> None:
         self.device = device
         self.events = events
@@ -76,16 +79,25 @@ class _Worker:
             state, error = JobState.FAILED, {"code": exc.code.value, "message": clip(str(exc))}
         except ProtocolError as exc:
             state, error = JobState.FAILED, {"code": exc.code.value, "message": exc.message}
-        except Exception as exc:  # a bug in a method: keep the worker, keep the traceback
-            trace = traceback.format_exc()
-            log.error("job %s failed:\n%s", job_id, trace)
-            write_text(job_dir / "traceback.txt", trace)
-            state = JobState.FAILED
-            error = {
-                "code": ErrorCode.INTERNAL.value,
-                "message": clip(f"{type(exc).__name__}: {exc}", 2000) + f" (traceback in {job_dir / 'traceback.txt'})",
-            }
+        except Exception as exc:  # a full disk, or a bug in a method: keep the worker, keep the traceback
+            state, error = JobState.FAILED, self._failure(job_id, job_dir, exc)
         self.send({"t": "finished", "job_id": job_id, "state": state.value, "error": error, "manifest": manifest})
+
+    @staticmethod
+    def _failure(job_id: str, job_dir: Path, exc: Exception) -> dict[str, str]:
+        """The error of a job that raised ``exc``: ``disk_full`` naming the data dir, or ``internal`` with the traceback
+        saved beside the job (when the disk lets it: the log has it too)."""
+        if is_disk_full(exc):
+            log.error("job %s failed: the disk is full (%s)", job_id, exc)
+            return {"code": ErrorCode.DISK_FULL.value, "message": disk_full_error(job_dir.parent.parent, f"job {job_id}'s files ({exc.filename or exc})").message}
+        trace = traceback.format_exc()
+        log.error("job %s failed:\n%s", job_id, trace)
+        where = f" (traceback in {job_dir / 'traceback.txt'})"
+        try:
+            write_text(job_dir / "traceback.txt", trace)
+        except OSError as write_failure:
+            where = f" (traceback in the worker's log: {write_failure.strerror} writing traceback.txt)"
+        return {"code": ErrorCode.INTERNAL.value, "message": clip(f"{type(exc).__name__}: {exc}", 2000) + where}
 
     def _run(self, job_id: str, job_dir: Path) -> Any:
         spec = json.loads((job_dir / "spec.json").read_text(encoding="utf-8"))
@@ -164,7 +176,7 @@ def worker_main(
         device, device_info = resolve_device(device_preference, index)
     except Exception as exc:  # e.g. a broken CUDA install
         device, device_info = "", {"kind": "unavailable", "detail": f"{type(exc).__name__}: {exc}"}
-    worker = _Worker(device, events, cancel)
+    worker = JobWorker(device, events, cancel)
     worker.send({"t": "ready", "device": device_info})
     while True:
         try:

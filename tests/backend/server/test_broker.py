@@ -155,3 +155,38 @@ def test_stale_clock_is_answered(harness):
     harness.dealer.send_multipart(frames)
     (reply,) = harness.received()
     assert reply.header.re == "old" and reply.message.code is ErrorCode.CLOCK_SKEW
+
+
+def test_one_job_whose_events_cannot_be_read_does_not_stop_the_others_streams(harness, monkeypatch):
+    broken = harness.request(Submit(job=JobSpec(method="testbed", seed=1), follow=True)).job
+    healthy = harness.request(Submit(job=JobSpec(method="testbed", seed=2), follow=True)).job
+    harness.received()
+    real = harness.store.events_since
+
+    def events_since(job_id, seq, limit):
+        if job_id == broken.job_id:
+            raise ValueError("events.jsonl: unreadable")
+        return real(job_id, seq, limit)
+
+    monkeypatch.setattr(harness.store, "events_since", events_since)
+    for job in (broken, healthy):
+        harness.store.append_event(job.job_id, "log", {"level": "info", "message": "more"})
+        harness.broker.job_changed(job.job_id)
+    for _ in range(3):
+        pushes = [e.message for e in harness.received() if isinstance(e.message, Events)]
+        assert all(m.job_id == healthy.job_id for m in pushes)
+        if pushes:
+            break
+    assert pushes and pushes[-1].events[-1].data["message"] == "more"
+    assert harness.broker.dropped["pump_failed"] == 1 and isinstance(harness.request(Ping()), Pong)
+
+
+def test_a_full_disk_under_a_handler_is_a_disk_full_error(harness, monkeypatch):
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(harness.store, "create", full)
+    reply = harness.request(Submit(job=JobSpec(method="testbed")))
+    assert isinstance(reply, Error) and reply.code is ErrorCode.DISK_FULL and str(harness.store.root) in reply.message

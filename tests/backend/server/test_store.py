@@ -1,4 +1,6 @@
+import errno
 import json
+import os
 
 import pytest
 
@@ -199,3 +201,110 @@ def test_a_resumable_job_left_running_is_queued_again_a_few_times_then_failed(tm
     again = JobStore(tmp_path)
     again.load(resumable=lambda method: False)
     assert again.get(other.job_id).state is JobState.FAILED, "methods without checkpoints still fail interrupted"
+
+
+# ------------------------------------------------------------------ a full disk
+
+
+def _full_disk_after(budget: int):
+    """An ``os.write`` that writes ``budget`` more bytes in all, then fails ENOSPC (part of a write when it runs out)."""
+    real_write, left = os.write, [budget]
+
+    def write(fd, data):
+        if left[0] <= 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        count = real_write(fd, bytes(data[: left[0]]))
+        left[0] -= count
+        return count
+
+    return write
+
+
+def test_an_event_that_does_not_fit_is_cut_back_and_the_log_stays_readable(tmp_path, monkeypatch):
+    store = JobStore(tmp_path)
+    job = create(store)
+    path = tmp_path / "jobs" / job.job_id / "events.jsonl"
+    before = path.read_bytes()
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "write", _full_disk_after(10))  # the disk fills ten bytes into the line
+        with pytest.raises(ProtocolError) as caught:
+            store.record_progress(job.job_id, {"stage": "s", "step": 1, "total": 2})
+    assert caught.value.code is ErrorCode.DISK_FULL and str(tmp_path) in caught.value.message and "free" in caught.value.message
+    assert path.read_bytes() == before, "no torn line is left for the next event to be glued to"
+    assert store.get(job.job_id).last_seq == 1
+    store.record_progress(job.job_id, {"stage": "s", "step": 2, "total": 2})  # space again
+    reloaded = JobStore(tmp_path)
+    reloaded.load()
+    assert [e.seq for e in reloaded.events_since(job.job_id, 0, 10)] == [1, 2]
+
+
+def test_a_state_change_spends_the_reserve_when_the_disk_is_full(tmp_path, monkeypatch):
+    store = JobStore(tmp_path)
+    job = create(store)
+    store.transition(job.job_id, JobState.RUNNING)
+    assert store.reserve.held
+    real_write = os.write
+
+    def full_until_the_reserve_goes(fd, data):
+        if store.reserve.path.exists():
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "write", full_until_the_reserve_goes)
+        with pytest.raises(ProtocolError, match="disk is full"):
+            store.record_progress(job.job_id, {"stage": "s", "step": 1, "total": 2})  # chatter does not spend it
+        assert store.reserve.held
+        store.transition(job.job_id, JobState.FAILED, ErrorInfo(code=ErrorCode.DISK_FULL, message="full"))
+    assert not store.reserve.held, "spent on the record that ends the job"
+    reloaded = JobStore(tmp_path)
+    reloaded.load()
+    assert reloaded.get(job.job_id).state is JobState.FAILED and reloaded.reserve.held, "made again once there is space"
+
+
+def test_with_no_space_even_for_the_reserve_a_state_change_still_happens_in_memory(tmp_path, monkeypatch):
+    store = JobStore(tmp_path)
+    job = create(store)
+    store.transition(job.job_id, JobState.RUNNING)
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "write", _full_disk_after(0))
+        patch.setattr("backend.server.store.write_json", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left")))
+        info = store.transition(job.job_id, JobState.CANCELLED)
+    assert info.state is JobState.CANCELLED and store.get(job.job_id).state is JobState.CANCELLED
+
+
+def test_a_submit_on_a_full_disk_leaves_no_half_made_job(tmp_path, monkeypatch):
+    store = JobStore(tmp_path)
+    with monkeypatch.context() as patch:
+        patch.setattr("backend.server.store.write_json", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left")))
+        with pytest.raises(ProtocolError) as caught:
+            create(store, key="k")
+    assert caught.value.code is ErrorCode.DISK_FULL and "a new job" in caught.value.message
+    assert list((tmp_path / "jobs").iterdir()) == [] and store.list(10)[1] == 0 and store.find_by_client_key("k") is None
+
+
+def test_a_folder_whose_creation_never_finished_and_an_unfinished_result_are_removed_at_start(tmp_path):
+    store = JobStore(tmp_path)
+    job = create(store)
+    half = tmp_path / "jobs" / "20261206T000000-deadbeef"
+    (half / "work").mkdir(parents=True)
+    (half / "input.png").write_bytes(b"img")
+    (tmp_path / "jobs" / job.job_id / "result.partial").mkdir()
+    assert JobStore(tmp_path).load() == [job.job_id]
+    assert not half.exists() and not (tmp_path / "jobs" / job.job_id / "result.partial").exists(), "nor an unfinished result"
+
+
+def test_an_unreadable_line_in_the_middle_of_a_log_is_skipped(tmp_path, caplog):
+    store = JobStore(tmp_path)
+    job = create(store)
+    store.transition(job.job_id, JobState.RUNNING)
+    path = tmp_path / "jobs" / job.job_id / "events.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + b'{"seq": 2, "ti' + lines[1])  # an old torn line with the next event glued to it
+    store.record_progress(job.job_id, {"stage": "s", "step": 1, "total": 2})
+    reloaded = JobStore(tmp_path)
+    reloaded.load()
+    events = reloaded.events_since(job.job_id, 0, 10)
+    assert [e.seq for e in events] == [1, 3] and "unreadable event line" in caplog.text
+    assert [e.seq for e in reloaded.events_since(job.job_id, 1, 10)] == [3]
+    assert [e.seq for e in reloaded.events_since(job.job_id, 2, 10)] == [3], "a cursor inside the gap resumes after it"
