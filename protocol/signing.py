@@ -89,6 +89,15 @@ class ReplayGuard:
         if now >= self._next_prune:
             self._prune(now)
 
+    def remember(self, session: str, seq: int, ts: float) -> bool:
+        """Mark a message as seen without judging it (what a restarted receiver reloads); False, and nothing kept, when
+        its timestamp is outside the window (it would be refused as stale anyway)."""
+        try:
+            self.check(session, seq, ts)
+        except FrameRejected as exc:
+            return exc.reason == "replayed"  # seen already counts as remembered
+        return True
+
     def _prune(self, now: float) -> None:
         horizon = now - 2 * self.window_s
         for session in [s for s, (_, _, last) in self._sessions.items() if last < horizon]:

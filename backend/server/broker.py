@@ -62,6 +62,7 @@ from .disk import disk_full_error, is_disk_full
 from .images import DEFAULT_MAX_PIXELS
 from .outbox import Outbox
 from .rate import RateLimiter
+from .replay_log import ReplayLog
 from .scheduler import Scheduler
 from .store import JobStore
 from .submission import prepare, spec_digest
@@ -70,6 +71,8 @@ from .subscriptions import Subscriptions
 log = logging.getLogger(__name__)
 
 EVENT_BATCH = 256
+STATE_CHANGING = (Submit, Cancel)
+"""Requests whose replay after a restart would change something: recorded in the replay log before they are handled."""
 
 
 def rss_bytes() -> int:
@@ -112,8 +115,10 @@ class Broker:
         *,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_queued_jobs: int = 1000,
+        replay_log: ReplayLog | None = None,
     ) -> None:
         self.framer = framer
+        self.replay_log = replay_log
         self.store = store
         self.scheduler = scheduler
         self.max_pixels = max_pixels
@@ -153,6 +158,15 @@ class Broker:
         if handler is None:  # a reply or push type sent as a request
             self._reject(peer, FrameRejected(ErrorCode.UNKNOWN_TYPE, f"{envelope.header.type} is not a request", request_id=envelope.header.id))
             return
+        if self.replay_log is not None and isinstance(envelope.message, STATE_CHANGING):
+            try:
+                self.replay_log.record(envelope.header)
+            except OSError as exc:  # unrecorded, it could be replayed after a restart: refused
+                log.error("could not record a %s in the replay log: %s", envelope.header.type, exc)
+                failure = disk_full_error(self.store.root, "the replay guard's record") if is_disk_full(exc) else ProtocolError(
+                    ErrorCode.INTERNAL, f"the backend could not record this {envelope.header.type} ({exc.strerror}); see its log")
+                self._send(peer, error_reply(failure.code, failure.message), re=envelope.header.id)
+                return
         self._answer(peer, envelope, handler)
 
     def _answer(self, peer: bytes, envelope: Envelope, handler: Callable[[bytes, Any], Message]) -> None:

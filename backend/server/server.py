@@ -29,6 +29,7 @@ from protocol.transport import configure, curve_available, make_curve_keypair
 from .. import methods
 from .broker import Broker
 from .images import DEFAULT_MAX_PIXELS
+from .replay_log import ReplayLog
 from .scheduler import Scheduler
 from .store import JobStore
 from .workers import WorkerHandle
@@ -184,6 +185,8 @@ class Server:
         url = self._advertised(self.sock.getsockopt_string(zmq.LAST_ENDPOINT))
         self.connection = ConnectionInfo(url=url, key=key, pid=os.getpid(), **curve_keys)
         self.framer = Framer(key, config.limits)
+        replay_log = ReplayLog(config.data_dir)
+        replay_log.restore(self.framer.replay)
         self.workers = [
             WorkerHandle(i, config.device, config.log_level, config.data_dir / "logs" / f"worker-{i}.log")
             for i in range(config.workers)
@@ -191,7 +194,7 @@ class Server:
         self.scheduler = Scheduler(self.store, self.workers, self._job_changed, cancel_grace_s=config.cancel_grace_s)
         self.broker = Broker(
             self.sock, self.framer, self.store, self.scheduler,
-            max_pixels=config.max_pixels, max_queued_jobs=config.max_queued_jobs,
+            max_pixels=config.max_pixels, max_queued_jobs=config.max_queued_jobs, replay_log=replay_log,
         )
         for worker in self.workers:
             worker.start()

@@ -14,7 +14,7 @@ import trimesh
 from backend.bench.probe import textured_tetrahedron
 from protocol.download import download
 from protocol.errors import ErrorCode, RemoteError
-from protocol.messages import Attach, Cancel, GetJob, GetStats, JobSpec, JobState, Ping, Progress, ReleaseGpu, Submit
+from protocol.messages import Attach, Cancel, GetJob, GetStats, JobSpec, JobState, ListJobs, Ping, Progress, ReleaseGpu, Submit, Submitted
 from tests.conftest import connect
 from tests.support.jobs import collect, submit, wait_state
 from tests.support.wire import RawPeer
@@ -283,3 +283,24 @@ def test_a_checkpointing_job_stopped_with_the_server_continues_from_its_checkpoi
     assert done.state is JobState.SUCCEEDED, done.error
     log = (server.data_dir / "jobs" / job.job_id / "events.jsonl").read_text()
     assert "continues from its last checkpoint" in log and "stage 1 resumes at iteration" in log
+
+
+def test_a_submit_replayed_after_a_restart_is_refused(server):
+    peer = RawPeer(server.info)
+    _, captured = peer.send(Submit(job=JobSpec(method="testbed", preset="quick"), follow=False))
+    assert isinstance(peer.recv_message().message, Submitted)
+    peer.close()
+    assert server.stop() == 0
+    server.start()
+    attacker = RawPeer(server.info)
+    try:
+        attacker.send_frames(captured)  # same key, inside the timestamp window
+        assert attacker.recv(1.0) is None, "dropped as a replay"
+        msg_id, _ = attacker.send(Ping())
+        assert attacker.recv_message().header.re == msg_id, "the peer is still served"
+    finally:
+        attacker.close()
+    with connect(server) as client:
+        assert client.request(ListJobs(limit=10)).total == 1, "no second job"
+        submit(client, preset="quick")  # a new message is not a replay
+        assert client.request(ListJobs(limit=10)).total == 2
