@@ -55,6 +55,8 @@ class ErrorCode(str, enum.Enum):
     """The method raised an error while running the job."""
     WORKER_CRASHED = "worker_crashed"
     """The worker process died while running the job."""
+    WORKER_UNRESPONSIVE = "worker_unresponsive"
+    """The worker process running the job fell silent (stopped, frozen) and was killed."""
     INTERRUPTED = "interrupted"
     """The server stopped while the job was running."""
     OFFLINE = "offline"

@@ -23,6 +23,9 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--advertise-host", metavar="HOST", help="host written to the connection file when binding 0.0.0.0")
     p.add_argument("--new-key", action="store_true", help="make a new signing key (clients must re-read the connection file)")
     p.add_argument("--cancel-grace", type=float, default=10.0, metavar="SECONDS", help="kill a worker that ignores a cancel this long")
+    p.add_argument("--worker-timeout", type=float, default=120.0, metavar="SECONDS",
+                   help="kill a worker that says nothing this long while running a job (it sends a heartbeat every 2 s); "
+                        "its job fails worker_unresponsive, or is queued again when its method resumes from checkpoints")
     p.set_defaults(func=run)
 
 
@@ -34,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger().addHandler(rotating_log_handler(data_dir / "logs" / "server.log"))
     config = ServerConfig(
         data_dir=data_dir, bind=args.bind, device=args.device, workers=args.workers, curve=args.curve, insecure=args.insecure,
-        advertise_host=args.advertise_host, new_key=args.new_key, cancel_grace_s=args.cancel_grace,
+        advertise_host=args.advertise_host, new_key=args.new_key, cancel_grace_s=args.cancel_grace, worker_timeout_s=args.worker_timeout,
         log_level=logging.getLogger().level,
     )
     server = Server(config)

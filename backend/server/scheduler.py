@@ -38,11 +38,13 @@ class Scheduler:
         notify: Callable[[str], None],
         *,
         cancel_grace_s: float = 10.0,
+        unresponsive_s: float = 120.0,
     ) -> None:
         self.store = store
         self.workers = workers
         self.notify = notify
         self.cancel_grace_s = cancel_grace_s
+        self.unresponsive_s = unresponsive_s
         self.queue: deque[str] = deque()
         self.restarts = 0
         self.dropped_events = 0
@@ -126,6 +128,8 @@ class Scheduler:
         if job is not None and not job.state.finished:
             if job.cancel_requested:
                 self._finish(job.job_id, JobState.CANCELLED, None)
+            elif worker.unresponsive:
+                self._unresponsive(job)
             else:
                 message = f"the worker process died ({reason}) while running this job"
                 self._finish(job.job_id, JobState.FAILED, ErrorInfo(code=ErrorCode.WORKER_CRASHED, message=message))
@@ -145,10 +149,18 @@ class Scheduler:
         self.dispatch()
 
     def tick(self, now: float | None = None) -> None:
-        """Kill workers that ignore a cancel for longer than the grace period."""
+        """Kill workers that ignore a cancel for longer than the grace period, or fall silent for ``unresponsive_s``
+        while running a job (stopped, frozen: no heartbeat)."""
         now = time.monotonic() if now is None else now
         for worker in self.workers:
-            if worker.job_id is None or worker.cancel_requested_at is None:
+            if worker.job_id is None:
+                continue
+            if not worker.unresponsive and now - worker.last_heard > self.unresponsive_s and worker.alive():
+                log.error("worker %d has said nothing for %.0f s while running job %s; killing it", worker.index, now - worker.last_heard, worker.job_id)
+                worker.unresponsive = True
+                worker.kill()  # on_worker_exit follows through the sentinel
+                continue
+            if worker.cancel_requested_at is None:
                 continue
             if now - worker.cancel_requested_at > self.cancel_grace_s and worker.alive():
                 log.warning(
@@ -176,6 +188,17 @@ class Scheduler:
                 self._finish(job_id, JobState.FAILED, ErrorInfo(code=ErrorCode.INTERRUPTED, message="the server was stopped while this job was running"))
 
     # --------------------------------------------------------------- helpers
+
+    def _unresponsive(self, job: JobInfo) -> None:
+        """A job whose worker was killed for its silence: back to the queue when its method resumes from checkpoints (at most
+        :data:`.store.MAX_RESUMES` times), else failed ``worker_unresponsive``."""
+        silent = f"its worker process said nothing for {self.unresponsive_s:.0f} s (stopped or frozen) and was killed"
+        if methods.is_resumable(job.method) and self.store.count_resume(job.job_id):
+            self.store.requeue(job.job_id, f"{silent}; the job continues from its last checkpoint")
+            self.queue.append(job.job_id)
+            self.notify(job.job_id)
+        else:
+            self._finish(job.job_id, JobState.FAILED, ErrorInfo(code=ErrorCode.WORKER_UNRESPONSIVE, message=f"{silent} while running this job"))
 
     def _on_job_event(self, worker: WorkerHandle, message: dict[str, Any]) -> None:
         job_id = message.get("job_id")

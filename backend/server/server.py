@@ -61,6 +61,9 @@ class ServerConfig:
     """Make a new signing key instead of reusing the one in the existing connection file."""
     cancel_grace_s: float = 10.0
     """Seconds a running job has to honour a cancel before its worker is killed."""
+    worker_timeout_s: float = 120.0
+    """Seconds a worker running a job may stay silent (workers send a heartbeat every 2 s) before it is killed and its job
+    fails ``worker_unresponsive`` (or goes back to the queue, for methods that resume from checkpoints)."""
     max_pixels: int = DEFAULT_MAX_PIXELS
     """Largest input image accepted, in pixels."""
     max_queued_jobs: int = 1000
@@ -191,7 +194,9 @@ class Server:
             WorkerHandle(i, config.device, config.log_level, config.data_dir / "logs" / f"worker-{i}.log")
             for i in range(config.workers)
         ]
-        self.scheduler = Scheduler(self.store, self.workers, self._job_changed, cancel_grace_s=config.cancel_grace_s)
+        self.scheduler = Scheduler(
+            self.store, self.workers, self._job_changed, cancel_grace_s=config.cancel_grace_s, unresponsive_s=config.worker_timeout_s,
+        )
         self.broker = Broker(
             self.sock, self.framer, self.store, self.scheduler,
             max_pixels=config.max_pixels, max_queued_jobs=config.max_queued_jobs, replay_log=replay_log,

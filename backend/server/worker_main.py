@@ -42,6 +42,10 @@ from ..job_layout import GENERATOR_DIR, WORK_DIR
 log = logging.getLogger(__name__)
 
 
+HEARTBEAT_INTERVAL_S = 2.0
+"""Seconds between a worker's "alive" messages."""
+
+
 def resolve_device(preference: str, index: int) -> tuple[str, dict[str, Any]]:
     """``(torch device string, DeviceInfo fields)`` for ``auto``/``cpu``/``cuda``; imports torch only when needed."""
     if preference == "cpu":
@@ -65,9 +69,27 @@ class JobWorker:
         self.events = events
         self.cancel = cancel
         self.methods: dict[str, Any] = {}
+        self._sending = threading.Lock()
 
     def send(self, message: dict[str, Any]) -> None:
-        self.events.send_bytes(pack(message))
+        """Send one message to the broker (from the job's thread or the heartbeat's)."""
+        data = pack(message)
+        with self._sending:
+            self.events.send_bytes(data)
+
+    def beat(self, interval_s: float = HEARTBEAT_INTERVAL_S) -> None:
+        """Tell the broker every ``interval_s`` that this process still runs (a stopped or frozen one falls silent and is
+        killed, see :attr:`.server.ServerConfig.worker_timeout_s`); in a daemon thread."""
+
+        def loop() -> None:
+            while True:
+                time.sleep(interval_s)
+                try:
+                    self.send({"t": "alive"})
+                except (OSError, ValueError):  # the broker is gone
+                    return
+
+        threading.Thread(target=loop, name="heartbeat", daemon=True).start()
 
     def run(self, job_id: str, job_dir: Path) -> None:
         state, error, manifest = JobState.SUCCEEDED, None, None
@@ -178,6 +200,7 @@ def worker_main(
         device, device_info = "", {"kind": "unavailable", "detail": f"{type(exc).__name__}: {exc}"}
     worker = JobWorker(device, events, cancel)
     worker.send({"t": "ready", "device": device_info})
+    worker.beat()
     while True:
         try:
             message = unpack(commands.recv_bytes())

@@ -47,6 +47,10 @@ class WorkerHandle:
         self.job_id: str | None = None
         self.cancel_requested_at: float | None = None
         self.started_at = 0.0
+        self.last_heard = 0.0
+        """``time.monotonic()`` when the process last said anything (heartbeats included)."""
+        self.unresponsive = False
+        """Set when the broker killed the process for its silence."""
         self.ready = False
 
     def start(self) -> None:
@@ -70,7 +74,8 @@ class WorkerHandle:
         self.device = DeviceInfo(kind="starting")
         self.job_id = None
         self.cancel_requested_at = None
-        self.started_at = time.monotonic()
+        self.started_at = self.last_heard = time.monotonic()
+        self.unresponsive = False
         self.ready = False
         log.info("worker %d started (pid %d)", self.index, self.process.pid)
 
@@ -101,6 +106,8 @@ class WorkerHandle:
                     log.error("worker %d sent an undecodable message: %s", self.index, exc)
         except (EOFError, OSError):
             pass
+        if messages:
+            self.last_heard = time.monotonic()
         for message in messages:
             if message.get("t") == "ready":
                 self.ready = True

@@ -17,6 +17,7 @@ from protocol.errors import ErrorCode, RemoteError
 from protocol.messages import Attach, Cancel, GetJob, GetStats, JobSpec, JobState, ListJobs, Ping, Progress, ReleaseGpu, Submit, Submitted
 from tests.conftest import connect
 from tests.support.jobs import collect, submit, wait_state
+from tests.support.servers import ServerProcess
 from tests.support.wire import RawPeer
 
 pytestmark = pytest.mark.slow
@@ -304,3 +305,22 @@ def test_a_submit_replayed_after_a_restart_is_refused(server):
         assert client.request(ListJobs(limit=10)).total == 1, "no second job"
         submit(client, preset="quick")  # a new message is not a replay
         assert client.request(ListJobs(limit=10)).total == 2
+
+
+def test_a_stopped_worker_is_killed_for_its_silence_and_a_busy_one_is_not(tmp_path):
+    server = ServerProcess(tmp_path / "data", "--worker-timeout", "3")
+    server.start()
+    try:
+        with connect(server) as client:
+            busy = submit(client, params={"steps": 100, "step_seconds": 0.05, "preview_every": 0}, seed=1)  # 5 s of work, no events
+            assert wait_state(client, busy.job_id, "succeeded", timeout=60).result is not None, "its heartbeat kept it alive"
+            stopped = submit(client, params={"steps": 400, "step_seconds": 0.05}, seed=2)
+            wait_state(client, stopped.job_id, "running")
+            (pid,) = client.request(GetStats()).worker_pids
+            os.kill(pid, signal.SIGSTOP)
+            ended = wait_state(client, stopped.job_id, "failed", timeout=30)
+            assert ended.error.code is ErrorCode.WORKER_UNRESPONSIVE and "3 s" in ended.error.message
+            after = submit(client, preset="quick", seed=3)  # a new worker takes the next job
+            assert wait_state(client, after.job_id, "succeeded", timeout=60).result is not None
+    finally:
+        server.stop()

@@ -2,6 +2,8 @@
 
 from types import SimpleNamespace
 
+import pytest
+
 from protocol.errors import ErrorCode
 from protocol.messages import DeviceInfo, JobState, ResultItem, ResultManifest
 from protocol.schema import to_plain
@@ -23,6 +25,8 @@ class FakeWorker:
         self.killed = False
         self.exitcode_text = "exit code 1"
         self.process = SimpleNamespace(pid=1000 + index)
+        self.last_heard = 0.0
+        self.unresponsive = False
 
     @property
     def idle(self):
@@ -166,3 +170,24 @@ def test_long_failure_messages_are_clipped_not_refused(tmp_path):
     worker.inbox = [{"t": "finished", "job_id": job, "state": "failed", "error": {"code": "job_failed", "message": "x" * 9000}, "manifest": None}]
     scheduler.on_worker_readable(worker)
     assert store.get(job).state is JobState.FAILED and len(store.get(job).error.message) == 4000
+
+
+@pytest.mark.parametrize("method, resumable", [("testbed", False), ("dtc123", True)])
+def test_a_silent_worker_is_killed_and_its_job_fails_or_resumes(tmp_path, monkeypatch, method, resumable):
+    store, scheduler, (worker,), _ = make(tmp_path)
+    scheduler.unresponsive_s = 30
+    job = store.create(method=method, preset="tiny", spec={}, config={}, digest="d", prompt="", seed=0, client_key=None, image=None).job_id
+    scheduler.enqueue(job)
+    worker.last_heard = 100.0
+    scheduler.tick(now=129.0)
+    assert not worker.killed, "heard from 29 s ago"
+    scheduler.tick(now=131.0)
+    assert worker.killed and worker.unresponsive
+    scheduler.tick(now=140.0)  # killed once, not again while its death is on its way
+    scheduler.on_worker_exit(worker)
+    info = store.get(job)
+    if resumable:
+        logs = [e.data["message"] for e in store.events_since(job, 0, 100) if e.kind == "log"]
+        assert info.state is JobState.QUEUED and job in scheduler.queue and "said nothing for 30 s" in logs[-1]
+    else:
+        assert info.state is JobState.FAILED and info.error.code is ErrorCode.WORKER_UNRESPONSIVE and "30 s" in info.error.message
