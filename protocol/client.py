@@ -47,7 +47,7 @@ from .messages import (
     Submitted,
     Welcome,
 )
-from .transport import AUTH_FAILURE_NOTICE, configure, endpoint_problem
+from .transport import AUTH_FAILURE_NOTICE, configure, endpoint_problem, prove_key
 
 log = logging.getLogger(__name__)
 
@@ -284,6 +284,8 @@ class Client:
                     dealer.curve_serverkey = self.info.server_public_key.encode("ascii")
                     dealer.curve_publickey = public.encode("ascii") if isinstance(public, str) else public
                     dealer.curve_secretkey = secret.encode("ascii") if isinstance(secret, str) else secret
+                elif self.info.handshake_auth:
+                    prove_key(dealer, self.info.key)
                 monitor = dealer.get_monitor_socket(_MONITOR_EVENTS)
                 dealer.connect(self.info.url)
                 poller.register(dealer, zmq.POLLIN)
@@ -294,6 +296,15 @@ class Client:
                 problem = f"cannot connect to {self.info.url!r}: {exc}"
         self._set_status(ConnectionState.OFFLINE, problem)
         return None
+
+    def _handshake_failure(self) -> str:
+        """Why the backend turned this client away in the handshake, from what the connection file says."""
+        if self.info.server_public_key:
+            return "encryption handshake failed: the backend's keys in the connection file do not match (or only one side uses --curve)"
+        if self.info.handshake_auth:
+            return ("the backend refused the handshake: the key in the connection file is not the backend's "
+                    "(it was restarted with --new-key, or this file is another backend's)")
+        return "the backend refused the handshake: this connection file is older than the backend's, or the backend uses --curve; use its current file"
 
     @staticmethod
     def _stop_requested(pull: zmq.Socket) -> bool:
@@ -489,10 +500,7 @@ class Client:
                 self._last_rx = self._last_beat = time.monotonic()
                 self._send_internal(dealer, Hello(client=self.name))
             elif kind & _HANDSHAKE_FAILED:
-                self._handshake_problem = (
-                    "encryption handshake failed: the backend's keys in the connection file do not match "
-                    "(or only one side uses --curve)"
-                )
+                self._handshake_problem = self._handshake_failure()
                 self._set_status(ConnectionState.OFFLINE, self._handshake_problem)
             elif kind == zmq.EVENT_DISCONNECTED:
                 self._tcp_up = False

@@ -45,6 +45,10 @@ class ConnectionInfo:
     """Secret half of ``client_public_key``."""
     pid: int | None = None
     """Process id of the backend that wrote the file (informational)."""
+    handshake_auth: bool = False
+    """The backend admits only peers that prove the key in ZeroMQ's handshake (PLAIN, with a password derived from
+    ``key``; see :func:`protocol.transport.handshake_password`), so a stranger's frames are never even received. False
+    for backends that predate it, and for CURVE, which authenticates by its own key pair."""
 
     @property
     def client_keypair(self) -> tuple[str, str] | None:
@@ -62,6 +66,7 @@ class ConnectionInfo:
             "client_public_key": self.client_public_key,
             "client_secret_key": self.client_secret_key,
             "pid": self.pid,
+            "handshake_auth": self.handshake_auth,
         }
 
     @classmethod
@@ -87,7 +92,10 @@ class ConnectionInfo:
                 raise ConnectionFileError(f"{source}: {name!r} must be a 40-character Z85 key")
             keys[name] = value
         pid = data.get("pid")
-        return cls(url=url, key=key, pid=pid if isinstance(pid, int) else None, **keys)
+        handshake_auth = data.get("handshake_auth", False)
+        if not isinstance(handshake_auth, bool):
+            raise ConnectionFileError(f"{source}: 'handshake_auth' must be true or false")
+        return cls(url=url, key=key, pid=pid if isinstance(pid, int) else None, handshake_auth=handshake_auth, **keys)
 
 
 def write_connection_file(path: Path, info: ConnectionInfo) -> None:

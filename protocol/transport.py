@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import zmq
 
 from .limits import Limits
@@ -10,6 +13,22 @@ AUTH_FAILURE_NOTICE = (b"", b"auth-failed")
 """Frames 1 and 2 of the unsigned notice a backend sends (rate-limited) when a message's
 signature does not verify, so a client can say "key mismatch" rather than "no reply".
 Frame 0 is the version frame. It carries nothing else and is never trusted for more."""
+
+HANDSHAKE_USER = b"distill3d"
+"""ZeroMQ PLAIN user name of every client (the password is what proves the key)."""
+
+
+def handshake_password(key: bytes) -> bytes:
+    """The PLAIN password of holders of ``key``: HMAC-SHA256(key, a fixed label), hex — the key itself never travels.
+
+    PLAIN is not encryption: on loopback (the default) only root can read the handshake; networks use CURVE."""
+    return hmac.new(key, b"distill3d zmq PLAIN handshake v1", hashlib.sha256).hexdigest().encode("ascii")
+
+
+def prove_key(sock: zmq.Socket, key: bytes) -> None:
+    """Client side of handshake authentication (before ``connect``)."""
+    sock.plain_username = HANDSHAKE_USER
+    sock.plain_password = handshake_password(key)
 
 
 def configure(sock: zmq.Socket, limits: Limits, *, sndhwm: int, rcvhwm: int) -> None:

@@ -25,6 +25,7 @@ from protocol.connection import ConnectionInfo, read_connection_file
 from protocol.download import download
 from protocol.framing import Framer
 from protocol.messages import Events, GetJob, GetStats, JobInfo, JobSpec, Ping, Submit
+from protocol.transport import HANDSHAKE_USER, handshake_password, prove_key
 
 from ..table import print_table
 
@@ -156,11 +157,41 @@ def _event_latency(client: Client, events: int) -> list[float]:
     return latencies
 
 
-def _bad_frames(info: ConnectionInfo, count: int) -> tuple[int, int, dict[str, int]]:
-    """Broker RSS before and after ``count`` bad frames, and what it counted as dropped."""
+STRANGER_MESSAGES, STRANGER_PARTS, STRANGER_PART_MIB = 4, 8, 60
+"""The stranger's flood: messages of this many parts of this size each, sent without the key (issue 17's attack: one
+32 × 60 MiB message once took the broker from 67 to 1,987 MiB)."""
+
+
+def _stranger_flood(info: ConnectionInfo, password: bytes | None) -> float:
+    """Seconds spent offering :data:`STRANGER_MESSAGES` big multipart messages from a peer without the key (``password``:
+    None for no credentials, else a PLAIN password that is not the backend's)."""
     ctx = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.SNDTIMEO, 2000)
+    if password is not None:
+        sock.plain_username, sock.plain_password = HANDSHAKE_USER, password
+    sock.connect(info.url)
+    part = zmq.Frame(b"\0" * (STRANGER_PART_MIB << 20))
+    start = time.perf_counter()
+    for _ in range(STRANGER_MESSAGES):
+        try:
+            sock.send_multipart([part] * STRANGER_PARTS, copy=False)
+        except zmq.Again:
+            break
+    time.sleep(1.0)  # what the backend would take in, it has taken by now
+    ctx.destroy(linger=0)
+    return time.perf_counter() - start
+
+
+def _bad_frames(info: ConnectionInfo, count: int) -> tuple[list[tuple[str, int, int]], dict[str, int]]:
+    """Broker RSS before and after each attack — ``count`` bad frames from a peer that passed the handshake, then the
+    stranger's flood without credentials and with a wrong key — and what it counted as dropped."""
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    if info.handshake_auth:
+        prove_key(sock, info.key)
     sock.connect(info.url)
     framer = Framer(info.key)
 
@@ -193,9 +224,14 @@ def _bad_frames(info: ConnectionInfo, count: int) -> tuple[int, int, dict[str, i
         while sock.poll(0):
             sock.recv_multipart()
     after = stats()
+    rows = [(f"{count} bad frames (key holder's handshake)", before.rss_bytes, after.rss_bytes)]
+    for label, password in (("no credentials", None), ("a wrong key", handshake_password(b"not the backend's key"))):
+        ahead = stats()
+        _stranger_flood(info, password)
+        rows.append((f"stranger, {label}: {STRANGER_MESSAGES} × {STRANGER_PARTS} × {STRANGER_PART_MIB} MiB", ahead.rss_bytes, stats().rss_bytes))
     ctx.destroy(linger=0)
     dropped = {k: after.dropped.get(k, 0) - before.dropped.get(k, 0) for k in after.dropped}
-    return before.rss_bytes, after.rss_bytes, dropped
+    return rows, dropped
 
 
 def run_protocol_bench(sizes_mib: list[int], events: int, bad_frames: int, out: TextIO = sys.stdout) -> None:
@@ -207,7 +243,7 @@ def run_protocol_bench(sizes_mib: list[int], events: int, bad_frames: int, out: 
                 _run_job(client, steps=1, step_seconds=0.0, preview_every=0)  # warm the worker
                 transfer = _transfer_rows(client, sizes_mib)
                 latencies = sorted(_event_latency(client, events))
-            rss_before, rss_after, dropped = _bad_frames(info, bad_frames)
+            memory, dropped = _bad_frames(info, bad_frames)
         finally:
             proc.terminate()
             proc.wait(30)
@@ -219,7 +255,7 @@ def run_protocol_bench(sizes_mib: list[int], events: int, bad_frames: int, out: 
     p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1e3
     print_table("Event latency (worker emits → client inbox)", ("events", "p50 ms", "p99 ms", "max ms"),
            [(str(len(latencies)), f"{p50:.2f}", f"{p99:.2f}", f"{latencies[-1] * 1e3:.2f}")], out)
-    print_table("Broker memory under bad frames", ("bad frames", "RSS before MiB", "RSS after MiB", "change MiB", "counted as dropped"),
-           [(str(bad_frames), f"{rss_before / 2**20:.1f}", f"{rss_after / 2**20:.1f}", f"{(rss_after - rss_before) / 2**20:+.1f}",
-             str(sum(dropped.values())))], out)
+    print_table("Broker memory under attack", ("attack", "RSS before MiB", "RSS after MiB", "change MiB"),
+           [(label, f"{before / 2**20:.1f}", f"{after / 2**20:.1f}", f"{(after - before) / 2**20:+.1f}") for label, before, after in memory], out)
+    print(f"bad frames counted as dropped: {sum(dropped.values())}", file=out)
     print("dropped by reason: " + ", ".join(f"{k}={v}" for k, v in sorted(dropped.items()) if v), file=out)

@@ -24,7 +24,7 @@ from protocol.connection import (
 )
 from protocol.framing import Framer
 from protocol.limits import DEFAULT_LIMITS, Limits
-from protocol.transport import configure, curve_available, make_curve_keypair
+from protocol.transport import HANDSHAKE_USER, configure, curve_available, handshake_password, make_curve_keypair
 
 from .. import methods
 from .broker import Broker
@@ -177,9 +177,11 @@ class Server:
         self.sock = self._ctx.socket(zmq.ROUTER)
         configure(self.sock, config.limits, sndhwm=64, rcvhwm=256)
         self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        curve_keys: dict[str, str] = {}
+        curve_keys: dict[str, Any] = {}
         if config.curve:
             curve_keys = self._enable_curve()
+        else:
+            curve_keys = self._enable_handshake_auth(key)
         try:
             self.sock.bind(bind)
         except zmq.ZMQError as exc:
@@ -208,6 +210,17 @@ class Server:
         log.info("Distill3D backend listening on %s (data: %s, connection file: %s)", url, config.data_dir, self.connection_file)
         write_connection_file(self.connection_file, self.connection)
         return self.connection
+
+    def _enable_handshake_auth(self, key: bytes) -> dict[str, Any]:
+        """PLAIN on the socket, and a ZAP handler that admits only the password derived from the signing key: a peer
+        without the key is turned away in the handshake, before ZeroMQ takes any message of it into memory."""
+        from zmq.auth.thread import ThreadAuthenticator
+
+        self._authenticator = ThreadAuthenticator(self._ctx, log=logging.getLogger("backend.server.zap"))
+        self._authenticator.start()
+        self._authenticator.configure_plain("*", {HANDSHAKE_USER.decode(): handshake_password(key).decode()})
+        self.sock.plain_server = True
+        return {"handshake_auth": True}
 
     def _enable_curve(self) -> dict[str, str]:
         """CURVE on the socket, and a ZAP handler that admits only the client key pair written to the connection file."""

@@ -1,5 +1,6 @@
 """The client against real and fake backends: states with reasons, local errors, CURVE."""
 
+from dataclasses import replace
 import socket
 import threading
 import time
@@ -56,10 +57,13 @@ def test_bad_addresses_are_reported(url, words):
 
 
 @pytest.mark.slow
-def test_wrong_key_is_reported_as_signature_mismatch(shared_server):
-    wrong = ConnectionInfo(url=shared_server.info.url, key=b"x" * 32)
+def test_a_wrong_key_is_refused_in_the_handshake_and_said_at_once(shared_server):
+    wrong = replace(shared_server.info, key=b"x" * 32)
     with Client(wrong) as client:
-        assert "signature mismatch" in wait_reason(client, "signature mismatch")
+        assert "not the backend's" in wait_reason(client, "refused the handshake", timeout=3)
+    stale = ConnectionInfo(url=shared_server.info.url, key=shared_server.info.key)  # a file from before handshake auth
+    with Client(stale) as client:
+        assert "older than the backend's" in wait_reason(client, "refused the handshake", timeout=3)
 
 
 def fake_backend(reply_frames):

@@ -12,6 +12,7 @@ from protocol.codec import pack
 from protocol.connection import ConnectionInfo
 from protocol.framing import VERSION_FRAME, Framer
 from protocol.messages import Message
+from protocol.transport import prove_key
 
 
 def sign_raw(framer: Framer, header: dict[str, Any], body: bytes, *buffers: bytes) -> list[Any]:
@@ -32,6 +33,8 @@ class RawPeer:
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.RCVHWM, rcvhwm)
+        if info.handshake_auth:
+            prove_key(self.sock, info.key)
         self.sock.connect(info.url)
         self.framer = Framer(info.key)
         self._ids = 0

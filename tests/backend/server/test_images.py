@@ -1,11 +1,13 @@
 import io
 import struct
+import time
 import zlib
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from backend.server.images import validate_image
+from backend.server.images import BROKER_DECODE_PIXELS, MAX_JPEG_SCANS, jpeg_scans, load_rgba, validate_image
 from protocol.errors import ErrorCode, ProtocolError
 
 
@@ -58,3 +60,42 @@ def test_multi_picture_jpeg_is_accepted_as_jpeg():
     first.save(buffer, format="MPO", save_all=True, append_images=[second])
     facts = validate_image(buffer.getvalue())
     assert (facts.format, facts.extension) == ("MPO", "jpg")
+
+
+def progressive_jpeg(side: int, repeat_last_scan: int = 0) -> bytes:
+    """A progressive JPEG of seeded noise (``side``²), its last scan written ``repeat_last_scan`` more times (the attack:
+    a few KiB of data, a decode cost that grows with every scan)."""
+    pixels = np.random.default_rng(0).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", progressive=True, quality=90)
+    data = buffer.getvalue()
+    last = data.rindex(b"\xff\xda")
+    return data[:-2] + data[last:-2] * repeat_last_scan + data[-2:]
+
+
+def test_a_jpeg_with_too_many_scans_is_refused_from_its_bytes_alone():
+    ordinary = progressive_jpeg(64)
+    assert 1 < jpeg_scans(ordinary) <= MAX_JPEG_SCANS and validate_image(ordinary).extension == "jpg"
+    bomb = progressive_jpeg(64, repeat_last_scan=300)
+    with pytest.raises(ProtocolError, match=r"has 3\d\d scans; at most 16") as info:
+        validate_image(bomb)
+    assert info.value.code is ErrorCode.INVALID_IMAGE
+
+
+def test_a_large_image_is_decoded_by_the_worker_not_at_submit(tmp_path):
+    side = 2048  # over BROKER_DECODE_PIXELS
+    assert side * side > BROKER_DECODE_PIXELS
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side), "white").save(buffer, format="PNG")
+    truncated = buffer.getvalue()[:-200]
+    start = time.perf_counter()
+    assert validate_image(truncated).width == side, "its header is sound: accepted at submit"
+    assert time.perf_counter() - start < 0.5, "and without decoding it"
+    with pytest.raises(ProtocolError, match="does not decode") as info:
+        validate_image(encoded("PNG", size=(512, 512))[:-40])
+    assert info.value.code is ErrorCode.INVALID_IMAGE, "a small one is decoded, and refused, at submit"
+    path = tmp_path / "input.png"
+    path.write_bytes(truncated)
+    with pytest.raises(ProtocolError, match="does not decode") as info:
+        load_rgba(str(path))
+    assert info.value.code is ErrorCode.INVALID_IMAGE, "the worker fails the job invalid_image"
