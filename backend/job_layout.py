@@ -19,6 +19,8 @@ WORK_DIR = "work"
 """In a job's folder: the method's scratch space (checkpoints to resume from)."""
 GENERATOR_DIR = Path(WORK_DIR) / "generator"
 """In a job's folder: where a method that distils a 3D generator saves it (the job id names it afterwards)."""
+GENERATOR_FILE = "generator.json"
+"""In a generator folder: its description (``{"kind": ..., ...}``), which marks the folder as a saved generator."""
 
 
 def jobs_folder(data_dir: Path | str | None) -> Path:

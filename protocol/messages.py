@@ -324,6 +324,15 @@ class Ack(Message, type="ack"):
     detail: str = param("", max_len=500)
 
 
+@dataclass(frozen=True)
+class Pruned(Message, type="pruned"):
+    """What a prune removed."""
+
+    job_ids: tuple[str, ...] = param(doc="The finished jobs deleted, oldest first.", max_len=100_000)
+    freed_bytes: int = param(ge=0, doc="Disk space they held.")
+    kept_bytes: int = param(ge=0, doc="What the job store holds now.")
+
+
 # -------------------------------------------------------------------- requests
 
 
@@ -391,6 +400,16 @@ class FetchResult(Request, type="fetch_result"):
     job_id: str = param(pattern=ID_PATTERN)
     item: str = param(pattern=ID_PATTERN)
     chunk: int = param(ge=0)
+
+
+@dataclass(frozen=True)
+class PruneJobs(Request, type="prune_jobs"):
+    """Delete finished jobs, oldest first: those finished more than ``keep_days`` ago, then more until the store holds at
+    most ``max_bytes``. Never a running or queued job, one a client follows, or one that holds a trained generator."""
+
+    Reply: ClassVar[type[Message]] = Pruned
+    max_bytes: int | None = param(None, doc="Disk quota of the job store; None for none.", ge=0)
+    keep_days: float | None = param(None, doc="Age limit of finished jobs, in days; None for none.", ge=0.0)
 
 
 @dataclass(frozen=True)

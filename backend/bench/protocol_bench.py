@@ -8,6 +8,7 @@ window in the same run, so the ratio holds on any machine.
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import os
 import statistics
@@ -19,12 +20,15 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 import zmq
+from PIL import Image
 
+from protocol.buffers import Blob
 from protocol.client import Client
 from protocol.connection import ConnectionInfo, read_connection_file
 from protocol.download import download
+from protocol.errors import RemoteError
 from protocol.framing import Framer
-from protocol.messages import Events, GetJob, GetStats, JobInfo, JobSpec, Ping, Submit
+from protocol.messages import Events, GetJob, GetStats, ImageInput, JobInfo, JobSpec, Ping, Submit
 from protocol.transport import HANDSHAKE_USER, handshake_password, prove_key
 
 from ..table import print_table
@@ -234,6 +238,36 @@ def _bad_frames(info: ConnectionInfo, count: int) -> tuple[list[tuple[str, int, 
     return rows, dropped
 
 
+def progressive_jpeg(side: int, repeat_last_scan: int = 0) -> bytes:
+    """A flat grey progressive JPEG (``side``²) with its last scan written ``repeat_last_scan`` more times: issue 17's
+    upload, a few hundred KiB whose decoding cost grows with every scan."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side), (128, 128, 128)).save(buffer, format="JPEG", progressive=True)
+    data = buffer.getvalue()
+    last = data.rindex(b"\xff\xda")
+    return data[:-2] + data[last:-2] * repeat_last_scan + data[-2:]
+
+
+def _uploads(client: Client) -> list[tuple[str, ...]]:
+    """Submit round trips of hostile and ordinary uploads, and a ping's right after each (what another client waits)."""
+    webp = io.BytesIO()
+    Image.new("RGB", (4096, 4096), "white").save(webp, format="WEBP", lossless=True)
+    rows = []
+    for label, data in (("4096² progressive JPEG, last scan ×300", progressive_jpeg(4096, 300)), ("4096² progressive JPEG", progressive_jpeg(4096)),
+                        ("4096² WebP", webp.getvalue()), ("1024² progressive JPEG", progressive_jpeg(1024))):  # fmt: skip
+        start = time.perf_counter()
+        try:
+            reply = client.request(Submit(job=JobSpec(method="probe", params={"steps": 1, "step_seconds": 0.0}, image=ImageInput(data=Blob(data))), follow=False))
+            verdict = "accepted" if reply.created else "?"  # type: ignore[attr-defined]
+        except RemoteError as exc:
+            verdict = exc.code.value
+        submit_ms = (time.perf_counter() - start) * 1e3
+        start = time.perf_counter()
+        client.request(Ping())
+        rows.append((label, f"{len(data) / 1024:,.0f}", f"{submit_ms:.1f}", f"{(time.perf_counter() - start) * 1e3:.1f}", verdict))
+    return rows
+
+
 def run_protocol_bench(sizes_mib: list[int], events: int, bad_frames: int, out: TextIO = sys.stdout) -> None:
     with tempfile.TemporaryDirectory(prefix="distill3d-bench-") as tmp:
         proc, info = _start_backend(Path(tmp) / "data")
@@ -243,6 +277,7 @@ def run_protocol_bench(sizes_mib: list[int], events: int, bad_frames: int, out: 
                 _run_job(client, steps=1, step_seconds=0.0, preview_every=0)  # warm the worker
                 transfer = _transfer_rows(client, sizes_mib)
                 latencies = sorted(_event_latency(client, events))
+                uploads = _uploads(client)
             memory, dropped = _bad_frames(info, bad_frames)
         finally:
             proc.terminate()
@@ -259,3 +294,5 @@ def run_protocol_bench(sizes_mib: list[int], events: int, bad_frames: int, out: 
            [(label, f"{before / 2**20:.1f}", f"{after / 2**20:.1f}", f"{(after - before) / 2**20:+.1f}") for label, before, after in memory], out)
     print(f"bad frames counted as dropped: {sum(dropped.values())}", file=out)
     print("dropped by reason: " + ", ".join(f"{k}={v}" for k, v in sorted(dropped.items()) if v), file=out)
+    print_table("Input images at submit (checked from headers; decoded in full up to 1024², else by the worker)",
+                ("upload", "KiB", "submit ms", "ping after ms", "reply"), uploads, out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import contextlib
 import sys
 from collections.abc import Iterator
@@ -59,6 +60,18 @@ def report(job: Any) -> int:
     reason = f": {job.error.message}" if job.error else ""
     print(f"job {job.job_id} {job.state.value}{reason}", file=sys.stderr)
     return EXIT_JOB_FAILED
+
+
+SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """Bytes of a size such as ``500M``, ``20G``, ``1.5T`` or ``4096`` (binary units; an optional trailing ``B`` or ``iB``);
+    argparse's ``type`` (an ``ArgumentTypeError`` names the problem)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", text, re.IGNORECASE)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size: write it like 500M, 20G or 1.5T")
+    return int(float(match.group(1)) * SIZE_UNITS[match.group(2).upper()])
 
 
 def parse_sets(items: list[str] | None, types: dict[str, str]) -> dict[str, Any]:

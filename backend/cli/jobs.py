@@ -7,9 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from protocol.messages import Cancel, JobState, ListJobs
+from protocol.messages import Cancel, JobState, ListJobs, PruneJobs
 
-from .common import EXIT_OK, client_arguments, connected, report
+from .common import EXIT_OK, UsageError, client_arguments, connected, parse_size, report
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +20,10 @@ def add(sub: argparse._SubParsersAction) -> None:
     client_arguments(p)
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--state", action="append", choices=[s.value for s in JobState])
+    p.add_argument("--prune", action="store_true", help="delete finished jobs, oldest first, per --max-disk / --keep-days "
+                   "(never a job a client follows, or one that saved a generator), then list")
+    p.add_argument("--max-disk", type=parse_size, metavar="SIZE", help="with --prune: the job store's quota (500M, 20G)")
+    p.add_argument("--keep-days", type=float, metavar="DAYS", help="with --prune: delete finished jobs older than this")
     p.set_defaults(func=run_jobs)
     p = sub.add_parser("attach", help="follow a job (events it missed, then live) and fetch its result",
                        description="Follow a job (events it missed, then live) and fetch its result.")  # fmt: skip
@@ -45,7 +49,15 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_jobs(args: argparse.Namespace) -> int:
+    if args.prune and args.max_disk is None and args.keep_days is None:
+        raise UsageError("--prune needs --max-disk SIZE and/or --keep-days DAYS")
+    if not args.prune and (args.max_disk is not None or args.keep_days is not None):
+        raise UsageError("--max-disk and --keep-days go with --prune")
     with connected(args) as (client, _):
+        if args.prune:
+            pruned = client.request(PruneJobs(max_bytes=args.max_disk, keep_days=args.keep_days))
+            print(f"pruned {len(pruned.job_ids)} finished job(s), {pruned.freed_bytes / 2**20:.1f} MiB; "  # type: ignore[attr-defined]
+                  f"the store holds {pruned.kept_bytes / 2**20:.1f} MiB", file=sys.stderr)  # type: ignore[attr-defined]
         reply = client.request(ListJobs(limit=args.limit, states=tuple(JobState(s) for s in args.state or ())))
         for job in reply.jobs:  # type: ignore[attr-defined]
             created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.created_at))

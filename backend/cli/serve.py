@@ -9,7 +9,7 @@ from pathlib import Path
 
 from protocol.connection import default_data_dir
 
-from .common import EXIT_OK, UsageError
+from .common import EXIT_OK, UsageError, parse_size
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +26,10 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--worker-timeout", type=float, default=120.0, metavar="SECONDS",
                    help="kill a worker that says nothing this long while running a job (it sends a heartbeat every 2 s); "
                         "its job fails worker_unresponsive, or is queued again when its method resumes from checkpoints")
+    p.add_argument("--max-disk", type=parse_size, metavar="SIZE",
+                   help="disk quota of the job store (500M, 20G): finished jobs are deleted, oldest first, while it holds more "
+                        "(never a job a client follows, or one that saved a generator)")
+    p.add_argument("--keep-days", type=float, metavar="DAYS", help="delete finished jobs older than this (same exceptions)")
     p.set_defaults(func=run)
 
 
@@ -38,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     config = ServerConfig(
         data_dir=data_dir, bind=args.bind, device=args.device, workers=args.workers, curve=args.curve, insecure=args.insecure,
         advertise_host=args.advertise_host, new_key=args.new_key, cancel_grace_s=args.cancel_grace, worker_timeout_s=args.worker_timeout,
-        log_level=logging.getLogger().level,
+        max_disk_bytes=args.max_disk, keep_days=args.keep_days, log_level=logging.getLogger().level,
     )
     server = Server(config)
     server.stop_on_signals()

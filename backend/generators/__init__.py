@@ -28,10 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from ..core.glb import MeshAsset
+from ..job_layout import GENERATOR_FILE
 from .latents import lerp
 
-GENERATOR_FILE = "generator.json"
-"""The file that makes a folder a generator: JSON with at least ``kind``."""
 QUALITIES = ("preview", "full")
 """``preview``: coarse, vertex-coloured, fast enough to scrub; ``full``: UV-textured, exported as a GLB."""
 

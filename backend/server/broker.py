@@ -45,6 +45,8 @@ from protocol.messages import (
     Ping,
     Pong,
     Preview,
+    PruneJobs,
+    Pruned,
     ReleaseGpu,
     ResultChunk,
     ServerStats,
@@ -71,7 +73,7 @@ from .subscriptions import Subscriptions
 log = logging.getLogger(__name__)
 
 EVENT_BATCH = 256
-STATE_CHANGING = (Submit, Cancel)
+STATE_CHANGING = (Submit, Cancel, PruneJobs)
 """Requests whose replay after a restart would change something: recorded in the replay log before they are handled."""
 
 
@@ -142,6 +144,7 @@ class Broker:
             ListJobs: self._list_jobs,
             FetchResult: self._fetch_result,
             ReleaseGpu: self._release_gpu,
+            PruneJobs: self._prune_jobs,
         }
 
     # ------------------------------------------------------------- incoming
@@ -320,6 +323,13 @@ class Broker:
         return ResultChunk(
             job_id=message.job_id, item=message.item, chunk=message.chunk, offset=offset, data=Blob(data, sha256=digest)
         )
+
+    def _prune_jobs(self, peer: bytes, message: PruneJobs) -> Pruned:
+        return self.prune(message.max_bytes, message.keep_days)
+
+    def prune(self, max_bytes: int | None, keep_days: float | None) -> Pruned:
+        """:meth:`.store.JobStore.prune`, sparing the jobs clients follow."""
+        return self.store.prune(max_bytes, keep_days, protected=self.subscriptions.followed_jobs)
 
     def _release_gpu(self, peer: bytes, message: ReleaseGpu) -> Ack:
         asked = self.scheduler.release_gpu()

@@ -9,6 +9,7 @@ import secrets
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,10 +69,18 @@ class ServerConfig:
     """Largest input image accepted, in pixels."""
     max_queued_jobs: int = 1000
     """Submits beyond this many queued jobs are refused."""
+    max_disk_bytes: int | None = None
+    """Disk quota of the job store: finished jobs are deleted, oldest first, while it holds more (None: no quota)."""
+    keep_days: float | None = None
+    """Finished jobs older than this many days are deleted (None: kept)."""
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
     """Frame and message size limits."""
     log_level: int = logging.INFO
     """Log level of the workers."""
+
+
+PRUNE_INTERVAL_S = 60.0
+"""Seconds between two applications of the job store's quota and age limit."""
 
 
 def normalise_bind(bind: str) -> str:
@@ -203,6 +212,7 @@ class Server:
             self.sock, self.framer, self.store, self.scheduler,
             max_pixels=config.max_pixels, max_queued_jobs=config.max_queued_jobs, replay_log=replay_log,
         )
+        self._next_prune = 0.0
         for worker in self.workers:
             worker.start()
         for job_id in queued:
@@ -328,7 +338,19 @@ class Server:
                 elif not worker.alive():
                     self.scheduler.on_worker_exit(worker)
         self.scheduler.tick()
+        self._retain()
         self.broker.pump()
+
+    def _retain(self, now: float | None = None) -> None:
+        """Apply ``max_disk_bytes`` / ``keep_days`` every :data:`PRUNE_INTERVAL_S` (at start too)."""
+        config = self.config
+        if config.max_disk_bytes is None and config.keep_days is None:
+            return
+        now = time.monotonic() if now is None else now
+        if now < self._next_prune:
+            return
+        self._next_prune = now + PRUNE_INTERVAL_S
+        self.broker.prune(config.max_disk_bytes, config.keep_days)
 
     def stop_on_signals(self) -> None:
         """From the main thread, before :meth:`start`: SIGINT/SIGTERM make :meth:`run` stop in order (workers, socket)."""

@@ -32,14 +32,14 @@ import time
 from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Collection, Iterable
 
 from protocol.atomic import write_bytes, write_json, write_text
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.messages import ErrorInfo, Event, JobInfo, JobState, PreviewInfo, Progress, ResultManifest
+from protocol.messages import ErrorInfo, Event, JobInfo, JobState, PreviewInfo, Progress, Pruned, ResultManifest
 from protocol.schema import SchemaError, from_plain, to_plain
 
-from ..job_layout import WORK_DIR, jobs_folder
+from ..job_layout import GENERATOR_FILE, WORK_DIR, generator_folder, jobs_folder
 from .disk import Reserve, disk_full_error, is_disk_full, with_reserve
 from .results import ResultReader
 
@@ -376,6 +376,45 @@ class JobStore:
         self.update(job_id, result=manifest)
         return self.append_event(job_id, "result", {"items": [i.name for i in manifest.items]}, critical=True)
 
+    def prune(self, max_bytes: int | None, keep_days: float | None, protected: Collection[str] = (), now: float | None = None) -> Pruned:
+        """Delete finished jobs, oldest first: every one finished more than ``keep_days`` ago, then more until the store
+        holds at most ``max_bytes``. Never an unfinished job, one in ``protected`` (followed by a client), or one holding
+        a saved generator (``work/generator/generator.json``: hours of training, and other jobs' variants name it)."""
+        now = time.time() if now is None else now
+        sizes = {job_id: folder_bytes(self.jobs_dir / job_id) for job_id in self._jobs}
+        total = sum(sizes.values())
+        candidates = sorted(
+            (job for job in self._jobs.values() if job.state.finished and job.job_id not in protected and not self._holds_generator(job.job_id)),
+            key=lambda job: job.finished_at or job.created_at,
+        )
+        removed: list[str] = []
+        for job in candidates:
+            too_old = keep_days is not None and now - (job.finished_at or job.created_at) > keep_days * 86_400
+            if not too_old and (max_bytes is None or total <= max_bytes):
+                break  # the rest are younger, and the store fits
+            self._delete(job.job_id)
+            total -= sizes[job.job_id]
+            removed.append(job.job_id)
+        freed = sum(sizes[job_id] for job_id in removed)
+        if removed:
+            log.info("pruned %d finished jobs (%.1f MiB); the store holds %.1f MiB", len(removed), freed / 2**20, total / 2**20)
+        return Pruned(job_ids=tuple(removed), freed_bytes=freed, kept_bytes=max(total, 0))
+
+    def _holds_generator(self, job_id: str) -> bool:
+        folder = generator_folder(self.jobs_dir, job_id)
+        return folder is not None and (folder / GENERATOR_FILE).is_file()
+
+    def _delete(self, job_id: str) -> None:
+        """Remove a job from disk and memory."""
+        shutil.rmtree(self.jobs_dir / job_id, ignore_errors=True)
+        info = self._jobs.pop(job_id)
+        self._digests.pop(job_id, None)
+        if info.client_key and self._keys.get(info.client_key) == job_id:
+            del self._keys[info.client_key]
+        self._events.pop(job_id, None)
+        self._previews.pop(job_id, None)
+        self._readers.pop(job_id, None)
+
     def forget_preview_bytes(self, job_id: str) -> None:
         """Drop the in-memory copy of a finished job's preview (it stays on disk)."""
         self._previews.pop(job_id, None)
@@ -403,6 +442,18 @@ class JobStore:
         for old in finished[: max(0, len(finished) - _FINISHED_EVENT_CACHE_JOBS)]:
             del self._events[old]  # oldest-used finished jobs; unfinished jobs stay (they are being streamed)
         return events
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes of every file under ``folder`` (0 when it is gone)."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
 
 
 def _event_line(event: Event) -> bytes:

@@ -40,6 +40,11 @@ class Subscriptions:
         self.dirty.add((peer, job_id))
         return True
 
+    @property
+    def followed_jobs(self) -> set[str]:
+        """Jobs some client follows now."""
+        return set(self._by_job)
+
     def can_follow(self, peer: bytes) -> bool:
         """Whether ``peer`` may follow one more job."""
         return len(self._by_peer.get(peer, {})) < MAX_JOBS_PER_PEER

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -214,3 +215,39 @@ def test_method_flags_come_from_the_method_named_on_the_command_line():
     assert "--target" not in generic and "--family" not in generic and "see --help with --method" in generic
     refused = distill3d("generate", "--method", "cad", "--target", "x.glb", "--out", "x.glb", check=False)
     assert refused.returncode == 2 and "unrecognized arguments: --target" in refused.stderr
+
+
+def test_jobs_prune_deletes_finished_jobs_to_the_quota(tmp_path):
+    from tests.support.servers import ServerProcess
+
+    server = ServerProcess(tmp_path / "data")
+    server.start()
+    try:
+        conn = ("--connect", server.connection_file)
+        for seed in (1, 2):
+            distill3d("generate", *conn, "--method", "testbed", "--preset", "quick", "--seed", seed, "--out", tmp_path / f"{seed}.glb")
+        refused = distill3d("jobs", *conn, "--prune", check=False)
+        assert refused.returncode == 2 and "--max-disk" in refused.stderr
+        pruned = distill3d("jobs", *conn, "--prune", "--max-disk", "0")
+        assert "pruned 2 finished job(s)" in pruned.stderr and "0 of 0 job(s)" in pruned.stderr
+        assert list((tmp_path / "data" / "jobs").iterdir()) == []
+        distill3d("generate", *conn, "--method", "testbed", "--preset", "quick", "--out", tmp_path / "3.glb")
+        server.stop()
+        server.extra = ("--max-disk", "1K")  # the quota applies from the start of a server
+        server.start()
+        deadline = time.monotonic() + 10
+        while list((tmp_path / "data" / "jobs").iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert list((tmp_path / "data" / "jobs").iterdir()) == []
+    finally:
+        server.stop()
+
+
+def test_sizes_read_as_binary_units():
+    import argparse
+
+    from backend.cli.common import parse_size
+
+    assert parse_size("500M") == 500 << 20 and parse_size("1.5G") == 3 << 29 and parse_size("20GiB") == 20 << 30 and parse_size("4096") == 4096
+    with pytest.raises(argparse.ArgumentTypeError, match="not a size"):
+        parse_size("lots")

@@ -22,3 +22,6 @@ def test_bench_prints_transfer_latency_and_memory_tables():
     assert "bad frames counted as dropped: 200" in text and "bad_signature=" in text
     changes = [float(line.split()[-1]) for line in text.splitlines() if "stranger" in line]
     assert len(changes) == 2 and max(changes) < 64, "480 MiB offered without the key; the backend took none of it in"
+    bomb = next(line for line in text.splitlines() if "last scan ×300" in line).split()
+    assert bomb[-1] == "invalid_image" and float(bomb[-2]) < 1000, "refused, and the next ping is not held up"
+    assert sum("accepted" in line for line in text.splitlines()) == 3

@@ -308,3 +308,35 @@ def test_an_unreadable_line_in_the_middle_of_a_log_is_skipped(tmp_path, caplog):
     assert [e.seq for e in events] == [1, 3] and "unreadable event line" in caplog.text
     assert [e.seq for e in reloaded.events_since(job.job_id, 1, 10)] == [3]
     assert [e.seq for e in reloaded.events_since(job.job_id, 2, 10)] == [3], "a cursor inside the gap resumes after it"
+
+
+# ------------------------------------------------------------------ retention
+
+
+def test_prune_deletes_old_then_oldest_finished_jobs_and_spares_what_is_needed(tmp_path):
+    store = JobStore(tmp_path)
+    jobs = [create(store, key=f"k{i}") for i in range(6)]
+    day = 86_400
+    for job, finished in zip(jobs, (1 * day, 2 * day, 3 * day, 4 * day, None, 0.5 * day)):
+        if finished is not None:
+            store.transition(job.job_id, JobState.FAILED, ErrorInfo(code=ErrorCode.JOB_FAILED, message="x"), finished_at=1_000 * day + finished)
+        (tmp_path / "jobs" / job.job_id / "work" / "blob").write_bytes(b"\0" * 10_000)
+    generator = tmp_path / "jobs" / jobs[5].job_id / "work" / "generator"
+    generator.mkdir()
+    (generator / "generator.json").write_text("{}")  # a saved generator: never pruned
+    followed = {jobs[2].job_id}
+    now = 1_000 * day + 5 * day
+
+    by_age = store.prune(None, keep_days=3.5, protected=followed, now=now)  # jobs 0, 1, 2, 3 finished 4, 3, 2, 1 days ago
+    assert by_age.job_ids == (jobs[0].job_id,), "only job 0 is older than 3.5 days"
+    assert by_age.freed_bytes > 10_000 and not (tmp_path / "jobs" / jobs[0].job_id).exists()
+    assert store.find_by_client_key("k0") is None and store.list(10)[1] == 5
+
+    size = by_age.kept_bytes
+    by_size = store.prune(max_bytes=size - 1, keep_days=None, protected=followed, now=now)
+    assert by_size.job_ids == (jobs[1].job_id,), "the oldest deletable one is enough"
+    everything = store.prune(max_bytes=0, keep_days=None, protected=followed, now=now)
+    assert set(everything.job_ids) == {jobs[3].job_id}, "never followed, unfinished or generator-holding jobs"
+    assert {j.job_id for j in store.list(10)[0]} == {jobs[2].job_id, jobs[4].job_id, jobs[5].job_id}
+    reloaded = JobStore(tmp_path)
+    assert set(reloaded.load()) == {jobs[4].job_id} and reloaded.list(10)[1] == 3
