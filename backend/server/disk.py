@@ -12,6 +12,8 @@ import errno
 import logging
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -59,6 +61,17 @@ def disk_full_error(data_dir: Path, what: str) -> ProtocolError:
         f"the backend's disk is full: {what} could not be written to the data dir {data_dir} "
         f"({describe_bytes(free_bytes(data_dir))} free); free some space there (or prune old jobs) and try again",
     )
+
+
+@contextmanager
+def reported_as_disk_full(data_dir: Path, what: str) -> Iterator[None]:
+    """Within the block, a full disk becomes :func:`disk_full_error` (naming ``what``); other errors pass unchanged."""
+    try:
+        yield
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(data_dir, what) from None
+        raise
 
 
 class Reserve:

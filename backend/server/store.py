@@ -40,7 +40,7 @@ from protocol.messages import ErrorInfo, Event, JobInfo, JobState, PreviewInfo, 
 from protocol.schema import SchemaError, from_plain, to_plain
 
 from ..job_layout import GENERATOR_FILE, WORK_DIR, generator_folder, jobs_folder
-from .disk import Reserve, disk_full_error, is_disk_full, with_reserve
+from .disk import Reserve, disk_full_error, is_disk_full, reported_as_disk_full, with_reserve
 from .results import ResultReader
 
 log = logging.getLogger(__name__)
@@ -295,15 +295,11 @@ class JobStore:
         event = Event(seq=info.last_seq + 1, time=time.time() if at is None else at, kind=kind, data=data)
         line = _event_line(event)
         path = self.jobs_dir / job_id / "events.jsonl"
-        try:
+        with reported_as_disk_full(self.root, f"an event of job {job_id}"):
             if critical:
                 with_reserve(self.reserve, lambda: _append_record(path, line))
             else:
                 _append_record(path, line)
-        except OSError as exc:
-            if is_disk_full(exc):
-                raise disk_full_error(self.root, f"an event of job {job_id}") from None
-            raise
         cached = self._events.get(job_id)
         if cached is not None:
             cached.append(event)
@@ -356,12 +352,8 @@ class JobStore:
         """Store the latest preview (the image before its event; a full disk drops the preview, not the reserve)."""
         job_dir = self.jobs_dir / job_id
         path = job_dir / f"preview.{_PREVIEW_EXTENSIONS[data['media_type']]}"
-        try:
+        with reported_as_disk_full(self.root, f"a preview of job {job_id}"):
             write_bytes(path, image)
-        except OSError as exc:
-            if is_disk_full(exc):
-                raise disk_full_error(self.root, f"a preview of job {job_id}") from None
-            raise
         event = self.append_event(job_id, "preview", data, at)
         info = PreviewInfo(seq=event.seq, media_type=data["media_type"], width=data["width"], height=data["height"])
         for other in _PREVIEW_EXTENSIONS.values():

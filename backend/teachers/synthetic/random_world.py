@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from .families import Family, Parameters, hue_color
+from .family_base import Family, Parameters, hue_color
 from .shapes import COLORS, TORUS_MAJOR, TORUS_MINOR, Color, Part, Pattern, Primitive, Scene
 
 SPEC = re.compile(r"random:(\d+)")
