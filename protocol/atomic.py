@@ -4,7 +4,7 @@ Every writer goes to a temporary file beside the target, flushes and fsyncs it, 
 it over the target and fsyncs the folder, so the rename itself survives a power cut. A
 failed write removes its temporary file and leaves the target as it was. This is the one
 place the project writes files atomically: the backend's job store, checkpoints and
-generator folders, and the connection file (which is why it lives in :mod:`protocol`,
+generator folders, the connection file, and the append-only logs (which is why it lives in :mod:`protocol`,
 stdlib only: the add-on reads connection files without the backend).
 """
 
@@ -69,3 +69,22 @@ def write_json(path: str | os.PathLike[str], data: Any, *, indent: int | None = 
     text = json.dumps(data, indent=indent, ensure_ascii=False)
     write_text(path, text + ("\n" if indent is not None else ""), mode)
 
+
+
+def append_record(path: str | os.PathLike[str], record: bytes, *, mode: int = 0o644, durable: bool = False) -> None:
+    """Append ``record`` to ``path`` whole or not at all: a write that fails part way (a full disk) is cut back off the
+    file; ``durable`` fsyncs it before returning; ``mode`` applies when the file is created."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(record)
+            while view:
+                view = view[os.write(fd, view) :]
+            if durable:
+                os.fsync(fd)
+        except BaseException:
+            os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)

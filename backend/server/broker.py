@@ -60,7 +60,7 @@ from protocol.transport import AUTH_FAILURE_NOTICE
 
 from .. import methods
 from ..methods.configs import describe
-from .disk import disk_full_error, is_disk_full
+from .disk import reported_as_disk_full
 from .images import DEFAULT_MAX_PIXELS
 from .outbox import Outbox
 from .rate import RateLimiter
@@ -161,29 +161,17 @@ class Broker:
         if handler is None:  # a reply or push type sent as a request
             self._reject(peer, FrameRejected(ErrorCode.UNKNOWN_TYPE, f"{envelope.header.type} is not a request", request_id=envelope.header.id))
             return
-        if self.replay_log is not None and isinstance(envelope.message, STATE_CHANGING):
-            try:
-                self.replay_log.record(envelope.header)
-            except OSError as exc:  # unrecorded, it could be replayed after a restart: refused
-                log.error("could not record a %s in the replay log: %s", envelope.header.type, exc)
-                failure = disk_full_error(self.store.root, "the replay guard's record") if is_disk_full(exc) else ProtocolError(
-                    ErrorCode.INTERNAL, f"the backend could not record this {envelope.header.type} ({exc.strerror}); see its log")
-                self._send(peer, error_reply(failure.code, failure.message), re=envelope.header.id)
-                return
         self._answer(peer, envelope, handler)
 
     def _answer(self, peer: bytes, envelope: Envelope, handler: Callable[[bytes, Any], Message]) -> None:
         try:
-            reply = handler(peer, envelope.message)
+            if self.replay_log is not None and isinstance(envelope.message, STATE_CHANGING):
+                with reported_as_disk_full(self.store.root, "the replay guard's record"):
+                    self.replay_log.record(envelope.header)  # unrecorded, it could be replayed after a restart: refused
+            with reported_as_disk_full(self.store.root, f"what {envelope.header.type} needed"):
+                reply = handler(peer, envelope.message)
         except ProtocolError as exc:
             reply = error_reply(exc.code, exc.message, exc.details)
-        except OSError as exc:
-            if not is_disk_full(exc):
-                log.exception("handler for %s failed", envelope.header.type)
-                reply = error_reply(ErrorCode.INTERNAL, f"the backend failed to handle {envelope.header.type}; see its log")
-            else:
-                failure = disk_full_error(self.store.root, f"what {envelope.header.type} needed")
-                reply = error_reply(failure.code, failure.message)
         except Exception:
             log.exception("handler for %s failed", envelope.header.type)
             reply = error_reply(ErrorCode.INTERNAL, f"the backend failed to handle {envelope.header.type}; see its log")

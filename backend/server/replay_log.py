@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Callable
 
-from protocol.atomic import write_bytes
+from protocol.atomic import append_record, write_bytes
 from protocol.framing import Header
 from protocol.signing import ReplayGuard
 
@@ -56,9 +55,4 @@ class ReplayLog:
     def record(self, header: Header) -> None:
         """Append one accepted message, durably (raises ``OSError`` when it cannot: the request must then be refused)."""
         line = json.dumps({"session": header.session, "seq": header.seq, "ts": header.ts}).encode() + b"\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_record(self.path, line, mode=0o600, durable=True)

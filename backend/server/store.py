@@ -34,7 +34,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Collection, Iterable
 
-from protocol.atomic import write_bytes, write_json, write_text
+from protocol.atomic import append_record, write_bytes, write_json, write_text
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import ErrorInfo, Event, JobInfo, JobState, PreviewInfo, Progress, Pruned, ResultManifest
 from protocol.schema import SchemaError, from_plain, to_plain
@@ -193,11 +193,10 @@ class JobStore:
         )
         event = Event(seq=1, time=now, kind="state", data={"state": JobState.QUEUED.value})
         try:
-            self._write_job(job_dir, dict(spec, digest=digest), {"method": method, "preset": preset, "config": config}, image, arrays, info, event)
-        except BaseException as exc:
+            with reported_as_disk_full(self.root, "a new job"):
+                self._write_job(job_dir, dict(spec, digest=digest), {"method": method, "preset": preset, "config": config}, image, arrays, info, event)
+        except BaseException:
             shutil.rmtree(job_dir, ignore_errors=True)  # no half-made job stays behind
-            if is_disk_full(exc):
-                raise disk_full_error(self.root, "a new job") from None
             raise
         self._jobs[job_id] = info
         self._digests[job_id] = digest
@@ -297,9 +296,9 @@ class JobStore:
         path = self.jobs_dir / job_id / "events.jsonl"
         with reported_as_disk_full(self.root, f"an event of job {job_id}"):
             if critical:
-                with_reserve(self.reserve, lambda: _append_record(path, line))
+                with_reserve(self.reserve, lambda: append_record(path, line))
             else:
-                _append_record(path, line)
+                append_record(path, line)
         cached = self._events.get(job_id)
         if cached is not None:
             cached.append(event)
@@ -451,22 +450,6 @@ def folder_bytes(folder: Path) -> int:
 def _event_line(event: Event) -> bytes:
     """One event as its log line."""
     return (json.dumps(to_plain(event)) + "\n").encode("utf-8")
-
-
-def _append_record(path: Path, record: bytes) -> None:
-    """Append ``record`` whole or not at all: a write that fails part way (a full disk) is cut back off the file."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        size = os.fstat(fd).st_size
-        try:
-            view = memoryview(record)
-            while view:
-                view = view[os.write(fd, view) :]
-        except BaseException:
-            os.ftruncate(fd, size)
-            raise
-    finally:
-        os.close(fd)
 
 
 def _parse_events(path: Path, lines: Iterable[bytes]) -> list[Event]:

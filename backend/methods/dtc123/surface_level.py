@@ -75,5 +75,4 @@ def reference_level(field: CoarseField, reference: Reference, config: DTC123Conf
     levels = candidate_levels(config.iso_density)
     ious = silhouette_ious(max_density, view.mask, levels).cpu()
     best = int(torch.argmax(ious))
-    fixed = float(silhouette_ious(max_density, view.mask, torch.tensor([config.iso_density], dtype=torch.float64))[0])
-    return SurfaceLevel(float(levels[best]), float(ious[best]), fixed)
+    return SurfaceLevel(float(levels[best]), float(ious[best]), float(ious[LEVEL_STEPS.index(0)]))

@@ -10,6 +10,7 @@ from backend.methods.dtc123.config import DTC123Config, FieldConfig, FineConfig
 from backend.methods.dtc123.field import CoarseField
 from backend.methods.dtc123.fine import initial_geometry, render_surface
 from backend.methods.dtc123.tetmesh import TetGeometry
+from tests.support.fields import RadialDensity
 
 
 def _student():
@@ -80,16 +81,9 @@ def test_only_the_antialiased_mask_has_a_gradient_in_the_geometry():
     assert soft.mask.requires_grad and ((soft.mask > 0) & (soft.mask < 1)).any(), "fractional coverage on the silhouette"
 
 
-class _Shell(torch.nn.Module):
+def _shell() -> RadialDensity:
     """A stage-1 field that models a ball of radius 0.5 as an opaque shell 0.1 thick (hollow inside)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.anchor = torch.nn.Parameter(torch.zeros(1))
-
-    def density(self, points: torch.Tensor) -> torch.Tensor:
-        radius = points.norm(dim=-1)
-        return torch.where((radius > 0.4) & (radius < 0.5), 100.0, 0.0)
+    return RadialDensity(lambda radius: torch.where((radius > 0.4) & (radius < 0.5), 100.0, 0.0))
 
 
 def test_the_first_dmtet_fills_a_hollow_stage1_shell():
@@ -100,7 +94,7 @@ def test_the_first_dmtet_fills_a_hollow_stage1_shell():
     inner.invert()
     walls = trimesh.util.concatenate([outer, inner])
     config = DTC123Config(fine=FineConfig(grid_resolutions=(32,), raster_resolutions=(64,)))
-    geometry = initial_geometry(_Shell(), (np.asarray(walls.vertices, np.float32), np.asarray(walls.faces)), config.iso_density, config)
+    geometry = initial_geometry(_shell(), (np.asarray(walls.vertices, np.float32), np.asarray(walls.faces)), config.iso_density, config)
     positions, faces = geometry.mesh()
     area = trimesh.Trimesh(positions.detach().numpy(), faces.numpy()).area
     assert abs(area / (4 * math.pi * 0.5**2) - 1) < 0.1, f"area {area:.3f}: the hollow's inner wall is gone"
