@@ -16,7 +16,7 @@ from protocol import __version__
 from protocol.errors import ProtocolError
 from protocol.schema import SchemaError
 
-from . import bench, catalogue, evaluate, generate, generators, jobs, serve, train, world
+from . import bench, catalogue, evaluate, generate, generators, jobs, models, serve, train, world
 from .common import EXIT_USAGE, UsageError, method_named_in
 
 log = logging.getLogger("distill3d")
@@ -48,6 +48,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     generators.add(sub)
     train.add(sub, method)
     catalogue.add(sub)
+    models.add(sub)
     jobs.add(sub)
     generate.add(sub, method)
     bench.add(sub)

@@ -8,13 +8,16 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from protocol import __version__
 from protocol.client import Client
 from protocol.connection import ConnectionFileError, ConnectionInfo, default_connection_file, read_connection_file
 from protocol.errors import ProtocolError
 from protocol.messages import JobState, Welcome
+
+if TYPE_CHECKING:
+    from ..methods.spec import CliOption, MethodSpec
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -97,27 +100,42 @@ def method_named_in(argv: list[str]) -> str | None:
     return None
 
 
-def add_method_options(parser: argparse.ArgumentParser, method: str | None) -> None:
-    """The shortcut flags the method's spec contributes (``--target``, ``--family`` …), in their own group."""
+def known_method(method: str | None) -> MethodSpec | None:
+    """The spec of the method named ``method``; None when this machine does not know it."""
     from .. import methods
 
     if method is None or method not in {spec.name for spec in methods.entries()}:
+        return None
+    return methods.get(method)
+
+
+def shortcut_options(method: str | None) -> tuple[CliOption, ...]:
+    """The shortcut flags of the method named ``method``; none when this machine does not know it."""
+    spec = known_method(method)
+    return spec.cli_options if spec else ()
+
+
+def add_method_options(parser: argparse.ArgumentParser, method: str | None) -> None:
+    """The method's description and shortcut flags (``--target``, ``--family`` …), in their own group."""
+    spec = known_method(method)
+    if spec is None:
         parser.epilog = "Methods add flags of their own: see --help with --method NAME."
         return
-    group = parser.add_argument_group(f"options of method {method}")
-    for option in methods.get(method).cli_options:
+    group = parser.add_argument_group(f"options of method {method}", f"{spec.description} (`distill3d methods` lists its presets and parameters.)")
+    for option in spec.cli_options:
         group.add_argument(option.flag, dest=f"method_option:{option.param}", metavar=option.metavar,
                            help=f"{option.help} (= --set {option.param}=…)")  # fmt: skip
 
 
+def param_flag(param: str, method: str) -> str:
+    """The flag that sets config parameter ``param`` of ``method``: its shortcut (dtc123's ``--target``), else ``--set``."""
+    return next((option.flag for option in shortcut_options(method) if option.param == param), f"--set {param}")
+
+
 def method_option_values(args: argparse.Namespace, method: str) -> dict[str, Any]:
     """The dotted overrides the method's shortcut flags give (paths made absolute where the option says so)."""
-    from .. import methods
-
     values: dict[str, Any] = {}
-    if method not in {spec.name for spec in methods.entries()}:
-        return values
-    for option in methods.get(method).cli_options:
+    for option in shortcut_options(method):
         value = getattr(args, f"method_option:{option.param}", None)
         if value is None:
             continue

@@ -4,6 +4,7 @@
 its truth) and scores PSNR / LPIPS / CLIP at the reference view, CLIP at novel views, Chamfer / IoU / F-score.
 ``eval cad`` distils a CAD generator from a synthetic family in this process (or takes a trained one) and scores its
 samples over a 120-frame orbit (CLIP image / text) and against fresh family members (IoU, Chamfer), and their diversity.
+Methods add their own (``eval prd``: a PRD student on the text world's training and held-out prompts).
 """
 
 from __future__ import annotations
@@ -68,6 +69,19 @@ def add(sub: argparse._SubParsersAction) -> None:
     common_arguments(c)
     c.add_argument("--out", metavar="DIR", help="keep the distilled generator (and its work folder) here")
     c.set_defaults(func=run_cad)
+
+    _add_method_evaluations(methods)
+
+
+def _add_method_evaluations(sub: argparse._SubParsersAction) -> None:
+    """``eval NAME`` for each method whose spec contributes an evaluation (a name taken here is skipped)."""
+    from .. import methods
+
+    for spec in methods.entries():
+        if spec.evaluate is not None and spec.name not in sub.choices:
+            p = sub.add_parser(spec.name, help=spec.evaluate.help, description=spec.evaluate.help)
+            methods.resolve_reference(spec.evaluate.arguments)(p)
+            p.set_defaults(func=methods.resolve_reference(spec.evaluate.run))
 
 
 def shape_arguments(parser: argparse.ArgumentParser) -> None:
@@ -346,3 +360,4 @@ def cad_row(label: str, r: dict) -> tuple[str, ...]:
     faces = r.get("faces")
     return (label, MISSING if faces is None else str(faces), cell(r.get("clip_image")), cell(r.get("clip_text")), cell(r.get("iou")),
             cell(r.get("chamfer"), 4), cell(r.get("seconds"), 1))  # fmt: skip
+

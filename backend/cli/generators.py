@@ -12,7 +12,8 @@ from .common import EXIT_OK, UsageError
 
 
 def generator_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--generator", required=True, metavar="G", help="a generator folder (OUT.generator/), a job id on this machine's backend, or 'demo[:family]'")
+    parser.add_argument("--generator", required=True, metavar="G", help="a generator folder (OUT.generator/), a job id on this machine's backend, a shipped one ('demo': CAD's, "
+                        "'prd-demo': PRD's) or 'demo:<family>'")  # fmt: skip
     parser.add_argument("--data-dir", metavar="DIR", help=f"the backend's data directory, for job ids (default: {default_data_dir()})")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--truncation", type=float, default=0.7, metavar="PSI", help="ψ in [0, 1]: smaller stays nearer the average object (default 0.7)")
@@ -20,23 +21,31 @@ def generator_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR")
 
 
+QUALITIES = {"preview": "coarse, vertex-coloured, untextured", "full": "UV-textured"}
+"""What each ``--quality`` makes."""
+
+
+def generator_command(sub: argparse._SubParsersAction, name: str, help: str, quality: str) -> argparse.ArgumentParser:
+    """A command of this module with the flags they share; its description and ``--quality`` say that ``quality`` is
+    the default and what each quality makes."""
+    description = f"{help}. Meshes are {quality} quality ({QUALITIES[quality]}) unless --quality says otherwise."
+    parser = sub.add_parser(name, help=help, description=description)
+    generator_arguments(parser)
+    parser.add_argument("--quality", choices=list(QUALITIES), default=quality,
+                        help="; ".join(f"{q}{' (default)' if q == quality else ''}: {made}" for q, made in QUALITIES.items()))  # fmt: skip
+    return parser
+
+
 def add(sub: argparse._SubParsersAction) -> None:
-    help = "write N variants of a generator as GLBs, with their latents and a PNG sheet (no server needed)"
-    p = sub.add_parser("sample", help=help, description=help)
-    generator_arguments(p)
+    p = generator_command(sub, "sample", "write N variants of a generator as GLBs, with their latents and a PNG sheet (no server needed)", "full")
     p.add_argument("--n", type=int, default=4)
     p.add_argument("--seed", type=int, default=0, help="first seed; variant k uses seed + k")
-    p.add_argument("--quality", choices=["full", "preview"], default="full", help="full (default): UV-textured; preview: coarse, vertex-coloured")
     p.set_defaults(func=run_sample)
-    help = "write meshes evenly spaced between two seeds' latents (no server needed)"
-    p = sub.add_parser("interpolate", help=help, description=help)
-    generator_arguments(p)
+    p = generator_command(sub, "interpolate", "write meshes evenly spaced between two seeds' latents (no server needed)", "preview")
     p.add_argument("--seeds", type=int, nargs=2, required=True, metavar=("A", "B"))
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--space", default=None, help="interpolation space (default: the generator's first; CAD: w, a line, or z, a great circle)")
     p.add_argument("--to-prompt", default=None, metavar="TEXT", help="a conditioned generator's prompt at B (default: --prompt)")
-    p.add_argument("--quality", choices=["full", "preview"], default="preview",
-                   help="preview (default): coarse, vertex-coloured, untextured; full: UV-textured")  # fmt: skip
     p.set_defaults(func=run_interpolate)
 
 

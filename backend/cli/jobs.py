@@ -7,14 +7,20 @@ import sys
 import time
 from pathlib import Path
 
-from protocol.messages import Cancel, JobState, ListJobs, PruneJobs
+from protocol.client import Client
+from protocol.messages import Cancel, DeviceInfo, Hello, JobState, ListJobs, PruneJobs, Welcome
 
 from .common import EXIT_OK, UsageError, client_arguments, connected, parse_size, report
+
+DEVICE_POLL_S = 0.25
+"""Seconds between two questions to a backend whose workers are still starting."""
 
 
 def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="show the backend's version, devices and methods", description="Show the backend's version, devices and methods.")
     client_arguments(p)
+    p.add_argument("--device-wait", type=float, default=10.0, metavar="SECONDS",
+                   help="wait this long for workers still starting to report their device (default 10; 0: do not wait)")
     p.set_defaults(func=run_info)
     p = sub.add_parser("jobs", help="list jobs, newest first", description="List jobs, newest first.")
     client_arguments(p)
@@ -39,13 +45,30 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 def run_info(args: argparse.Namespace) -> int:
     with connected(args) as (client, welcome):
+        welcome = with_devices_known(client, welcome, args.device_wait)
         print(f"backend {welcome.server_version} at {client.info.url}, protocol {'.'.join(map(str, welcome.protocol_version))}")
         for device in welcome.devices:
-            memory = f", {device.memory_bytes / 2**30:.0f} GiB" if device.memory_bytes else ""
-            print(f"  device: {device.kind} {device.name}{memory} {device.detail}".rstrip())
+            print(f"  device: {describe_device(device)}")
         names = ", ".join(m.name for m in welcome.methods) or "none installed"
         print(f"  methods: {names}")
     return EXIT_OK
+
+
+def with_devices_known(client: Client, welcome: Welcome, wait_s: float) -> Welcome:
+    """``welcome``, or a newer one (a new hello every :data:`DEVICE_POLL_S`) once no worker is starting, or after ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    while any(device.kind == "starting" for device in welcome.devices) and time.monotonic() < deadline:
+        time.sleep(DEVICE_POLL_S)
+        welcome = client.request(Hello(client=client.name))  # type: ignore[assignment]
+    return welcome
+
+
+def describe_device(device: DeviceInfo) -> str:
+    """A worker's device for a person: kind, name, memory and detail, or that its worker has not reported it yet."""
+    if device.kind == "starting":
+        return "worker starting (not known yet)"
+    memory = f", {device.memory_bytes / 2**30:.0f} GiB" if device.memory_bytes else ""
+    return f"{device.kind} {device.name}{memory}" + (f", {device.detail}" if device.detail else "")
 
 
 def run_jobs(args: argparse.Namespace) -> int:

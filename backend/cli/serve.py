@@ -18,6 +18,8 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", metavar="DIR", help=f"job store and connection file (default: {default_data_dir()})")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--workers", type=int, default=1, help="worker processes (one per GPU)")
+    p.add_argument("--threads", type=int, metavar="N", help="torch threads per worker on the CPU (default: the cores less one, "
+                   "shared among the workers: threads that share a busy core crawl)")
     p.add_argument("--curve", action="store_true", help="encrypt traffic (CURVE); only holders of the connection file can connect")
     p.add_argument("--insecure", action="store_true", help="allow a network address without --curve")
     p.add_argument("--advertise-host", metavar="HOST", help="host written to the connection file when binding 0.0.0.0")
@@ -37,10 +39,12 @@ def run(args: argparse.Namespace) -> int:
     from ..server.logs import rotating_log_handler
     from ..server.server import Server, ServerConfig
 
+    if args.threads is not None and not 1 <= args.threads <= 1024:
+        raise UsageError(f"--threads must be in 1…1024, got {args.threads}")
     data_dir = Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
     logging.getLogger().addHandler(rotating_log_handler(data_dir / "logs" / "server.log"))
     config = ServerConfig(
-        data_dir=data_dir, bind=args.bind, device=args.device, workers=args.workers, curve=args.curve, insecure=args.insecure,
+        data_dir=data_dir, bind=args.bind, device=args.device, workers=args.workers, threads=args.threads, curve=args.curve, insecure=args.insecure,
         advertise_host=args.advertise_host, new_key=args.new_key, cancel_grace_s=args.cancel_grace, worker_timeout_s=args.worker_timeout,
         max_disk_bytes=args.max_disk, keep_days=args.keep_days, log_level=logging.getLogger().level,
     )

@@ -18,6 +18,10 @@ TEXTURE_ITEM = "texture.png"
 """Result file holding the texture (after the item prefix, e.g. ``v0.texture.png``)."""
 MESH_ITEM = "mesh.glb"
 """Result file holding the GLB."""
+ARRAY_BUFFER = 34962
+"""glTF ``bufferView.target`` of vertex attribute data."""
+ELEMENT_ARRAY_BUFFER = 34963
+"""glTF ``bufferView.target`` of index data."""
 
 
 class PreEncoded(Image.Image):
@@ -89,7 +93,18 @@ class MeshAsset:
         else:
             visual = None
         mesh = trimesh.Trimesh(self.positions, self.faces, vertex_normals=self.normals, visual=visual, process=False)
-        buffer = io.BytesIO()
-        mesh.export(buffer, file_type="glb")
-        return buffer.getvalue()
+        return mesh.export(file_type="glb", tree_postprocessor=set_buffer_view_targets)
+
+
+def set_buffer_view_targets(tree: dict) -> None:
+    """Give every bufferView a primitive reads (in place, on a glTF JSON tree) its ``target``: :data:`ARRAY_BUFFER`
+    for vertex attributes, :data:`ELEMENT_ARRAY_BUFFER` for indices. Image views keep none, as the spec asks;
+    trimesh sets none at all, which the Khronos validator reports as BUFFER_VIEW_TARGET_MISSING hints."""
+    views, accessors = tree.get("bufferViews", []), tree.get("accessors", [])
+    for mesh in tree.get("meshes", []):
+        for primitive in mesh["primitives"]:
+            for accessor in primitive["attributes"].values():
+                views[accessors[accessor]["bufferView"]]["target"] = ARRAY_BUFFER
+            if "indices" in primitive:
+                views[accessors[primitive["indices"]]["bufferView"]]["target"] = ELEMENT_ARRAY_BUFFER
 

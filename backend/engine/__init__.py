@@ -5,6 +5,7 @@
   and schedule callbacks).
 - :mod:`.checkpoint`: the one checkpoint format, safetensors with a JSON header.
 - :mod:`.errors`: the errors a job reports to the artist.
+- :mod:`.preview`: progress previews as a near-square grid of views, each shown at 256² whatever it was rendered at.
 
 Nothing here imports a method; methods import the engine. Importing this package imports
 no torch (its modules do).

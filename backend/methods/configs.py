@@ -128,6 +128,14 @@ def resolve(entry: MethodSpec, preset: str | None, overrides: Mapping[str, Any])
     return preset, apply_overrides(config, overrides)
 
 
+def check_inputs(config: Record) -> None:
+    """Run the config's ``check_inputs`` hook, when it has one: the inputs it names outside itself (files), checked
+    before a job is accepted; :class:`SchemaError` naming the parameter otherwise."""
+    hook = getattr(config, "check_inputs", None)
+    if hook is not None:
+        hook()
+
+
 def config_to_json(config: Record) -> dict[str, Any]:
     return to_plain(config)
 

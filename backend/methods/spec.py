@@ -56,6 +56,9 @@ class Command:
     command line is parsed, so its module must not import torch at import time."""
     run: str
     """``module:callable`` ``(parsed args) → exit status``; imported only when the command runs."""
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Presets only this command takes (``train``: the settings a shipped model was trained with), beside the method's
+    own; jobs and the add-on never list them."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,10 @@ class MethodSpec:
     """One paragraph for people: what goes in, what comes out, what it costs."""
     config_class: type[Record]
     """Typed config dataclass with the paper's defaults. When it defines ``required_models() -> tuple[str, ...]``
-    (model registry roles), a job whose models are not on disk is refused at submit time with ``missing_model``."""
+    (model registry roles), a job whose models are not on disk is refused at submit time with ``missing_model``. When it
+    defines ``check_inputs() -> None``, raising :class:`protocol.schema.SchemaError` on the parameter that names an
+    unusable input (a file that is not there or not of its kind), a job is refused with ``invalid_params`` before its
+    models are checked, and ``distill3d generate`` refuses it before submitting."""
     factory: str
     """``module:callable`` returning a :class:`backend.methods.base.Method`; imported lazily (in the worker)."""
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: {"default": {}})
@@ -99,6 +105,8 @@ class MethodSpec:
     """``distill3d train --method NAME``: train without a server (its ``run(args)`` gets ``args.config``, resolved)."""
     bench: Command | None = None
     """``distill3d bench NAME``: the method's benchmark (prints a table)."""
+    evaluate: Command | None = None
+    """``distill3d eval NAME``: the method's evaluation against the synthetic world's ground truth (prints a table)."""
     commands: Mapping[str, Command] = field(default_factory=dict)
     """Further ``distill3d`` subcommands by name (e.g. CAD's ``invert``)."""
     example: str | None = None

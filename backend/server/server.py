@@ -33,6 +33,7 @@ from .images import DEFAULT_MAX_PIXELS
 from .replay_log import ReplayLog
 from .scheduler import Scheduler
 from .store import JobStore
+from .threads import default_threads
 from .workers import WorkerHandle
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class ServerConfig:
     """``auto`` (CUDA when torch sees it), ``cpu`` or ``cuda``."""
     workers: int = 1
     """Worker processes; with CUDA, worker i uses GPU i modulo the GPU count."""
+    threads: int | None = None
+    """torch's intra-op threads in each worker (None: :func:`.threads.default_threads`, which leaves a core free)."""
     curve: bool = False
     """Encrypt traffic with CURVE and admit only holders of the connection file (for networks)."""
     insecure: bool = False
@@ -77,6 +80,9 @@ class ServerConfig:
     """Frame and message size limits."""
     log_level: int = logging.INFO
     """Log level of the workers."""
+    worker_console_level: int | None = None
+    """Least level of the worker records echoed to stderr, job log lines left out: a client sharing the terminal shows
+    those from the job's events (``generate --local``). None: every record, as in the workers' log files."""
 
 
 PRUNE_INTERVAL_S = 60.0
@@ -202,7 +208,8 @@ class Server:
         replay_log = ReplayLog(config.data_dir)
         replay_log.restore(self.framer.replay)
         self.workers = [
-            WorkerHandle(i, config.device, config.log_level, config.data_dir / "logs" / f"worker-{i}.log")
+            WorkerHandle(i, config.device, config.log_level, config.data_dir / "logs" / f"worker-{i}.log", config.worker_console_level,
+                         config.threads or default_threads(os.cpu_count() or 1, config.workers))
             for i in range(config.workers)
         ]
         self.scheduler = Scheduler(

@@ -1,8 +1,9 @@
 """From a submitted :class:`JobSpec` to a job the store can keep: everything checked up front.
 
-Unknown method, preset or parameter, an out-of-range value, a missing or broken
-image, a missing prompt: each is refused here with a typed error, before any
-job exists, so nothing half-made is left behind.
+Unknown method, preset or parameter, an out-of-range value, a missing prompt, a
+missing or broken image, a file the config names that is not usable, a model not
+on disk: each is refused here with a typed error, before any job exists, so
+nothing half-made is left behind.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import Any
 
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.messages import JobSpec, MAX_SEED
-from protocol.schema import to_plain
+from protocol.schema import Record, SchemaError, to_plain
 
 from .. import methods
-from ..methods.configs import config_to_json, resolve
+from ..methods.configs import check_inputs, config_to_json, resolve
 from ..teachers import registry
 from .images import DEFAULT_MAX_PIXELS, validate_image
 
@@ -53,24 +54,18 @@ def spec_digest(spec: JobSpec) -> str:
 
 
 def prepare(spec: JobSpec, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> PreparedJob:
-    """Validate ``spec`` against the method registry and resolve its config; raises :class:`ProtocolError`."""
+    """Validate ``spec`` against the method registry and resolve its config; raises :class:`ProtocolError`.
+
+    In the order a person fixes them: the parameters, then the inputs (prompt, image, files the config names), then the
+    models the job needs, so a bad input is named as such even where the models are missing too."""
     entry = methods.get(spec.method)
     preset, config = resolve(entry, spec.preset, spec.params)
-    required = getattr(config, "required_models", None)
-    if required is not None:
-        try:
-            registry.check_present(required())
-        except ValueError as exc:  # a broken models config file on the backend, or a role the method misnames
-            raise ProtocolError(ErrorCode.MISSING_MODEL, f"cannot check the models this job needs: {exc}") from None
     if entry.needs_prompt and not spec.prompt.strip():
         raise ProtocolError(ErrorCode.INVALID_PARAMS, f"method {entry.name} needs a prompt")
-    image = None
-    if spec.image is not None:
-        data = bytes(spec.image.data)
-        facts = validate_image(data, max_pixels)
-        image = (data, facts.extension)
-    elif entry.needs_image:
-        raise ProtocolError(ErrorCode.INVALID_PARAMS, f"method {entry.name} needs an input image")
+    image = _image(spec, entry, max_pixels)
+    arrays = _arrays(spec)
+    _check_inputs(config)
+    _check_models(config)
     seed = spec.seed if spec.seed is not None else secrets.randbelow(MAX_SEED + 1)
     stored = to_plain(replace(spec, image=None, seed=seed, arrays={}))
     stored.pop("image")
@@ -84,11 +79,41 @@ def prepare(spec: JobSpec, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> PreparedJ
         config=config_to_json(config),
         digest=spec_digest(spec),
         image=image,
-        arrays=_arrays(spec),
+        arrays=arrays,
     )
 
 
+def _image(spec: JobSpec, entry: methods.MethodSpec, max_pixels: int) -> tuple[bytes, str] | None:
+    """``(bytes, extension)`` of the job's validated input image; None when it has none and the method needs none."""
+    if spec.image is None:
+        if entry.needs_image:
+            raise ProtocolError(ErrorCode.INVALID_PARAMS, f"method {entry.name} needs an input image")
+        return None
+    data = bytes(spec.image.data)
+    return data, validate_image(data, max_pixels).extension
+
+
+def _check_inputs(config: Record) -> None:
+    """``invalid_params`` naming the parameter when the config names an input it cannot use (a target that is no GLB)."""
+    try:
+        check_inputs(config)
+    except SchemaError as exc:
+        raise ProtocolError(ErrorCode.INVALID_PARAMS, f"invalid parameter {exc}", parameter=exc.path) from None
+
+
+def _check_models(config: Record) -> None:
+    """``missing_model`` when a model the config needs is not on disk (the message says how to get it)."""
+    required = getattr(config, "required_models", None)
+    if required is None:
+        return
+    try:
+        registry.check_present(required())
+    except ValueError as exc:  # a broken models config file on the backend, or a role the method misnames
+        raise ProtocolError(ErrorCode.MISSING_MODEL, f"cannot check the models this job needs: {exc}") from None
+
+
 def _arrays(spec: JobSpec) -> dict[str, Any]:
+    """The job's input arrays as numpy (read-only views); ``invalid_params`` when one does not fit its shape."""
     try:
         return {name: array.to_numpy() for name, array in spec.arrays.items()}
     except ValueError as exc:

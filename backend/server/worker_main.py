@@ -44,21 +44,26 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_S = 2.0
 """Seconds between a worker's "alive" messages."""
+JOB_LOG = ProgressReporter.__module__
+"""The logger of job log lines (:meth:`.ProgressReporter.log`), which also reach clients as job events."""
 
 
-def resolve_device(preference: str, index: int) -> tuple[str, dict[str, Any]]:
-    """``(torch device string, DeviceInfo fields)`` for ``auto``/``cpu``/``cuda``; imports torch only when needed."""
-    if preference == "cpu":
-        return "cpu", {"kind": "cpu", "name": f"{os.cpu_count()} CPU cores"}
+def resolve_device(preference: str, index: int, threads: int = 1) -> tuple[str, dict[str, Any]]:
+    """``(torch device string, DeviceInfo fields)`` for ``auto``/``cpu``/``cuda``, with torch set to ``threads`` intra-op
+    threads."""
     import torch
 
+    torch.set_num_threads(threads)
+    cpu = {"kind": "cpu", "name": f"{os.cpu_count()} CPU cores", "detail": f"{threads} thread{'s' if threads > 1 else ''} per worker"}
+    if preference == "cpu":
+        return "cpu", cpu
     if torch.cuda.is_available():
         ordinal = index % torch.cuda.device_count()
         props = torch.cuda.get_device_properties(ordinal)
         return f"cuda:{ordinal}", {"kind": "cuda", "name": props.name, "memory_bytes": int(props.total_memory)}
     if preference == "cuda":
         return "", {"kind": "unavailable", "detail": "--device cuda was asked for, but torch sees no CUDA device"}
-    return "cpu", {"kind": "cpu", "name": f"{os.cpu_count()} CPU cores"}
+    return "cpu", cpu
 
 
 class JobWorker:
@@ -164,6 +169,16 @@ class JobWorker:
             torch.cuda.empty_cache()
 
 
+def _log_handlers(log_file: str | None, console_level: int | None) -> list[logging.Handler]:
+    """stderr, from ``console_level`` up and without job log lines when it is given (see
+    :attr:`.server.ServerConfig.worker_console_level`), and ``log_file``, with every record."""
+    console = logging.StreamHandler()
+    if console_level is not None:
+        console.setLevel(console_level)
+        console.addFilter(lambda record: record.name != JOB_LOG)
+    return [console, *([rotating_log_handler(Path(log_file))] if log_file else [])]
+
+
 def _exit_with_parent(parent_pid: int, interval_s: float = 1.0) -> None:
     """Die with the broker: a worker orphaned by a killed broker must not go on writing into the store."""
 
@@ -184,18 +199,17 @@ def worker_main(
     cancel: Any,
     log_level: int,
     log_file: str | None,
+    console_level: int | None,
+    threads: int = 1,
 ) -> None:
-    """Entry point of a worker process (started with the ``spawn`` method); logs to stderr and ``log_file``."""
+    """Entry point of a worker process (started with the ``spawn`` method); logs to stderr and ``log_file``; torch runs
+    ``threads`` intra-op threads."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the broker, which stops us in order
     _exit_with_parent(os.getppid())
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
-    if log_file:
-        handlers.append(rotating_log_handler(Path(log_file)))
-    logging.basicConfig(
-        level=log_level, handlers=handlers, format=f"%(asctime)s worker[{index}] %(levelname)s %(name)s: %(message)s"
-    )
+    handlers = _log_handlers(log_file, console_level)
+    logging.basicConfig(level=log_level, handlers=handlers, format=f"%(asctime)s worker[{index}] %(levelname)s %(name)s: %(message)s")
     try:
-        device, device_info = resolve_device(device_preference, index)
+        device, device_info = resolve_device(device_preference, index, threads)
     except Exception as exc:  # e.g. a broken CUDA install
         device, device_info = "", {"kind": "unavailable", "detail": f"{type(exc).__name__}: {exc}"}
     worker = JobWorker(device, events, cancel)

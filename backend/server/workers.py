@@ -36,12 +36,17 @@ class WorkerHandle:
     """Starts, feeds, cancels and kills one worker process; never blocks."""
 
     def __init__(
-        self, index: int, device_preference: str, log_level: int = logging.INFO, log_file: Path | None = None
+        self, index: int, device_preference: str, log_level: int = logging.INFO, log_file: Path | None = None,
+        console_level: int | None = None, threads: int = 1,
     ) -> None:
         self.index = index
+        self.threads = threads
+        """torch's intra-op threads in the process (:mod:`.threads`)."""
         self.device_preference = device_preference
         self.log_level = log_level
         self.log_file = log_file
+        self.console_level = console_level
+        """See :attr:`.server.ServerConfig.worker_console_level`."""
         self.process: Any = None
         self.device: DeviceInfo = DeviceInfo(kind="starting")
         self.job_id: str | None = None
@@ -61,7 +66,7 @@ class WorkerHandle:
             target=worker_main,
             args=(
                 self.index, self.device_preference, commands_out, events_in, self._cancel, self.log_level,
-                str(self.log_file) if self.log_file else None,
+                str(self.log_file) if self.log_file else None, self.console_level, self.threads,
             ),
             name=f"distill3d-worker-{self.index}",
             daemon=True,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from . import weight_files
 from .model_folder import model_folder, reading
 
 ROLE = "captioner"
@@ -39,5 +40,5 @@ def load(path: Path | str | None = None, *, device: torch.device | str = "cpu") 
     folder = model_folder(ROLE, path)
     with reading(ROLE):
         processor = BlipProcessor.from_pretrained(folder)
-        model = BlipForConditionalGeneration.from_pretrained(folder).to(device)
+        model = BlipForConditionalGeneration.from_pretrained(folder, variant=weight_files.variant(folder)).to(device)
     return Captioner(model, processor)

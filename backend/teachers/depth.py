@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from . import weight_files
 from .model_folder import model_folder, reading
 
 ROLE = "depth"
@@ -68,6 +69,6 @@ def load(path: Path | str | None = None, *, device: torch.device | str = "cpu") 
 
     folder = model_folder(ROLE, path)
     with reading(ROLE):
-        model = DPTForDepthEstimation.from_pretrained(folder).to(device)
+        model = DPTForDepthEstimation.from_pretrained(folder, variant=weight_files.variant(folder)).to(device)
         preprocess = DepthPreprocess.from_folder(folder)
     return DepthEstimator(model, preprocess)

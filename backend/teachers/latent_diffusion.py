@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from . import schedule as S
+from . import weight_files
 from .base import Condition, Prediction, Teacher
 
 logger = logging.getLogger(__name__)
@@ -65,9 +66,12 @@ def load_module(cls, folder: Path, subfolder: str | None, runtime: Runtime, *, e
     and in eval mode (a teacher), or with ``trainable`` in train mode with every parameter trainable (a student; adapters
     may freeze it again, :func:`backend.teachers.student.add_lora`).
 
-    Encoders stay on the CPU when ``runtime.offload`` (see :func:`on_device`).
+    Encoders stay on the CPU when ``runtime.offload`` (see :func:`on_device`). The weights read are the folder's
+    :func:`~backend.teachers.weight_files.variant` (fp16 where ``distill3d models pull`` fetched fp16), cast to ``runtime.dtype``.
     """
-    module = cls.from_pretrained(folder, subfolder=subfolder, torch_dtype=runtime.dtype)
+    quiet_loading()
+    variant = weight_files.variant(folder / (subfolder or ""))
+    module = cls.from_pretrained(folder, subfolder=subfolder, torch_dtype=runtime.dtype, variant=variant)
     if trainable:
         module.train().requires_grad_(True)
     else:
@@ -77,6 +81,13 @@ def load_module(cls, folder: Path, subfolder: str | None, runtime: Runtime, *, e
         module.set_attention_slice("auto")
     logger.info("loaded %s from %s", cls.__name__, folder / (subfolder or ""))
     return module
+
+
+def quiet_loading() -> None:
+    """Turn off transformers' 'Loading weights' bar: drawn on stderr for every model, it lands between a job's own lines."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
 
 
 def load_scheduler(folder: Path, subfolder: str = "scheduler"):

@@ -16,7 +16,7 @@ import torch
 
 from protocol.errors import ProtocolError
 
-from . import registry
+from . import registry, weight_files
 
 def model_folder(role: str, path: Path | str | None) -> Path:
     """``path`` if it holds the role's marker file, else the registry's folder for ``role``.
@@ -28,7 +28,7 @@ def model_folder(role: str, path: Path | str | None) -> Path:
         return registry.require(role)
     folder = Path(path).expanduser()
     marker = registry.ROLES[role].marker
-    problem = registry.incompleteness(folder, marker) if (folder / marker).is_file() else None
+    problem = registry.incompleteness(folder, registry.ROLES[role]) if (folder / marker).is_file() else None
     if problem or not (folder / marker).is_file():
         raise registry.MissingModelError([registry.Resolution(role=role, reference=str(folder), source=registry.LOAD_ARGUMENT, path=None, problem=problem)])
     return folder
@@ -50,9 +50,11 @@ def reading(role: str) -> Iterator[None]:
 
 
 def read_weights(folder: Path, names: tuple[str, ...]) -> dict[str, torch.Tensor]:
-    """The state dict in the first of ``names`` present in ``folder`` (safetensors, else a pickle-free torch file)."""
+    """The state dict in the first of ``names`` present in ``folder`` (safetensors, else a pickle-free torch file), in
+    the folder's variant (:func:`~backend.teachers.weight_files.variant`: ``x.fp16.safetensors`` for ``x.safetensors``)."""
+    variant = weight_files.variant(folder)
     for name in names:
-        path = folder / name
+        path = folder / weight_files.with_variant(name, variant)
         if path.is_file():
             if path.suffix == ".safetensors":
                 from safetensors.torch import load_file

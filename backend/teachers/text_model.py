@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from . import weight_files
 from .latent_diffusion import VIEWS
 from .model_folder import model_folder, reading
 
@@ -112,5 +113,5 @@ def load(path: Path | str | None = None, *, device: torch.device | str = "cpu") 
     folder = model_folder(ROLE, path)
     with reading(ROLE):
         tokenizer = AutoTokenizer.from_pretrained(folder)
-        model = AutoModelForCausalLM.from_pretrained(folder).to(device)
+        model = AutoModelForCausalLM.from_pretrained(folder, variant=weight_files.variant(folder)).to(device)
     return ViewPromptWriter(model, tokenizer)

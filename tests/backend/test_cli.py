@@ -66,12 +66,22 @@ def test_local_mode_needs_no_running_server(tmp_path):
     assert trimesh.load(out, force="mesh").faces.shape == (4, 3)
 
 
+def test_local_mode_shows_each_job_log_line_once_and_keeps_the_server_logs(tmp_path):
+    data = tmp_path / "data"
+    result = distill3d("generate", "--local", "--device", "cpu", "--data-dir", data, "--method", "testbed", "--preset", "quick",
+                       "--set", "steps=3", "--set", "log_every=1", "--out", tmp_path / "local.glb")
+    shown = [line for line in result.stderr.splitlines() if "stage1 step" in line]
+    assert shown == ["[info] stage1 step 1", "[info] stage1 step 2", "[info] stage1 step 3"], result.stderr
+    assert "stage1 step 3" in (data / "logs" / "worker-0.log").read_text()
+    assert "submitted: testbed/quick" in (data / "logs" / "server.log").read_text()
+
+
 @pytest.mark.parametrize(
     "args, words",
     [
         (["--set", "steps"], "--set takes key=value"),
         (["--set", "stepz=1"], "did you mean steps"),
-        (["--camera-elevation", "95"], "elevation_deg"),
+        (["--camera-elevation", "95"], "--camera-elevation: must be ≤ 90"),
         (["--image", "/no/such.png"], "cannot read --image"),
     ],
 )

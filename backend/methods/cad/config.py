@@ -160,6 +160,10 @@ class TrainConfig(Record):
     preview_every: int = param(500, doc="Send a grid of samples from fixed latents every this many steps.", ge=1)
     checkpoint_every: int = param(2000, doc="Write a resumable checkpoint every this many steps.", ge=1)
     preview_latents: int = param(4, doc="Fixed latents in the preview grid.", ge=1, le=16)
+    preview_resolution: int = param(256, doc="Side of stage 2's progress renders of the 3D branch, whatever image_resolution is (the "
+                                    "CPU presets take 64: volume rendering is costly there). Every sample is shown at 256², stage 1's "
+                                    "2D-branch images too, smaller ones enlarged (the top-level preview_resolution is the scrub meshes').",
+                                    ge=16, le=512)
 
 
 @dataclass(frozen=True)
@@ -216,7 +220,7 @@ PRESETS = {
         "discriminator.channel_base": 512, "discriminator.channel_max": 32, "discriminator.pose_embedding": 32,
         "train.batch": 8, "train.g_lr": 0.004, "train.d_lr": 0.004, "train.ema_kimg": 0.5, "train.ada_kimg": 5.0,
         "train.stage1_steps": 300, "train.stage2_steps": 60, "train.patch_size": 16, "train.density_reg": 0.0,
-        "train.preview_every": 50, "train.checkpoint_every": 100,
+        "train.preview_every": 50, "train.checkpoint_every": 100, "train.preview_resolution": 64,
         "export_resolution": 48, "preview_resolution": 24, "texture_size": 128,
     },
 }

@@ -28,6 +28,7 @@ from ...core.cameras import spherical_to_c2w
 from ...engine.checkpoint import TrainingState
 from ...engine.distributed import average_gradients
 from ...engine.loop import Cadence, Outcome, Reporter, Stage, Task, run
+from ...engine.preview import preview_grid
 from .augment import adjust_probability, augment
 from .config import CADConfig, DiscriminatorConfig
 from .losses import discriminator_loss, generator_loss, r1_penalty
@@ -258,20 +259,22 @@ class Trainer(Task):
     # ------------------------------------------------------------------ previews and checkpoints
 
     @torch.no_grad()
-    def sample_grid(self, latents: torch.Tensor) -> torch.Tensor:
-        """A grid (H, N·W, 3) in [0, 1]: the EMA generator's images of ``latents`` (N, z_dim) at the reference pose."""
+    def samples(self, latents: torch.Tensor) -> list[torch.Tensor]:
+        """The EMA generator's images (3, S, S) in [0, 1] of ``latents`` (N, z_dim) at the reference pose: in stage 2 the 3D
+        branch rendered one latent at a time at S = ``train.preview_resolution``; in stage 1 the 2D branch at
+        S = image_resolution."""
         elevation, azimuth = PREVIEW_POSE
         n = latents.shape[0]
         c2w = spherical_to_c2w(torch.full((n,), elevation), torch.full((n,), azimuth), torch.full((n,), self.config.generator.radius)).to(self.device)
         ws = self.G_ema.ws(latents.to(self.device), truncation=0.7)
-        if stage_of(max(self.step_index - 1, 0), self.config) == 1:  # the stage of the step just taken
-            images = self.G_ema.render(self.G_ema.planes(ws, upsampled=True), c2w, self.config.generator.image_resolution, perturb=False).rgb
-        else:
-            images = self.G_ema.image_2d(ws, c2w)[1]
-        return images.clamp(0, 1).permute(2, 0, 3, 1).reshape(images.shape[2], -1, 3).cpu()
+        if stage_of(max(self.step_index - 1, 0), self.config) == 0:  # the stage of the step just taken
+            return list(self.G_ema.image_2d(ws, c2w)[1])
+        planes, size = self.G_ema.planes(ws, upsampled=True), self.config.train.preview_resolution
+        return [self.G_ema.render(planes[i : i + 1], c2w[i : i + 1], size, perturb=False).rgb[0] for i in range(n)]
 
     def preview(self, done: int) -> np.ndarray:
-        return self.sample_grid(self.preview_latents).numpy()
+        """:meth:`samples` of the fixed preview latents in a near-square :func:`~backend.engine.preview.preview_grid`."""
+        return preview_grid(self.samples(self.preview_latents))
 
     def state(self) -> TrainingState:
         modules = {"G": self.G, "G_ema": self.G_ema, "D": self.D, **({"D_patch": self.D_patch} if self.D_patch else {})}

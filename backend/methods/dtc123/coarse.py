@@ -19,12 +19,13 @@ import torch
 import torch.nn.functional as F
 
 from backend.core.cameras import get_rays, spherical_to_c2w
-from backend.core.volume import density_normals, render_rays
+from backend.core.volume import density_normals, render_chunked
 from backend.teachers.base import Condition, Teacher, sds_loss
 
 from ...engine.checkpoint import TrainingState
 from ...engine.loop import Cadence, Reporter, Stage, Task, descend, run
 from ...engine.adan import Adan
+from ...engine.preview import preview_grid
 from .config import DTC123Config
 from .field import CoarseField
 from .losses import normal_consistency, pearson_depth_loss
@@ -98,16 +99,16 @@ class View:
 
 
 def render_view(field: CoarseField, pose: tuple[float, float, float], config: DTC123Config, resolution: int, generator: torch.Generator | None, perturb: bool = True) -> View:
-    """Volume-render the field from (elevation°, azimuth°, radius) at ``resolution``²."""
+    """Volume-render the field from (elevation°, azimuth°, radius) at ``resolution``² (in chunks of rays, so a large preview
+    fits in memory)."""
     device = next(field.parameters()).device
     c2w = spherical_to_c2w(*(torch.tensor([value], device=device) for value in pose))[0]
     origins, directions = get_rays(c2w, config.cameras.fov_deg, resolution, resolution)
-    out = render_rays(
-        field, origins.reshape(-1, 3), directions.reshape(-1, 3), box=(-config.field.bound, config.field.bound),
+    out = render_chunked(
+        field, origins, directions, box=(-config.field.bound, config.field.bound),
         coarse=config.coarse.samples, fine=config.coarse.importance_samples, perturb=perturb, background=torch.ones(3, device=device), generator=generator,
     )
-    shape = (resolution, resolution)
-    return View(out.rgb.reshape(*shape, 3).permute(2, 0, 1)[None], out.opacity.reshape(shape), out.depth.reshape(shape), origins, directions, -c2w[:3, 2])
+    return View(out.rgb.permute(2, 0, 1)[None], out.opacity, out.depth, origins, directions, -c2w[:3, 2])
 
 
 def random_pose(config: DTC123Config, generator: torch.Generator) -> tuple[float, float, float]:
@@ -139,11 +140,12 @@ def sds_weight(pose: tuple[float, float, float], reference_pose: tuple[float, fl
 
 
 def preview_image(field: CoarseField, reference: Reference, config: DTC123Config, step: int) -> np.ndarray:
-    """(R, 2R, 3) float: the reference beside the student seen from a camera circling the object."""
+    """(S, 2S, 3) float, S = :data:`~backend.engine.preview.PREVIEW_SIZE`: the reference beside the student rendered at
+    ``coarse.preview_resolution``² from a camera circling the object."""
     azimuth = 360.0 * step / max(config.coarse.iterations, 1)
     with torch.no_grad():
-        view = render_view(field, (PREVIEW_ELEVATION, azimuth, config.cameras.radius), config, config.coarse.resolution, None, perturb=False)
-    return torch.cat([reference.rgb.cpu(), view.rgb[0].cpu()], dim=2).permute(1, 2, 0).numpy()
+        view = render_view(field, (PREVIEW_ELEVATION, azimuth, config.cameras.radius), config, config.coarse.preview_resolution, None, perturb=False)
+    return preview_grid([reference.rgb, view.rgb[0]])
 
 
 class CoarseTask(Task):
@@ -154,6 +156,7 @@ class CoarseTask(Task):
         self.field, self.teacher, self.config = field, teacher, config
         self.total = coarse.iterations
         self.reference = reference.resized(coarse.resolution)
+        self.full_reference = reference  # previews show it at its own size
         self.optimizer = Adan(field.parameters(), lr=coarse.lr, weight_decay=coarse.weight_decay)
         self.generator = torch.Generator().manual_seed(seed)
         self.reference_pose = (reference.elevation, 0.0, config.cameras.radius)
@@ -188,7 +191,7 @@ class CoarseTask(Task):
         return {"loss": descend(self.optimizer, loss)}
 
     def preview(self, done: int) -> np.ndarray:
-        return preview_image(self.field, self.reference, self.config, done)
+        return preview_image(self.field, self.full_reference, self.config, done)
 
 
 def train_coarse(

@@ -14,8 +14,11 @@ chosen and why.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from protocol.schema import Record, SchemaError, param
+
+from ...core.glb_check import check_glb
 
 TEACHERS = ("zero123", "synthetic")
 
@@ -91,6 +94,9 @@ class CoarseConfig(Record):
     normal_perturbation: float = param(0.01, doc="β of Eq. 10, in the field's units (the box is ±field.bound; chosen: stable-dreamfusion / "
                                        "Magic123's 3D normal smoothness uses 0.01, the paper says only 'small').", gt=0.0, le=0.5)
     preview_every: int = param(50, doc="Send a progress render every this many iterations.", ge=1)
+    preview_resolution: int = param(256, doc="Side of the progress render, whatever resolution is (volume rendering is costly on a "
+                                    "CPU: the CPU presets take 64). It is shown at 256² beside the reference: smaller renders are "
+                                    "enlarged. Stage 2's previews are rasterised at 256².", ge=16, le=512)
     checkpoint_every: int = param(250, doc="Write a resumable checkpoint every this many iterations.", ge=1)
 
 
@@ -170,12 +176,24 @@ class DTC123Config(Record):
         optional = (("depth",) if self.reference_depth == "on" else ()) + (("captioner",) if self.caption == "on" else ())
         return ("zero123",) + stage2 + optional
 
+    def check_inputs(self) -> None:
+        """With teacher 'synthetic', 'target' must name a GLB file with a mesh (its header and JSON checked, not its
+        buffers): :class:`SchemaError` on 'target' otherwise, so a job is refused at submit, not failed in the worker."""
+        if self.teacher != "synthetic":
+            return
+        if not self.target:
+            raise SchemaError("target", "teacher 'synthetic' needs 'target', a GLB file to reconstruct")
+        try:
+            check_glb(Path(self.target).expanduser())
+        except ValueError as exc:
+            raise SchemaError("target", str(exc)) from None
+
 
 PRESETS = {
     "paper": {},
     "fast": {
         "coarse.iterations": 1500, "coarse.resolution": 32, "coarse.samples": 48, "coarse.importance_samples": 0, "coarse.lr": 1e-2,
-        "coarse.preview_every": 100, "coarse.checkpoint_every": 250,
+        "coarse.preview_every": 100, "coarse.preview_resolution": 64, "coarse.checkpoint_every": 250,
         "curriculum.step_length": 20, "curriculum.t_max": 0.7,
         "field.levels": 12, "field.log2_table_size": 15, "field.max_resolution": 256, "field.hidden": 64,
         "fine.iterations": 300, "fine.grid_resolutions": (32, 48, 64), "fine.raster_resolutions": (64, 96, 128),
@@ -184,7 +202,7 @@ PRESETS = {
     },
     "tiny": {
         "coarse.iterations": 300, "coarse.resolution": 32, "coarse.samples": 32, "coarse.importance_samples": 0,
-        "coarse.preview_every": 50, "coarse.checkpoint_every": 100, "coarse.lr": 3e-2,
+        "coarse.preview_every": 50, "coarse.preview_resolution": 64, "coarse.checkpoint_every": 100, "coarse.lr": 3e-2,
         "curriculum.step_length": 10, "curriculum.t_max": 0.7,
         "fine.iterations": 120, "fine.grid_resolutions": (24, 32), "fine.raster_resolutions": (48, 64),
         "fine.preview_every": 40, "fine.checkpoint_every": 40,

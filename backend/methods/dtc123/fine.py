@@ -31,6 +31,7 @@ from ...engine.checkpoint import TrainingState
 from ...engine.errors import MethodError
 from ...engine.loop import Cadence, Reporter, Stage, Task, descend, run
 from ...engine.adan import Adan
+from ...engine.preview import PREVIEW_SIZE, preview_grid
 from .coarse import PREVIEW_ELEVATION, Reference, random_pose, sds_weight
 from .config import DTC123Config
 from .debias import debias
@@ -42,8 +43,6 @@ from .tetmesh import TetGeometry
 STAGE = "fine"
 CHECKPOINT = "fine.safetensors"
 """Stage 2's checkpoint in the job's work folder."""
-PREVIEW_MAX = 256
-"""Side cap of the progress render (the stage renders up to 512²)."""
 
 
 @dataclass
@@ -118,15 +117,15 @@ def guidance(teacher: Teacher, image: torch.Tensor, condition: Condition, t: tor
     return sds_loss(x, weight * debias(gradient, azimuth, band, config.fine.debias_dropout, config.fine.debias_clip, generator))
 
 
-def preview_image(student: FineStudent, reference: Reference, config: DTC123Config, step: int, resolution: int) -> np.ndarray:
-    """(R, 3R, 3) float: the reference, the coloured surface and its shading from a camera circling the object."""
-    size = min(resolution, PREVIEW_MAX)
+def preview_image(student: FineStudent, reference: Reference, config: DTC123Config, step: int) -> np.ndarray:
+    """(2S, 2S, 3) float, S = :data:`~backend.engine.preview.PREVIEW_SIZE`: the reference, then the coloured surface and its
+    shading from a camera circling the object, and the coloured surface from the opposite side, each rasterised at S²."""
     azimuth = 360.0 * step / max(config.fine.iterations, 1)
     with torch.no_grad():
         positions, faces = student.geometry.mesh()
-        view = render_surface(positions, faces, student.field, (PREVIEW_ELEVATION, azimuth, config.cameras.radius), config.cameras.fov_deg, size)
-    panels = [reference.resized(size).rgb.cpu(), view.rgb[0].cpu(), view.shading[0].cpu()]
-    return torch.cat(panels, dim=2).permute(1, 2, 0).numpy()
+        front, back = (render_surface(positions, faces, student.field, (PREVIEW_ELEVATION, azimuth + turn, config.cameras.radius),
+                                      config.cameras.fov_deg, PREVIEW_SIZE) for turn in (0.0, 180.0))  # fmt: skip
+    return preview_grid([reference.rgb, front.rgb[0], front.shading[0], back.rgb[0]])
 
 
 def initial_geometry(field: CoarseField, surface: tuple[np.ndarray, np.ndarray], level: float, config: DTC123Config) -> TetGeometry:
@@ -218,7 +217,7 @@ class FineTask(Task):
         return {"loss": descend(self.optimizer, loss)}
 
     def preview(self, done: int) -> np.ndarray:
-        return preview_image(self.student, self.reference, self.config, done, self.resolution)
+        return preview_image(self.student, self.reference, self.config, done)
 
 
 def train_fine(

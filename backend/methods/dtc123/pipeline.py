@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from protocol.errors import ErrorCode
+from protocol.schema import SchemaError
 
 from ...core import mesh_ops
 from ...core.export import ExportConfig, extract_surface, textured_asset
@@ -50,9 +51,11 @@ def load_synthetic_target(config: DTC123Config, elevation: float, azimuth: float
     from ...teachers.synthetic.render import MeshObject
     from ...teachers.synthetic.teacher import SyntheticTeacher, SyntheticTeacherConfig
 
+    try:
+        config.check_inputs()  # checked at submit too; the file may have gone since
+    except SchemaError as exc:
+        raise MethodError(f"invalid parameter {exc}", ErrorCode.INVALID_PARAMS) from None
     path = Path(config.target).expanduser()
-    if not config.target or not path.is_file():
-        raise MethodError(f"teacher 'synthetic' needs 'target', a GLB file to reconstruct; {config.target!r} is not a file", ErrorCode.INVALID_PARAMS)
     try:
         target = MeshObject.from_glb(path)
     except Exception as exc:  # noqa: BLE001 - trimesh raises many kinds for a broken file

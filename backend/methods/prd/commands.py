@@ -31,3 +31,21 @@ def run_bench(args: argparse.Namespace) -> int:
 
     run_prd_bench(args.configs, args.repeats, args.device, args.resolution)
     return 0
+
+
+def eval_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--generator", default="prd-demo", metavar="G", help="a PRD generator: a folder, a job id or 'prd-demo' (default)")
+    parser.add_argument("--data-dir", metavar="DIR", help="the backend's data directory, for job ids")
+    parser.add_argument("--split-seed", type=int, default=0, metavar="S", help="the text world's split the student trained on (default 0)")
+    parser.add_argument("--stacks", action="store_true", help="also score two-object stacks (default: single objects, the demo's corpus)")
+    parser.add_argument("--train-prompts", type=int, default=8, metavar="N", help="training prompts scored, spread over the split (default 8)")
+    parser.add_argument("--seeds", type=int, default=2, metavar="K", help="noises per prompt, seeds 0 … K−1 (default 2)")
+    parser.add_argument("--resolution", type=int, default=32, metavar="N", help="cells per axis of the scoring grid (default 32)")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--json", metavar="PATH", help="also write the numbers here")
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from .evaluate import run_evaluation
+
+    return run_evaluation(args)

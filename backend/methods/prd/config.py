@@ -35,8 +35,11 @@ class StudentConfig(Record):
     box: float = param(1.0, doc="Half side of the box the triplanes span, [−box, box]³ (PRD: 1).", gt=0.0, le=10.0)
     tiny_width: int = param(32, doc="With base 'tiny': channels of the tiny UNet's first level (doubled at the second) and of the tiny VAE "
                             "decoder.", ge=8, le=256)
-    tiny_pretrain_steps: int = param(600, doc="With base 'tiny': steps of ε-prediction pretraining that make the random tiny UNet a "
-                                     "denoiser, as the pretrained SD that PRD adapts is (:mod:`backend.methods.prd.tiny_base`).", ge=0, le=100_000)
+    tiny_pretrain_steps: int = param(2000, doc="With base 'tiny': steps of ε-prediction pretraining that make the random tiny UNet a "
+                                     "denoiser, as the pretrained SD that PRD adapts is (:mod:`backend.methods.prd.tiny_base`). With 600 or "
+                                     "fewer the student's x̂₀ barely depends on the prompt and training cannot teach it the words (README, "
+                                     "PRD); 2,000 take 213 s on 2 CPU cores at width 16 (the tests take 20: they check the plumbing).",
+                                     ge=0, le=100_000)
     tiny_decoder_levels: int = param(3, doc="With base 'tiny': resolution levels of the tiny VAE decoder (planes are 2^(levels − 1) "
                                      "times the latent side; SD's has 4: × 8).", ge=1, le=4)
 
@@ -74,6 +77,9 @@ class RenderConfig(Record):
                                     "x̂₀ shares. Departure: the reference learns a text-conditioned hash-grid environment map; with a fixed "
                                     "background an unlit object can paint its excess volume in the background's colour instead of removing it.")
     paths: tuple[str, ...] = param(("volume", "mesh"), doc="Which renders the teachers see (PRD: both).", choices=("volume", "mesh"))
+    preview_resolution: int = param(256, doc="Side of each progress preview's volume render, whatever volume_resolution is; the 4 "
+                                    "views are shown at 256² each (a smaller render enlarged). The CPU demo-train takes 128: there "
+                                    "the four renders cost ~2 % of the run at 128², over 10 % at 256².", ge=16, le=512)
 
 
 @dataclass(frozen=True)
@@ -83,8 +89,9 @@ class TrainConfig(Record):
     teachers: tuple[str, ...] = param(("mvdream", "stable_diffusion"), doc="Guidance teachers (PRD: MVDream, RichDreamer and SD 2.1, "
                                       "weight 1 each; RichDreamer is not implemented here) or 'synthetic' (the text world's scenes, no weights).",
                                       choices=TEACHERS)
-    prompts: str = param("grammar", doc="Prompt corpus: a text file with one prompt per line, or 'grammar' (the synthetic text world's "
-                         "training prompts, :mod:`backend.methods.prd.world`).", max_len=4096)
+    prompts: str = param("grammar", doc="Prompt corpus: a text file with one prompt per line, 'grammar' (the synthetic text world's "
+                         "training prompts, singles and stacks, :mod:`backend.methods.prd.world`) or 'grammar-singles' (its training "
+                         "singles only, \"a <colour> <shape>\": the CPU demo's).", max_len=4096)
     steps: int = param(15_000, doc="Optimiser steps (PRD: 15k on 8 GPUs).", ge=1, le=1_000_000)
     prompts_per_step: int = param(2, doc="Prompts per step and process (PRD: 2 per GPU).", ge=1, le=64)
     views: int = param(4, doc="Views rendered per prompt (PRD: 4, azimuths stratified over 360° with a random offset).", ge=1, le=16)
@@ -136,8 +143,31 @@ class PRDConfig(Record):
         return ("stable_diffusion",) + (() if self.weights else ("prd_student",))
 
 
+DEMO_STUDENT = {
+    "student.base": "tiny", "student.plane_latent": 8, "student.rank": 4, "student.tiny_width": 16, "student.tiny_decoder_levels": 2,
+    "student.tiny_pretrain_steps": 2000,
+}
+"""The shipped demo student's size: six 8² latent planes decoded to 16² feature planes, a tiny UNet of widths 16/32 pretrained
+2,000 steps as a denoiser (with 600 or fewer its x̂₀ barely depends on the prompt: README, PRD), rank-4 adapters."""
+
 PRESETS = {
     "paper": {},
+    "demo": {"generator": "prd-demo"},
 }
-"""``paper``: the reference's numbers (SD 2.1-base and the published adapters from the model registry). A ``demo`` preset with a
-tiny student trained on the synthetic text world is not shipped yet (README, PRD)."""
+"""``paper``: the reference's numbers (SD 2.1-base and the published adapters from the model registry). ``demo``: the tiny
+student that ships with the project (``prd-demo``, trained on CPU on the synthetic text world's single-object prompts; no
+weights needed)."""
+
+TRAIN_PRESETS = {
+    "demo-train": {
+        **DEMO_STUDENT,
+        "train.teachers": ("synthetic",), "train.prompts": "grammar-singles", "train.steps": 1000, "train.prompts_per_step": 2,
+        "train.views": 4, "train.lr": 3e-3, "train.anneal_steps": 400, "train.eikonal_points": 1024,
+        "train.checkpoint_every": 100, "train.preview_every": 100,
+        "render.paths": ("volume",), "render.volume_resolution": 24, "render.samples": 32, "render.importance_samples": 0,
+        "render.inv_s": 20.0, "render.preview_resolution": 128,
+    },
+}
+"""Presets of ``distill3d train --method prd`` only. ``demo-train``: how the shipped demo student was made, ``distill3d train
+--method prd --preset demo-train --seed 0 --out DIR`` (CPU: volume renders only at 24², 32 samples, s = 20, lr 3e-3,
+schedules annealed over 400 steps instead of 20k — departures sized for a CPU run of some thousand steps)."""

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
+import time
 from pathlib import Path
+
+import torch
 
 from ...engine.distributed import check_replicas_agree, data_parallel
 from ..base import MethodError
@@ -26,12 +30,15 @@ def run_training(config: PRDConfig, out: Path, work: Path | None, seed: int, dev
             process.barrier()
             base = base_folder(config.student, work)
             student, prompts = load_student(config.student, base, process.device, seed)
+            started = time.monotonic()
             distil(student, prompts, config, work, console_reporter(work, process.rank), process.device, seed, process.rank)
             if process.world > 1:
                 check_replicas_agree(TrainableParts(student))
             if process.rank == 0:
-                about = {"made_by": "distill3d train --method prd", "steps": config.train.steps, "teachers": list(config.train.teachers),
-                         "prompts": config.train.prompts, "seed": seed}  # fmt: skip
+                about = {"made_by": "distill3d train --method prd", "command": shlex.join(["distill3d", *sys.argv[1:]]),
+                         "steps": config.train.steps, "teachers": list(config.train.teachers), "prompts": config.train.prompts, "seed": seed,
+                         "seconds_this_run": round(time.monotonic() - started), "processes": process.world,
+                         "threads": torch.get_num_threads()}  # fmt: skip
                 save_generator(out, student, config.inference, base if config.student.base == "tiny" else config.student.base, about)
                 print(f"wrote {out} (PRD generator) — try: distill3d sample --generator {out} --prompt 'a red cube' --n 4 --out {out.name}-samples",
                       file=sys.stderr)  # fmt: skip

@@ -132,7 +132,8 @@ def description(student: StudentConfig, inference: InferenceConfig, base: str, w
             "weights": weights, "rotation": rotation, "about": about}  # fmt: skip
 
 
-def _base(description: dict, folder: Path, student: StudentConfig) -> Path:
+def base_of(description: dict, folder: Path, student: StudentConfig) -> Path:
+    """The base-model folder a ``generator.json`` in ``folder`` names (its own ``base/``, a registry role, or a folder)."""
     from .student import base_folder
 
     base = str(description.get("base", "stable_diffusion"))
@@ -150,7 +151,7 @@ def load(description: dict, folder: Path, device: str) -> PRDGenerator:
     except Exception as exc:  # noqa: BLE001 - any malformed config is the same user error
         raise GeneratorError(f"{folder / GENERATOR_FILE}: bad PRD config: {exc}") from None
     try:
-        base = _base(description, folder, config)
+        base = base_of(description, folder, config)
     except Exception as exc:  # noqa: BLE001 - a missing registry model or an unbuildable tiny base
         raise GeneratorError(f"{folder / GENERATOR_FILE}: cannot find PRD's base models: {exc}") from None
     return build(config, inference, base, folder / str(description.get("weights", WEIGHTS_FILE)), device, description.get("rotation"))

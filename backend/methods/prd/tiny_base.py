@@ -97,7 +97,7 @@ def pretrain_denoiser(unet, scheduler, prompts, steps: int, side: int, generator
     return losses
 
 
-def build(folder: Path, width: int = 32, decoder_levels: int = 3, latent: int = 8, seed: int = 0, pretrain_steps: int = 600) -> Path:
+def build(folder: Path, width: int = 32, decoder_levels: int = 3, latent: int = 8, seed: int = 0, pretrain_steps: int = 2000) -> Path:
     """Write the tiny pipeline into ``folder`` (UNet of widths (w, 2w) on ``latent``² planes, pretrained as a denoiser for
     ``pretrain_steps``; VAE of ``decoder_levels`` levels of width w); returns ``folder``. The same arguments give the same
     weights (on one machine; the pretraining is float arithmetic)."""

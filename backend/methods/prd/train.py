@@ -27,6 +27,7 @@ from ...engine import checkpoint as ckpt
 from ...engine.adan import Adan
 from ...engine.distributed import average_gradients
 from ...engine.loop import Cadence, NonFiniteLoss, Reporter, Stage, Task, run
+from ...engine.preview import preview_grid
 from ...teachers import schedule as S
 from .config import PRDConfig, TrainConfig
 from .guidance import Guide, TextWorld, ramp, teacher_timesteps
@@ -36,7 +37,7 @@ from .triplane import Triplanes
 
 CHECKPOINT = "prd.ckpt.safetensors"
 PREVIEW_PROMPT_VIEWS = 4
-"""Views of the preview row."""
+"""Views of the preview grid."""
 
 
 def sample_poses(prompts: int, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
@@ -89,11 +90,12 @@ class Corpus:
 
     @classmethod
     def from_config(cls, source: str, seed: int = 0) -> "Corpus":
-        """'grammar': the text world's training split; otherwise a text file, one prompt per line."""
-        if source == "grammar":
+        """'grammar' ('grammar-singles'): the text world's training split (its singles); otherwise a text file, one prompt
+        per line."""
+        if source in ("grammar", "grammar-singles"):
             from .world import split
 
-            return cls(split(seed).train)
+            return cls(split(seed, stacks=source == "grammar").train)
         lines = tuple(line.strip() for line in Path(source).read_text(encoding="utf-8").splitlines() if line.strip())
         if not lines:
             raise ValueError(f"{source}: no prompts")
@@ -188,7 +190,9 @@ class PRDTraining(Task):
         return {"loss": sum(totals.values()), **totals}
 
     def preview(self, done: int) -> np.ndarray:
-        """Volume renders of the first training prompt from 4 views, side by side (H, 4·H, 3)."""
+        """(2S, 2S, 3), S = :data:`~backend.engine.preview.PREVIEW_SIZE`: volume renders of the first training prompt from 4
+        views around it, each rendered on its own at ``render.preview_resolution``² (whatever the training resolution), in a
+        2×2 grid."""
         render, train = self.config.render, self.config.train
         with torch.no_grad():
             text = self.encode_prompts([self.preview_prompt])
@@ -196,9 +200,9 @@ class PRDTraining(Task):
             triplanes = self.student.decode(self.student.sample(noise, text, tuple(self.config.inference.timesteps)))
             poses = torch.tensor([[15.0, 90.0 * k, 1.6] for k in range(PREVIEW_PROMPT_VIEWS)])
             c2w = spherical_to_c2w(poses[:, 0], poses[:, 1], poses[:, 2]).to(self.device)
-            images = render_volume(self.student.head, triplanes, c2w, train.fov_deg, render.volume_resolution, render.samples, 0, render.inv_s,
-                                   render.background).rgb  # fmt: skip
-        return torch.cat(list(images), 2).permute(1, 2, 0).clamp(0, 1).cpu().numpy()
+            images = [render_volume(self.student.head, triplanes, c2w[i : i + 1], train.fov_deg, render.preview_resolution, render.samples, 0,
+                                    render.inv_s, render.background).rgb[0] for i in range(len(c2w))]  # fmt: skip
+        return preview_grid(images)
 
 
 def distil(student: PRDStudent, prompts, config: PRDConfig, work: Path, reporter: Reporter, device: str, seed: int,

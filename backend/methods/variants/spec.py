@@ -8,7 +8,8 @@ from .config import InterpolateConfig, VariantsConfig
 SPECS = (
     MethodSpec(
         name="variants",
-        description="Sample N variants of a 3D generator (a distilled CAD generator, or 'demo'): one mesh per seed, tagged with its latent.",
+        description="Sample N variants of a 3D generator (a distilled CAD generator, or 'demo'): one mesh per seed, tagged with its latent; "
+        "full quality (UV-textured) by default, preset 'preview' for coarse, vertex-coloured, untextured meshes.",
         config_class=VariantsConfig,
         factory="backend.methods.variants.pipeline:VariantsMethod",
         presets={"default": {}, "preview": {"quality": "preview"}},
@@ -17,7 +18,8 @@ SPECS = (
     ),
     MethodSpec(
         name="interpolate",
-        description="The mesh between two latents of a 3D generator, at preview quality for scrubbing or full quality to keep.",
+        description="The mesh between two latents of a 3D generator: preview quality (coarse, vertex-coloured, untextured) by default, "
+        "for scrubbing; preset 'full' for a UV-textured mesh to keep.",
         config_class=InterpolateConfig,
         factory="backend.methods.variants.pipeline:InterpolateMethod",
         presets={"default": {}, "full": {"quality": "full"}},

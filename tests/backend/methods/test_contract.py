@@ -16,7 +16,7 @@ import pytest
 
 from backend import methods
 from backend.methods.base import JobContext, JobInputs, JobResult
-from backend.methods.configs import config_from_json, config_to_json, describe, resolve
+from backend.methods.configs import check_inputs, config_from_json, config_to_json, describe, resolve
 from backend.methods.progress import JobCancelled, ProgressReporter
 from backend.methods.spec import ExampleJob, MethodSpec
 from backend.server.results import write_result
@@ -102,7 +102,7 @@ def test_every_method_names_an_example_job_that_resolves(spec, tmp_path):
     assert spec.example, f"method {spec.name} has no example job (MethodSpec.example)"
     job = methods.resolve_reference(spec.example)(tmp_path)
     assert job.preset in spec.presets
-    resolve(spec, job.preset, {**job.params, **job.resume_params})
+    check_inputs(resolve(spec, job.preset, {**job.params, **job.resume_params})[1])  # what submit checks before a job exists
     if spec.resumable:
         assert job.resume_stage, "a resumable method names the stage its example is interrupted in"
 

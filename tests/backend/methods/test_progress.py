@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from backend.methods.progress import JobCancelled, ProgressReporter, encode_preview, eta_seconds, job_fraction
+from backend.methods.progress import PREVIEW_MAX_SIDE, JobCancelled, ProgressReporter, encode_preview, eta_seconds, job_fraction
 
 PLAN = [("coarse", 100), ("fine", 300)]
 
@@ -78,6 +78,26 @@ def test_previews_are_small_and_rate_limited():
     kind, data, payload = emit.events[0]
     assert kind == "preview" and data["media_type"] == "image/jpeg" and (data["width"], data["height"]) == (43, 64)
     assert Image.open(io.BytesIO(payload)).size == (43, 64)
+
+
+def test_a_grid_of_256_pixel_views_is_sent_whole_and_larger_images_are_capped():
+    """The default reporter keeps a 2×2 grid of 256² views at 512² (the old 256-pixel cap shrank four views to 64² each) and
+    still rate-limits; an image over PREVIEW_MAX_SIDE is shrunk to it, so a preview's bytes stay bounded."""
+    now = [0.0]
+    emit = Recorder()
+    reporter = ProgressReporter(emit, clock=lambda: now[0])
+    grid = np.random.default_rng(0).random((512, 512, 3))
+    for _ in range(3):
+        reporter.preview(grid)
+        now[0] += reporter.preview_interval_s / 4
+    assert len(emit.events) == 1, "rate-limited: one preview per preview_interval_s"
+    _, data, payload = emit.events[0]
+    assert (data["width"], data["height"]) == (512, 512) and Image.open(io.BytesIO(payload)).size == (512, 512)
+    now[0] += reporter.preview_interval_s
+    reporter.preview(np.random.default_rng(1).random((2 * PREVIEW_MAX_SIDE, 2 * PREVIEW_MAX_SIDE, 3)))
+    _, data, payload = emit.events[-1]
+    assert len(emit.events) == 2 and (data["width"], data["height"]) == (PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE)
+    assert len(payload) < 1 << 20, "even noise, the worst case for JPEG, stays under a megabyte"
 
 
 def test_alpha_previews_are_png():

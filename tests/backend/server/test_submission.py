@@ -69,3 +69,31 @@ def test_a_broken_models_config_is_a_clear_refusal(monkeypatch, tmp_path):
     with pytest.raises(ProtocolError) as info:
         prepare(JobSpec(method="testbed", params={"needs_model": "zero123"}))
     assert info.value.code is ErrorCode.MISSING_MODEL and "cannot read the models config" in info.value.message
+
+
+def synthetic_target(path) -> JobSpec:
+    return JobSpec(method="dtc123", params={"teacher": "synthetic", "target": str(path)})
+
+
+def test_a_target_that_is_no_glb_is_refused_at_submit(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello, not a mesh\n")
+    for path, words in ((tmp_path / "notes.txt", "is not a GLB file"), (tmp_path / "gone.glb", "No such file")):
+        with pytest.raises(ProtocolError) as info:
+            prepare(synthetic_target(path))
+        assert info.value.code is ErrorCode.INVALID_PARAMS and words in info.value.message
+        assert info.value.details["parameter"] == "target"
+    import trimesh
+
+    (tmp_path / "box.glb").write_bytes(trimesh.creation.box().export(file_type="glb"))
+    assert prepare(synthetic_target(tmp_path / "box.glb")).config["target"] == str(tmp_path / "box.glb")
+
+
+def test_a_bad_image_is_named_before_the_missing_weights_of_the_default_teacher(monkeypatch, tmp_path):
+    for role in ("ZERO123", "STABLE_DIFFUSION"):
+        monkeypatch.setenv(f"DISTILL3D_MODEL_{role}", str(tmp_path / "nowhere"))
+    with pytest.raises(ProtocolError) as info:
+        prepare(JobSpec(method="dtc123", image=ImageInput(data=Blob(b"hello, not an image"))))
+    assert info.value.code is ErrorCode.INVALID_IMAGE and "not a PNG, JPEG or WebP image" in info.value.message
+    with pytest.raises(ProtocolError) as info:
+        prepare(JobSpec(method="dtc123", image=ImageInput(data=Blob(png()))))
+    assert info.value.code is ErrorCode.MISSING_MODEL

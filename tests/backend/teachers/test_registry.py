@@ -1,11 +1,8 @@
 import json
-import subprocess
-import sys
 
 import pytest
 
 from backend.teachers import registry
-from tests.support.servers import REPO
 
 
 @pytest.fixture(autouse=True)
@@ -31,6 +28,7 @@ def test_defaults_resolve_to_hub_ids_and_are_missing_here():
         registry.require("zero123")
     message = str(info.value)
     assert "bennyguo/zero123-xl-diffusers" in message and "DISTILL3D_MODEL_ZERO123" in message and "distill3d models" in message
+    assert "run `distill3d models pull zero123`" in message and registry.resolve("zero123").state == "missing"
 
 
 def test_environment_beats_config_file_beats_default(tmp_path, monkeypatch):
@@ -76,26 +74,7 @@ def test_unknown_role():
         registry.resolve("dalle")
 
 
-def test_models_command_on_a_machine_without_weights(tmp_path):
-    import os
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith(registry.ROLE_ENV_PREFIX)}
-    listing = subprocess.run([sys.executable, "-m", "backend.cli", "models"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
-    assert listing.returncode == 0, listing.stderr
-    for role in registry.ROLES:
-        assert f"{role}: MISSING" in listing.stdout
-    assert "to get it: download it" in listing.stdout and f"0 of {len(registry.ROLES)} models present" in listing.stdout
-    as_json = subprocess.run([sys.executable, "-m", "backend.cli", "models", "--json"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
-    rows = json.loads(as_json.stdout)
-    assert {row["role"] for row in rows} == set(registry.ROLES) and not any(row["present"] for row in rows)
-    (tmp_path / "models.toml").write_text("[models\n")
-    broken = subprocess.run([sys.executable, "-m", "backend.cli", "models"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
-    assert broken.returncode == 2 and "cannot read the models config" in broken.stderr
-
-
 def test_an_incomplete_download_is_not_present(tmp_path, monkeypatch):
-    import json
-
     folder = model_folder(tmp_path / "sd")
     (folder / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"],
                                                          "tokenizer": ["transformers", "CLIPTokenizer"], "safety_checker": [None, None]}))
@@ -105,9 +84,23 @@ def test_an_incomplete_download_is_not_present(tmp_path, monkeypatch):
     monkeypatch.setenv("DISTILL3D_MODEL_STABLE_DIFFUSION", str(folder))
     resolution = registry.resolve("stable_diffusion")
     assert not resolution.present and "unet has no weight file" in resolution.problem
+    assert resolution.state == "partial" and resolution.found == folder and "run `distill3d models pull stable_diffusion` to complete it" in resolution.how_to_obtain()
     with pytest.raises(registry.MissingModelError, match="is incomplete"):
         registry.require("stable_diffusion")
     (folder / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"")
     assert registry.resolve("stable_diffusion").present
     (folder / "model_index.json").write_text("{not json")
     assert "unreadable" in registry.resolve("stable_diffusion").problem
+
+
+def test_components_the_loader_does_not_read_need_no_weights(tmp_path, monkeypatch):
+    """SD 1.5's repo names a safety checker; the loader never reads it, so `models pull` does not fetch it and it is not missed."""
+    folder = model_folder(tmp_path / "sd15")
+    (folder / "model_index.json").write_text(json.dumps({"unet": ["diffusers", "UNet2DConditionModel"], "safety_checker": ["stable_diffusion", "StableDiffusionSafetyChecker"]}))
+    for component in ("unet", "safety_checker"):
+        (folder / component).mkdir()
+        (folder / component / "config.json").write_text("{}")
+    (folder / "unet" / "diffusion_pytorch_model.fp16.safetensors").write_bytes(b"1234")
+    monkeypatch.setenv("DISTILL3D_MODEL_CONTROLNET_BASE", str(folder))
+    resolution = registry.resolve("controlnet_base")
+    assert resolution.present and resolution.bytes_on_disk() == len(b"1234") + len((folder / "model_index.json").read_bytes()) + 4

@@ -315,3 +315,10 @@ def blip(folder: Path) -> Path:
     vision = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=32, patch_size=8)
     BlipForConditionalGeneration(BlipConfig(text_config=text, vision_config=vision, projection_dim=16)).save_pretrained(folder)
     return folder
+
+
+def fp16_variant(folder: Path, model_class) -> Path:
+    """Save the ``model_class`` model in ``folder`` again as its fp16 variant beside it (``….fp16.safetensors``), as hub
+    repos ship one; returns ``folder``."""
+    model_class.from_pretrained(folder, torch_dtype=torch.float16).save_pretrained(folder, variant="fp16")
+    return folder

@@ -1,5 +1,8 @@
+import io
+
 import pytest
 import torch
+from PIL import Image
 
 from backend.engine.checkpoint import saved_step
 from backend.methods.cad.train import PriorData, Trainer, density_regularisation, lazy_adam, stage_of, train, with_position
@@ -121,6 +124,7 @@ def test_an_interrupted_training_resumes_to_the_same_generator(tiny_config, tmp_
     straight = Trainer(config, images, "cpu", 0)
     train(straight, tmp_path / "a.safetensors", recorder())
     assert len(previews) == 2, "previews at step 3 and at the end"
+    assert [Image.open(io.BytesIO(payload)).size for payload in previews] == [(512, 512)] * 2, "4 samples of 256² each, 2×2"
     interrupted = Trainer(config, images, "cpu", 0)
     with pytest.raises(JobCancelled):
         train(interrupted, tmp_path / "b.safetensors", recorder(stop_after=("stage 2", 0)))  # cancelled before step 5
@@ -131,3 +135,14 @@ def test_an_interrupted_training_resumes_to_the_same_generator(tiny_config, tmp_
     assert resumed.step_index == 6
     for a, b in zip(straight.G_ema.state_dict().values(), resumed.G_ema.state_dict().values()):
         assert torch.allclose(a, b, rtol=1e-2, atol=1e-3), "the same up to float rounding of threaded kernels"
+
+
+def test_previews_show_every_sample_at_256_pixels_and_stage_2_renders_at_the_preview_resolution(tiny_config):
+    config = small(tiny_config, stage1_steps=1, stage2_steps=1, preview_resolution=48)
+    trainer = Trainer(config, data(config.generator.image_resolution), "cpu", 0)
+    assert [tuple(image.shape) for image in trainer.samples(trainer.preview_latents)] == [(3, 32, 32)] * 4, "stage 1: the 2D branch"
+    stage_1 = trainer.preview(0)
+    trainer.step_index = 2  # the stage-2 step is done
+    assert [tuple(image.shape) for image in trainer.samples(trainer.preview_latents)] == [(3, 48, 48)] * 4, "not image_resolution"
+    stage_2 = trainer.preview(2)
+    assert stage_1.shape == stage_2.shape == (512, 512, 3), "4 samples, each enlarged to 256², in a 2×2 grid"

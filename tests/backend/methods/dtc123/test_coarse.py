@@ -1,5 +1,6 @@
-"""Stage 1's reference view at each stage's resolution."""
+"""Stage 1's reference view at each stage's resolution, and its progress previews."""
 
+import numpy as np
 import torch
 
 from backend.methods.dtc123.coarse import Reference
@@ -34,3 +35,27 @@ def test_the_depth_the_pearson_term_reads_is_along_the_viewing_axis():
     view = View(torch.ones(1, 3, 16, 16), torch.ones(16, 16), ray_distance, origins, directions, forward)
     assert float(ray_distance.max() - ray_distance.min()) > 0.05, "the ray distance varies over the wall"
     assert torch.allclose(view.axial_depth, torch.full((16, 16), wall), atol=1e-5)
+
+
+def test_the_preview_renders_at_its_own_resolution_and_shows_each_view_at_256_pixels(monkeypatch):
+    """The student is rendered at coarse.preview_resolution (not the training resolution) and shown, like the reference
+    at its own size, at 256²."""
+    from backend.methods import get
+    from backend.methods.configs import resolve
+    from backend.methods.dtc123 import coarse
+    from backend.methods.dtc123.field import CoarseField
+
+    config = resolve(get("dtc123"), "tiny", {"coarse.preview_resolution": 24})[1]
+    original, rendered = coarse.render_view, []
+
+    def spy(field, pose, config, resolution, *args, **kwargs):
+        rendered.append(resolution)
+        return original(field, pose, config, resolution, *args, **kwargs)
+
+    monkeypatch.setattr(coarse, "render_view", spy)
+    torch.manual_seed(0)
+    red = Reference(torch.tensor([1.0, 0.0, 0.0])[:, None, None].expand(3, 64, 64), torch.ones(64, 64), 0.0)
+    image = coarse.preview_image(CoarseField(config.field), red, config, 10)
+    assert rendered == [24] and config.coarse.resolution == 32
+    assert image.shape == (256, 512, 3), "the reference beside the student, 256² each"
+    assert np.allclose(image[:, :256], (1.0, 0.0, 0.0), atol=1e-5)

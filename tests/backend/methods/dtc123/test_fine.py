@@ -8,6 +8,7 @@ import trimesh
 
 from backend.methods.dtc123.config import DTC123Config, FieldConfig, FineConfig
 from backend.methods.dtc123.field import CoarseField
+from backend.methods.dtc123.coarse import Reference
 from backend.methods.dtc123.fine import initial_geometry, render_surface
 from backend.methods.dtc123.tetmesh import TetGeometry
 from tests.support.fields import RadialDensity
@@ -99,3 +100,17 @@ def test_the_first_dmtet_fills_a_hollow_stage1_shell():
     area = trimesh.Trimesh(positions.detach().numpy(), faces.numpy()).area
     assert abs(area / (4 * math.pi * 0.5**2) - 1) < 0.1, f"area {area:.3f}: the hollow's inner wall is gone"
     assert float(geometry.sample(geometry.sdf.detach()[:, None], torch.zeros(1, 3))) < 0, "the centre is inside"
+
+
+def test_the_preview_shows_four_views_of_256_pixels_in_a_2x2_grid():
+    """Whatever the stage's raster resolution: the reference, the coloured surface, its shading and the far side."""
+    from backend.methods.dtc123.fine import FineStudent, preview_image
+
+    field, geometry = _student()
+    red = torch.tensor([1.0, 0.0, 0.0])[:, None, None].expand(3, 48, 48)
+    image = preview_image(FineStudent(geometry, field), Reference(red, torch.ones(48, 48), 0.0), DTC123Config(), 0)
+    assert image.shape == (512, 512, 3)
+    reference, colour, shading, back = (image[r : r + 256, c : c + 256] for r in (0, 256) for c in (0, 256))
+    assert np.allclose(reference, (1.0, 0.0, 0.0), atol=1e-5)
+    assert (shading < 0.99).any() and np.allclose(shading[..., 0], shading[..., 2], atol=1e-5), "grey shading of a visible surface"
+    assert (colour < 0.99).any() and (back < 0.99).any()

@@ -157,3 +157,22 @@ def test_distilling_one_prompt_from_the_text_world_teaches_its_colour(tiny_base)
     run(task, [Stage("distil", 40)], Cadence(0, 0), ProgressReporter(lambda *a: None, min_interval_s=0.0), None, label="PRD")
     after = colour_error()
     assert after < 0.5 * before, (before, after)
+
+
+def test_the_preview_renders_four_views_at_its_own_resolution_and_shows_each_at_256_pixels(tiny_base, monkeypatch):
+    from backend.methods.prd import train
+    from backend.methods.prd.student import load_student
+
+    c = config(**{"render.preview_resolution": 32})
+    student, prompts = load_student(c.student, tiny_base)
+    task = PRDTraining(student, prompts, Corpus(("a red cube",)), c, "cpu", 0)
+    original, rendered = train.render_volume, []
+
+    def spy(head, triplanes, c2w, fov_deg, resolution, *args, **kwargs):
+        rendered.append((len(c2w), resolution))
+        return original(head, triplanes, c2w, fov_deg, resolution, *args, **kwargs)
+
+    monkeypatch.setattr(train, "render_volume", spy)
+    image = task.preview(1)
+    assert rendered == [(1, 32)] * 4, "one view at a time, at render.preview_resolution (not render.volume_resolution, 12)"
+    assert image.shape == (512, 512, 3) and 0.0 <= image.min() and image.max() <= 1.0
