@@ -133,7 +133,7 @@ def resolved(argv: list[str], args) -> None:
     params = parse_sets(getattr(args, "set", None), {info.name: info.type for info in describe(spec.config_class)})
     if argv[0] != "eval":
         params.update(method_option_values(args, method))
-    resolve(spec, getattr(args, "preset", None) or spec.default_preset, params)
+    resolve(spec.for_training() if argv[0] == "train" else spec, getattr(args, "preset", None) or spec.default_preset, params)
 
 
 def named_generator_exists(args) -> None:

@@ -38,8 +38,6 @@ def add(sub: argparse._SubParsersAction, method: str | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from .. import methods
     from ..methods.configs import describe, resolve
 
@@ -49,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     params = parse_sets(args.set, {info.name: info.type for info in describe(spec.config_class)})
     params.update(method_option_values(args, args.method))
     try:
-        _, args.config = resolve(replace(spec, presets={**spec.presets, **spec.train.presets}), args.preset, params)
+        _, args.config = resolve(spec.for_training(), args.preset, params)
     except (ProtocolError, SchemaError) as exc:
         raise UsageError(f"invalid parameters: {exc}") from None
     return methods.resolve_reference(spec.train.run)(args)

@@ -10,7 +10,7 @@ the example job are imported only when used.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from protocol.schema import Record
@@ -122,6 +122,10 @@ class MethodSpec:
     def is_transient(self, config: Mapping[str, Any]) -> bool:
         """True when a job that ran with ``config`` (nested as stored) matches every :attr:`transient_when` value."""
         return bool(self.transient_when) and all(_dotted(config, key) == value for key, value in self.transient_when.items())
+
+    def for_training(self) -> "MethodSpec":
+        """This spec as ``distill3d train`` resolves it: its presets and its train command's own."""
+        return replace(self, presets={**self.presets, **(self.train.presets if self.train else {})})
 
 
 def _dotted(config: Mapping[str, Any], key: str) -> Any:

@@ -70,11 +70,11 @@ def score_prompts(trained: PRDGenerator, untrained: PRDGenerator, prompts: dict[
                   progress=lambda message: None) -> list[PromptScores]:  # fmt: skip
     """Each prompt of each split (name → prompts) scored for ``trained`` and ``untrained``."""
     rows = []
-    for split, names in prompts.items():
+    for part, names in prompts.items():
         for prompt in names:
-            progress(f"{split}: {prompt!r}")
+            progress(f"{part}: {prompt!r}")
             ours, base = (mean_scores(g, prompt, prompt, seeds, resolution) for g in (trained, untrained))
-            rows.append(PromptScores(prompt, split, ours.iou, ours.color_error, base.iou, base.color_error))
+            rows.append(PromptScores(prompt, part, ours.iou, ours.color_error, base.iou, base.color_error))
     return rows
 
 
