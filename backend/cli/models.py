@@ -68,11 +68,13 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_pull(args: argparse.Namespace) -> int:
+    from .. import methods
+    from ..methods.configs import required_models
     from ..teachers import pull
 
     if args.preset and not args.method:
         raise UsageError("--preset needs --method")
-    roles = list(args.roles) + list(pull.roles_for_method(args.method, args.preset) if args.method else ())
+    roles = list(args.roles) + list(required_models(methods.get(args.method), args.preset) if args.method else ())
     if not roles:
         if args.method:
             print(f"a {args.method} job with preset {args.preset or '(the default)'} needs no pretrained models")

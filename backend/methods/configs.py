@@ -128,6 +128,14 @@ def resolve(entry: MethodSpec, preset: str | None, overrides: Mapping[str, Any])
     return preset, apply_overrides(config, overrides)
 
 
+def required_models(entry: MethodSpec, preset: str | None) -> tuple[str, ...]:
+    """The model roles a job of ``entry`` with ``preset`` (None: its default) needs, from its config's ``required_models()``;
+    ProtocolError ``unknown_preset`` for a preset it does not have."""
+    _, config = resolve(entry, preset, {})
+    required = getattr(config, "required_models", None)
+    return tuple(dict.fromkeys(required())) if required else ()
+
+
 def check_inputs(config: Record) -> None:
     """Run the config's ``check_inputs`` hook, when it has one: the inputs it names outside itself (files), checked
     before a job is accepted; :class:`SchemaError` naming the parameter otherwise."""

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -49,14 +50,14 @@ JOB_LOG = ProgressReporter.__module__
 
 
 def resolve_device(preference: str, index: int, threads: int = 1) -> tuple[str, dict[str, Any]]:
-    """``(torch device string, DeviceInfo fields)`` for ``auto``/``cpu``/``cuda``, with torch set to ``threads`` intra-op
-    threads."""
-    import torch
-
-    torch.set_num_threads(threads)
+    """``(torch device string, DeviceInfo fields)`` for ``auto``/``cpu``/``cuda``, with torch limited to ``threads``
+    intra-op threads; imports torch only when needed (a ``cpu`` worker reports ready at once)."""
+    limit_threads(threads)
     cpu = {"kind": "cpu", "name": f"{os.cpu_count()} CPU cores", "detail": f"{threads} thread{'s' if threads > 1 else ''} per worker"}
     if preference == "cpu":
         return "cpu", cpu
+    import torch
+
     if torch.cuda.is_available():
         ordinal = index % torch.cuda.device_count()
         props = torch.cuda.get_device_properties(ordinal)
@@ -64,6 +65,15 @@ def resolve_device(preference: str, index: int, threads: int = 1) -> tuple[str, 
     if preference == "cuda":
         return "", {"kind": "unavailable", "detail": "--device cuda was asked for, but torch sees no CUDA device"}
     return "cpu", cpu
+
+
+def limit_threads(threads: int) -> None:
+    """torch's intra-op threads: through the environment, which torch reads when it is imported, and directly when it
+    already is."""
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
 
 
 class JobWorker:

@@ -104,19 +104,6 @@ def human_size(n: int) -> str:
     return f"{n} B" if power == 0 else f"{n / 1000**power:.1f} {('kB', 'MB', 'GB')[power - 1]}"
 
 
-def roles_for_method(method: str, preset: str | None) -> tuple[str, ...]:
-    """The roles a job of ``method`` with ``preset`` (None: its default) needs, from its config's ``required_models()``.
-
-    ProtocolError ``unknown_method`` / ``unknown_preset`` for names the backend does not know.
-    """
-    from ..methods import get
-    from ..methods.configs import resolve
-
-    _, config = resolve(get(method), preset, {})
-    required = getattr(config, "required_models", None)
-    return tuple(dict.fromkeys(required())) if required else ()
-
-
 def _cache_dir() -> Path:
     from huggingface_hub import constants
 

@@ -1,7 +1,7 @@
 import pytest
 
 from backend import methods
-from backend.methods.configs import apply_overrides, describe, param_names, parse_cli_value, resolve
+from backend.methods.configs import apply_overrides, describe, param_names, parse_cli_value, required_models, resolve
 from protocol.errors import ErrorCode, ProtocolError
 from tests.support.testbed import TestbedConfig
 
@@ -51,3 +51,11 @@ def test_describe_gives_types_defaults_docs_and_bounds():
 @pytest.mark.parametrize("text, label, value", [("3", None, 3), ("0.5", None, 0.5), ("true", None, True), ("[1, 2]", None, [1, 2]), ("gauss", None, "gauss"), ("123", "str", "123")])
 def test_cli_values(text, label, value):
     assert parse_cli_value(text, label) == value
+
+
+def test_a_method_and_preset_name_the_models_their_jobs_need():
+    assert required_models(methods.get("dtc123"), "paper") == ("zero123", "stable_diffusion")
+    assert required_models(methods.get("prd"), "demo") == ()
+    with pytest.raises(ProtocolError) as refused:
+        required_models(methods.get("prd"), "huge")
+    assert refused.value.code is ErrorCode.UNKNOWN_PRESET

@@ -132,8 +132,3 @@ def test_an_unknown_repo_and_an_unreachable_hub_are_named(hub, monkeypatch):
     closed = "http://127.0.0.1:9"  # discard port: nothing listens
     with pytest.raises(pull.PullError, match=f"cannot reach the hub at {closed}"):
         pull.pull(["stable_diffusion"], pull.Hub.create(closed), quiet)
-
-
-def test_a_method_and_preset_name_their_models():
-    assert pull.roles_for_method("dtc123", "paper") == ("zero123", "stable_diffusion")
-    assert pull.roles_for_method("prd", "demo") == ()
