@@ -33,7 +33,7 @@ def apply(outcome: Outcome) -> None:
 
 def _scene(job: TrackedJob | None) -> bpy.types.Scene:
     name = job.context.get("scene") if job is not None else None
-    return bpy.data.scenes.get(name) if name in bpy.data.scenes else bpy.context.scene
+    return bpy.data.scenes.get(name) if name is not None and name in bpy.data.scenes else bpy.context.scene
 
 
 def job_entry(job: TrackedJob) -> Any | None:
@@ -54,7 +54,7 @@ def job_entry(job: TrackedJob) -> Any | None:
 
 
 def _on_status(outcome: Outcome) -> None:
-    pass  # the panel reads the state itself; the redraw is enough
+    pass  # the panel reads the state (connection, models, pull) from the session itself; the redraw is enough
 
 
 def _on_job(outcome: Outcome) -> None:
@@ -280,6 +280,7 @@ def _redraw() -> None:
 
 _HANDLERS = {
     "status": _on_status,
+    "models": _on_status,
     "job": _on_job,
     "preview": _on_preview,
     "result": _on_result,

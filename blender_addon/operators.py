@@ -7,6 +7,7 @@ Problems are reported (and kept in ``Scene.distill3d.message``), never raised.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import bpy
 
@@ -118,12 +119,60 @@ class DISTILL3D_OT_cancel(bpy.types.Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         job_id = self.job_id or context.scene.distill3d.active_job
-        session = runtime.session()
         if not job_id:
             return _fail(self, context, "no job to cancel")
-        if session is None or not session.connected:
-            return _fail(self, context, f"cannot cancel: {runtime.connection_state()[1]}")
+        session = _connected_session(self, context, "cancel")
+        if session is None:
+            return {"CANCELLED"}
         session.cancel(job_id)
+        return {"FINISHED"}
+
+
+def _connected_session(operator: bpy.types.Operator, context: bpy.types.Context, doing: str) -> Any:
+    """The connected session, or None after reporting why ``doing`` cannot be done."""
+    session = runtime.session()
+    if session is None or not session.connected:
+        _fail(operator, context, f"cannot {doing}: {runtime.connection_state()[1]}")
+        return None
+    return session
+
+
+class DISTILL3D_OT_pull_models(bpy.types.Operator):
+    """Have the backend download the models the chosen method and preset need (their licences are shown in the panel); the
+    download runs on the backend's machine and goes on if Blender closes"""
+
+    bl_idname = "distill3d.pull_models"
+    bl_label = "Download Models"
+
+    roles: bpy.props.StringProperty(name="Models", description="Comma-separated model roles; empty: those the panel's method and preset lack")
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        session = _connected_session(self, context, "download models")
+        if session is None:
+            return {"CANCELLED"}
+        settings = context.scene.distill3d
+        roles = tuple(r.strip() for r in self.roles.split(",") if r.strip())
+        if not roles:
+            _, needed = session.models_for(settings.method, settings.preset)
+            roles = tuple(m.role for m in needed if m.state != "present")
+        if not roles:
+            return _fail(self, context, "no model to download: the chosen method and preset have every model they need")
+        session.pull_models(roles, runtime.preferences().hf_token.strip())
+        settings.message = ""
+        return {"FINISHED"}
+
+
+class DISTILL3D_OT_cancel_pull(bpy.types.Operator):
+    """Stop the backend's model download (files downloaded whole are kept; downloading again fetches the rest)"""
+
+    bl_idname = "distill3d.cancel_pull"
+    bl_label = "Stop Download"
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        session = _connected_session(self, context, "stop the download")
+        if session is None:
+            return {"CANCELLED"}
+        session.cancel_pull()
         return {"FINISHED"}
 
 
@@ -183,6 +232,8 @@ classes = (
     DISTILL3D_OT_set_preset,
     DISTILL3D_OT_generate,
     DISTILL3D_OT_cancel,
+    DISTILL3D_OT_pull_models,
+    DISTILL3D_OT_cancel_pull,
     DISTILL3D_OT_sample_variants,
     DISTILL3D_OT_interpolate_from_selection,
     DISTILL3D_OT_interpolate_keep,

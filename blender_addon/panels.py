@@ -1,10 +1,14 @@
-"""The 3D Viewport sidebar tab "Distill3D": connection, Generate (with live progress and preview), Variants, Interpolation."""
+"""The 3D Viewport sidebar tab "Distill3D": connection, Generate (with live progress and preview), Models & Memory (what a run
+needs: models with size and licence, their download, recorded memory and time), Variants, Interpolation."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import bpy
 
 from . import apply, job_spec, runtime
+from .wire import sizes
 
 STATE_ICONS = {"connected": "CHECKMARK", "connecting": "SORTTIME", "starting": "SORTTIME", "offline": "ERROR"}
 
@@ -115,6 +119,75 @@ class DISTILL3D_PT_generate(_Tab, bpy.types.Panel):
             layout.template_icon(icon_value=image.preview.icon_id, scale=8.0)
 
 
+class DISTILL3D_PT_models(_Tab, bpy.types.Panel):
+    """What a run of the chosen method and preset needs before it starts: its models (state, size, licence), the memory
+    and time recorded for it, and the backend's model download."""
+
+    bl_label = "Models & Memory"
+    bl_parent_id = "DISTILL3D_PT_main"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout, settings = self.layout, context.scene.distill3d
+        session = runtime.session()
+        info = session.method(settings.method) if session is not None and settings.method else None
+        if info is None:
+            layout.label(text="Choose a method to see what it needs")
+            return
+        preset, needed = session.models_for(info.name, settings.preset)
+        self._draw_footprints(layout, info, preset)
+        if not info.models.get(preset):
+            layout.label(text=f"{info.name} {preset}: needs no downloaded model", icon="CHECKMARK")
+        elif not needed:
+            layout.label(text="Listing the backend's models…", icon="SORTTIME")
+        for model in needed:
+            self._draw_model(layout, model)
+        missing = [m for m in needed if m.state != "present"]
+        if session.pulling():
+            self._draw_pull(layout, session.pull)
+        elif missing:
+            size = sizes.human_size(sum(m.download_bytes for m in missing))
+            row = layout.row()
+            row.scale_y = 1.3
+            row.operator("distill3d.pull_models", text=f"Download {len(missing)} model{'s' * (len(missing) > 1)} (about {size})", icon="IMPORT")
+            if any(m.gated for m in missing):
+                _wrapped(layout, "Gated: accept the licence on the model's hub page, then set a Hugging Face token in the add-on "
+                         "preferences", icon="LOCKED")  # fmt: skip
+        pull = session.pull
+        if pull is not None and pull.state == "failed" and pull.error is not None:
+            _wrapped(layout.box(), f"Download failed: {pull.error.message}", icon="ERROR")
+
+    @staticmethod
+    def _draw_footprints(layout: bpy.types.UILayout, info: Any, preset: str) -> None:
+        recorded = [f for f in info.footprints if f.preset == preset]
+        if not recorded:
+            layout.label(text=f"Memory and time of {preset}: not measured yet", icon="INFO")
+        for footprint in recorded:
+            where = f"{footprint.device} ({footprint.device_name})" if footprint.device_name else footprint.device
+            kind = "GPU memory" if footprint.device == "cuda" else "memory"
+            about = "about " if footprint.projected else ""
+            layout.label(text=f"{where}: peak {kind} {sizes.human_size(footprint.peak_bytes)}, {about}{footprint.seconds:.0f} s",
+                         icon="MEMORY")  # fmt: skip
+            if footprint.note:
+                _wrapped(layout, f"measured with {footprint.note}")
+
+    @staticmethod
+    def _draw_model(layout: bpy.types.UILayout, model: Any) -> None:
+        row = layout.row(align=True)
+        icon = {"present": "CHECKMARK", "partial": "ERROR"}.get(model.state, "IMPORT")
+        size = sizes.human_size(model.bytes_on_disk if model.state == "present" else model.download_bytes)
+        row.label(text=f"{model.role}: {model.state}, {size}", icon=icon)
+        row.operator("wm.url_open", text=model.licence, icon="URL").url = model.licence_url
+
+    @staticmethod
+    def _draw_pull(layout: bpy.types.UILayout, pull: Any) -> None:
+        fraction = pull.bytes_done / pull.bytes_total if pull.bytes_total else 0.0
+        done, total = sizes.human_size(pull.bytes_done), sizes.human_size(pull.bytes_total)
+        layout.progress(factor=fraction, text=f"Downloading {done} of {total}" if pull.bytes_total else "Listing the files…")
+        if pull.current:
+            layout.label(text=pull.current)
+        layout.operator("distill3d.cancel_pull", text="Stop Download", icon="X")
+
+
 class DISTILL3D_PT_variants(_Tab, bpy.types.Panel):
     bl_label = "Variants"
     bl_parent_id = "DISTILL3D_PT_main"
@@ -162,6 +235,7 @@ classes = (
     DISTILL3D_MT_presets,
     DISTILL3D_PT_main,
     DISTILL3D_PT_generate,
+    DISTILL3D_PT_models,
     DISTILL3D_PT_variants,
     DISTILL3D_PT_interpolation,
 )

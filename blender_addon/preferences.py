@@ -29,10 +29,19 @@ class Distill3DPreferences(bpy.types.AddonPreferences):
         default="distill3d serve",
     )
 
+    hf_token: bpy.props.StringProperty(
+        name="Hugging Face token",
+        description="Sent with model downloads the backend runs for you, for gated models (DeepFloyd IF): accept the licence on the "
+        "model's hub page first. Empty: the backend's own token. Kept in Blender's user preferences; it leaves this machine in clear "
+        "unless the backend runs with --curve",
+        subtype="PASSWORD",
+    )
+
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
         layout.prop(self, "connection_file")
         layout.prop(self, "address")
+        layout.prop(self, "hf_token")
         layout.prop(self, "start_local")
         row = layout.row()
         row.enabled = self.start_local

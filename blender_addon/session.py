@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 PURPOSES = ("generate", "variants", "interpolate", "keep")
 """Why a job was submitted: an asset, a batch of variants, a scrub preview, a kept interpolation."""
+PULL_POLL_S = 0.5
+"""While the backend pulls models, how often the session asks how far it is."""
 
 
 @dataclass
@@ -52,7 +54,8 @@ class TrackedJob:
 
 @dataclass(frozen=True)
 class Outcome:
-    """Something the ``bpy`` side must show: ``kind`` is ``status``, ``job``, ``preview``, ``result``, ``failed`` or ``error``."""
+    """Something the ``bpy`` side must show: ``kind`` is ``status``, ``job``, ``preview``, ``result``, ``failed``, ``error`` or
+    ``models`` (the backend's models or its pull changed: :attr:`Session.models`, :attr:`Session.pull`)."""
 
     kind: str
     job: TrackedJob | None = None
@@ -112,6 +115,12 @@ class Session:
         self._interp_generation = 0
         self.interp_shown = 0
         """Generation of the interpolation mesh on screen; older answers are dropped."""
+        self.models: dict[str, Any] = {}
+        """The backend's pretrained models (``ModelInfo``) by role, as last listed (empty before the first answer)."""
+        self.pull: Any = None
+        """The backend's running (or last) model pull (``PullInfo``), None before any."""
+        self._models_asked_at: float | None = None
+        """When models were last asked for (None: never, since connecting)."""
         self._closed = False
 
     # --------------------------------------------------------------- state
@@ -132,6 +141,18 @@ class Session:
 
     def method(self, name: str) -> Any | None:
         return next((m for m in self.methods() if m.name == name), None)
+
+    def models_for(self, method: str, preset: str = "") -> tuple[str, tuple[Any, ...]]:
+        """``(preset, models)``: the preset meant (``preset``, else the method's default) and the ``ModelInfo`` of every
+        model a job of it needs (a role the backend has not listed yet is left out)."""
+        info = self.method(method)
+        if info is None:
+            return preset, ()
+        preset = preset or info.default_preset
+        return preset, tuple(self.models[role] for role in info.models.get(preset, ()) if role in self.models)
+
+    def pulling(self) -> bool:
+        return self.pull is not None and self.pull.state == "running"
 
     def close(self) -> None:
         if not self._closed:
@@ -161,6 +182,24 @@ class Session:
         self._pending[request_id] = ("cancel", {"job_id": job_id})
         return request_id
 
+    def list_models(self) -> str:
+        """Ask for the backend's models and its pull (answered as a ``models`` outcome)."""
+        self._models_asked_at = time.monotonic()
+        request_id = self.client.send(messages.ListModels())
+        self._pending[request_id] = ("models", {})
+        return request_id
+
+    def pull_models(self, roles: tuple[str, ...], token: str | None = None) -> str:
+        """Have the backend fetch ``roles`` (``token``: for gated models); its progress arrives as ``models`` outcomes."""
+        request_id = self.client.send(messages.PullModels(roles=tuple(roles), token=token or None))
+        self._pending[request_id] = ("pull", {})
+        return request_id
+
+    def cancel_pull(self) -> str:
+        request_id = self.client.send(messages.CancelPull())
+        self._pending[request_id] = ("pull", {})
+        return request_id
+
     def interpolate(self, generator: str, latent_a: np.ndarray, latent_b: np.ndarray, t: float,
                     conditions: tuple[np.ndarray, np.ndarray] | None = None) -> None:  # fmt: skip
         """Ask for the preview mesh at ``t`` (with the ends' ``conditions`` for a prompt-conditioned generator); sent by
@@ -182,6 +221,7 @@ class Session:
             except queue.Empty:
                 break
         self._send_interpolation()
+        self._follow_models()
         out: list[Outcome] = []
         while self._ready and (limit is None or len(out) < limit):
             out.append(self._ready.popleft())
@@ -192,11 +232,20 @@ class Session:
         unsent = self._interpolation is not None and self._interp_sent_t != self._interpolation.t
         return bool(self._pending or self._ready or unsent or any(not j.done for j in self.jobs.values()))
 
+    def _follow_models(self) -> None:
+        """Models are listed once connected, and again every :data:`PULL_POLL_S` while a pull runs."""
+        if not self.connected or any(kind == "models" for kind, _ in self._pending.values()):
+            return
+        if self._models_asked_at is None or (self.pulling() and time.monotonic() - self._models_asked_at >= PULL_POLL_S):
+            self.list_models()
+
     def _emit(self, kind: str, job: TrackedJob | None = None, **fields: Any) -> None:
         self._ready.append(Outcome(kind, job, **fields))
 
     def _on_incoming(self, incoming: Any) -> None:
         if incoming.kind == "status":
+            if not self.connected:
+                self._models_asked_at = None  # list them again on reconnecting (the backend may have restarted)
             self._emit("status", message=incoming.status.reason)
         elif incoming.kind == "reply":
             self._on_reply(incoming.request_id, incoming.message)
@@ -225,6 +274,16 @@ class Session:
                 self._finish(job, "failed", message.message)
             else:
                 self._emit("error", job, message=f"{kind}: {message.message}")
+            if message.code is errors.ErrorCode.MISSING_MODEL and kind in PURPOSES:
+                self.list_models()  # the panel shows what is missing, with its size and licence, and offers to pull it
+            return
+        if isinstance(message, messages.ModelList):
+            self.models, self.pull = {m.role: m for m in message.models}, message.pull
+            self._emit("models")
+            return
+        if isinstance(message, messages.PullStatus):
+            self.pull = message.pull
+            self._emit("models")
             return
         if isinstance(message, messages.Submitted):
             job = self.jobs.setdefault(message.job.job_id, TrackedJob(message.job.job_id, kind, context=context, generation=context.get("generation", 0)))

@@ -51,8 +51,13 @@ class ErrorCode(str, enum.Enum):
     """A submit reused a client key with a different job spec."""
     MISSING_MODEL = "missing_model"
     """A model the job needs is not on disk; the message says how to get it."""
+    BUSY = "busy"
+    """The backend is already doing this kind of work (a model pull) and does one at a time; try again when it is done."""
     JOB_FAILED = "job_failed"
     """The method raised an error while running the job."""
+    OUT_OF_MEMORY = "out_of_memory"
+    """The job needs more (GPU) memory than is free: refused before it ran, or it ran out; the message has the numbers
+    and the presets or options that fit."""
     WORKER_CRASHED = "worker_crashed"
     """The worker process died while running the job."""
     WORKER_UNRESPONSIVE = "worker_unresponsive"

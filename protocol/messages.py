@@ -237,6 +237,24 @@ class ParamInfo(Record):
 
 
 @dataclass(frozen=True)
+class Footprint(Record):
+    """What one job of a method's preset took on one kind of device, as measured by ``distill3d bench footprint``."""
+
+    preset: str = param(doc="The preset the job ran with.", pattern=NAME_PATTERN)
+    device: str = param(doc="'cpu' or 'cuda': the kind of device it ran on.", max_len=32)
+    peak_bytes: int = param(doc="Peak memory of the job, bytes: on CUDA torch's peak reserved memory (what had to be free); "
+                            "on the CPU the peak resident memory of its process less baseline_bytes.", ge=0)
+    seconds: float = param(doc="Wall seconds of the job (projected from its first steps when 'projected').", ge=0.0)
+    device_name: str = param("", doc="The device it ran on, e.g. 'NVIDIA H100 80GB HBM3' or '2 CPU cores'.", max_len=200)
+    baseline_bytes: int = param(0, doc="CPU: resident bytes of the process with its imports, before the job; CUDA: 0.", ge=0)
+    projected: bool = param(False, doc="The job was stopped after its first steps: seconds is extrapolated from its progress.")
+    measured_with: str = param("", doc="The command that measured it.", max_len=2000)
+    measured_on: str = param("", doc="When: ISO date (UTC).", max_len=64)
+    torch_version: str = param("", doc="torch's version in the measuring process.", max_len=64)
+    note: str = param("", doc="What else a reader must know (inputs, departures).", max_len=2000)
+
+
+@dataclass(frozen=True)
 class MethodInfo(Record):
     name: str = param(pattern=NAME_PATTERN)
     description: str = param(max_len=2000)
@@ -246,6 +264,10 @@ class MethodInfo(Record):
     needs_image: bool = False
     needs_prompt: bool = False
     role: str = param("generate", doc="'generate' (makes an asset from inputs) or 'generator' (samples a 3D generator: variants, interpolate).", max_len=32)
+    footprints: tuple[Footprint, ...] = param((), doc="Recorded memory and time per preset and device kind (none: not measured).", max_len=256)
+    models: dict[str, tuple[str, ...]] = param(
+        factory=dict, doc="Preset → the pretrained models (ModelInfo.role) a job with it needs; a preset not listed needs none.", max_len=64
+    )
 
 
 @dataclass(frozen=True)
@@ -254,6 +276,44 @@ class DeviceInfo(Record):
     name: str = param("", max_len=200)
     memory_bytes: int | None = None
     detail: str = param("", max_len=2000)
+
+
+MODEL_STATES = ("present", "partial", "missing")
+PULL_STATES = ("running", "succeeded", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class ModelInfo(Record):
+    """One pretrained model (a registry role) as the backend sees it on its disk."""
+
+    role: str = param(doc="Registry role, e.g. 'zero123' (what MethodInfo.models and PullModels name).", pattern=NAME_PATTERN)
+    state: str = param(doc="'present', 'partial' (an incomplete download) or 'missing'.", choices=MODEL_STATES)
+    reference: str = param(doc="The hub id or folder it resolves to.", max_len=1000)
+    licence: str = param(doc="The licence's id, e.g. 'openrail++'.", max_len=200)
+    licence_url: str = param(doc="Where to read the licence.", max_len=1000)
+    description: str = param("", max_len=500)
+    gated: bool = param(False, doc="The hub serves it only to a user who accepted the licence (a token is needed).")
+    download_bytes: int = param(0, doc="About how much a pull fetches.", ge=0)
+    bytes_on_disk: int = param(0, doc="What its files take on the backend's disk now.", ge=0)
+    how_to_obtain: str = param("", doc="For a model not present: what to do, in a sentence.", max_len=2000)
+
+
+@dataclass(frozen=True)
+class PullInfo(Record):
+    """A model pull the backend runs (``distill3d models pull`` in a child process)."""
+
+    pull_id: str = param(pattern=ID_PATTERN)
+    roles: tuple[str, ...] = param(max_len=64)
+    state: str = param(doc="'running', 'succeeded', 'failed' or 'cancelled'.", choices=PULL_STATES)
+    started_at: float
+    finished_at: float | None = None
+    files_total: int = param(0, doc="Files to fetch (0 until the hub has listed them).", ge=0)
+    files_started: int = param(0, doc="Files begun so far.", ge=0)
+    bytes_total: int = param(0, doc="Bytes to fetch (0 until listed).", ge=0)
+    bytes_done: int = param(0, doc="Bytes fetched so far (counted in the hub client's 10 MiB chunks).", ge=0)
+    current: str = param("", doc="'role: path' of the file being fetched.", max_len=1000)
+    message: str = param("", doc="The pull's last line (the licence, the file).", max_len=2000)
+    error: ErrorInfo | None = param(None, doc="Why it failed (or was cancelled).")
 
 
 # --------------------------------------------------------------------- replies
@@ -331,6 +391,17 @@ class Pruned(Message, type="pruned"):
     job_ids: tuple[str, ...] = param(doc="The finished jobs deleted, oldest first.", max_len=100_000)
     freed_bytes: int = param(ge=0, doc="Disk space they held.")
     kept_bytes: int = param(ge=0, doc="What the job store holds now.")
+
+
+@dataclass(frozen=True)
+class ModelList(Message, type="model_list"):
+    models: tuple[ModelInfo, ...] = param(max_len=256)
+    pull: PullInfo | None = param(None, doc="The running pull, else the last one since the backend started.")
+
+
+@dataclass(frozen=True)
+class PullStatus(Message, type="pull_status"):
+    pull: PullInfo
 
 
 # -------------------------------------------------------------------- requests
@@ -417,6 +488,40 @@ class ReleaseGpu(Request, type="release_gpu"):
     """Ask idle workers to free cached models and GPU memory."""
 
     Reply: ClassVar[type[Message]] = Ack
+
+
+@dataclass(frozen=True)
+class ListModels(Request, type="list_models"):
+    """Every pretrained model the backend knows, its state on the backend's disk, and the current model pull."""
+
+    Reply: ClassVar[type[Message]] = ModelList
+
+
+@dataclass(frozen=True)
+class PullModels(Request, type="pull_models"):
+    """Fetch models onto the backend's disk from the Hugging Face hub (its endpoint is the backend's ``HF_ENDPOINT``).
+    One pull runs at a time: follow it with ListModels, stop it with CancelPull; files fetched whole are kept."""
+
+    Reply: ClassVar[type[Message]] = PullStatus
+    roles: tuple[str, ...] = param(doc="Registry roles (ModelInfo.role).", max_len=64)
+    token: str | None = param(
+        None, doc="A Hugging Face token for gated models (default: the backend's own). Travels encrypted only when the "
+        "backend runs with --curve (or on this machine).", max_len=400,
+    )  # fmt: skip
+
+    def check(self) -> None:
+        if not self.roles:
+            raise SchemaError("roles", "name at least one model role")
+        for role in self.roles:
+            if not re.fullmatch(NAME_PATTERN, role):
+                raise SchemaError("roles", f"{role[:64]!r} is not a role name")
+
+
+@dataclass(frozen=True)
+class CancelPull(Request, type="cancel_pull"):
+    """Stop the running model pull (the files fetched whole stay)."""
+
+    Reply: ClassVar[type[Message]] = PullStatus
 
 
 # ---------------------------------------------------------------------- pushes

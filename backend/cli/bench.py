@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
+from pathlib import Path
 
-from .common import EXIT_OK, UsageError
+from .common import EXIT_JOB_FAILED, EXIT_OK, UsageError, known_method, parse_sets
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -37,6 +40,16 @@ def add(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--resolution", type=int, default=256, help="marching-cubes resolution of the asset")
     b.add_argument("--repeats", type=int, default=3)
     b.set_defaults(func=run_blender_import)
+    b = bench.add_parser("footprint", help="peak memory and seconds of one job of a method's preset, in a fresh process")
+    b.add_argument("--method", required=True)
+    b.add_argument("--preset", help="the method's default preset when not given")
+    b.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config parameter (repeatable), e.g. --set teacher=synthetic")
+    b.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    b.add_argument("--max-steps", type=int, metavar="N", help="stop after N progress steps (the peak comes early) and project the seconds")
+    b.add_argument("--note", default="", help="what a reader of the record must know (e.g. the inputs)")
+    b.add_argument("--record", action="store_true", help="write the row into the package's footprints file")
+    b.add_argument("--file", type=Path, help="with --record: this footprints file instead of the package's")
+    b.set_defaults(func=run_footprint)
     for spec in methods.entries():
         if spec.bench is not None:
             b = bench.add_parser(spec.name, help=spec.bench.help, description=spec.bench.help)
@@ -71,4 +84,34 @@ def run_blender_import(args: argparse.Namespace) -> int:
     from ..bench.blender_import_bench import run_blender_import_bench
 
     run_blender_import_bench(args.faces, args.resolution, args.repeats)
+    return EXIT_OK
+
+
+def run_footprint(args: argparse.Namespace) -> int:
+    from ..bench.footprint_bench import FootprintJobFailed, run_footprint_bench
+    from ..methods.configs import describe
+    from ..methods.footprints import FOOTPRINTS_FILE
+
+    entry = known_method(args.method)
+    if entry is None:
+        raise UsageError(f"no method {args.method!r}: `distill3d methods` lists them")
+    preset = args.preset or entry.default_preset
+    if preset not in entry.presets:
+        raise UsageError(f"{entry.name} has no preset {preset!r} (its presets: {', '.join(sorted(entry.presets))})")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise UsageError("--max-steps takes a count ≥ 1")
+    device = args.device
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    params = parse_sets(args.set, {p.name: p.type for p in describe(entry.config_class)})
+    command = ["distill3d", "bench", "footprint", "--method", entry.name, "--preset", preset, "--device", device,
+               *[f"--set={item}" for item in args.set or ()], *(["--max-steps", str(args.max_steps)] if args.max_steps else [])]  # fmt: skip
+    try:
+        run_footprint_bench(entry.name, preset, params, device, args.max_steps, shlex.join(command), args.note,
+                            (args.file or FOOTPRINTS_FILE) if args.record else None)  # fmt: skip
+    except FootprintJobFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_JOB_FAILED
     return EXIT_OK

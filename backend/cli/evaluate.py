@@ -265,12 +265,7 @@ def generator_folder(spec: str, data_dir: str | None) -> Path | None:
     from .. import methods
     from ..job_layout import jobs_folder
 
-    catalog = methods.generator_catalog(jobs_folder(data_dir))
-    if spec in catalog.named:
-        return Path(catalog.named[spec])
-    if (Path(spec).expanduser() / "generator.json").is_file():
-        return Path(spec).expanduser()
-    return None if spec.startswith("demo:") else catalog.job_folder(spec)
+    return methods.generator_catalog(jobs_folder(data_dir)).folder_of(spec)
 
 
 def run_cad(args: argparse.Namespace) -> int:

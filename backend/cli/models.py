@@ -28,12 +28,16 @@ def add(sub: argparse._SubParsersAction) -> None:
     pull.add_argument("--preset", help="with --method: the preset whose job is meant (default: the method's default preset)")
     pull.add_argument("--token", help="a Hugging Face access token, for gated models (default: $HF_TOKEN, else the one `hf auth login` stored)")
     pull.add_argument("--endpoint", help="the hub's URL, e.g. a mirror's (default: $HF_ENDPOINT, else https://huggingface.co)")
+    pull.add_argument("--progress-json", action="store_true",
+                      help="print the progress as JSON lines on stdout instead of text and bars (what the backend reads when a client "
+                      "asks it to pull)")  # fmt: skip
     pull.set_defaults(func=run_pull)
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from protocol.sizes import human_size
+
     from ..teachers import registry
-    from ..teachers.pull import human_size
 
     try:
         resolutions = [registry.resolve(role) for role in registry.ROLES]
@@ -71,6 +75,7 @@ def run_pull(args: argparse.Namespace) -> int:
     from .. import methods
     from ..methods.configs import required_models
     from ..teachers import pull
+    from ..teachers.pull_progress import JsonLinesWatcher
 
     if args.preset and not args.method:
         raise UsageError("--preset needs --method")
@@ -80,11 +85,16 @@ def run_pull(args: argparse.Namespace) -> int:
             print(f"a {args.method} job with preset {args.preset or '(the default)'} needs no pretrained models")
             return EXIT_OK
         raise UsageError("name the models to pull (ROLE..., see `distill3d models`) or a method (--method M [--preset P])")
+    watcher = JsonLinesWatcher(sys.stdout) if args.progress_json else None
     try:
-        resolutions = pull.pull(roles, pull.Hub.create(args.endpoint, args.token))
+        resolutions = pull.pull(roles, pull.Hub.create(args.endpoint, args.token), watcher.say if watcher else print, watcher)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     except pull.PullError as exc:
+        if watcher is not None:
+            watcher.failed(str(exc))
         print(f"distill3d: {exc}", file=sys.stderr)
         return EXIT_JOB_FAILED
+    if watcher is not None:
+        watcher.finished([r.role for r in resolutions if r.present], [r.role for r in resolutions if not r.present])
     return EXIT_OK if all(r.present for r in resolutions) else EXIT_JOB_FAILED

@@ -148,6 +148,17 @@ class Catalog:
     job_folder: Callable[[str], Path | None] = _no_jobs
     """Job id → the folder that job saves its generator in; None when there is no such job."""
 
+    def folder_of(self, spec: str) -> Path | None:
+        """The folder the generator spec names: a listed name's, a folder holding ``generator.json``, else a job's generator
+        folder (which holds none when the job made no generator); None for ``demo:<family>`` and for a spec naming nothing."""
+        spec = spec.strip()
+        if spec in self.named:
+            return Path(self.named[spec])
+        if spec.startswith("demo:"):
+            return None
+        folder = Path(spec).expanduser()
+        return folder if (folder / GENERATOR_FILE).is_file() else self.job_folder(spec)
+
 
 def _builtin_kinds() -> dict[str, Loader]:
     from . import demo
@@ -171,20 +182,15 @@ def load_folder(folder: Path, catalog: Catalog, device: str = "cpu") -> Generato
 def load(spec: str, catalog: Catalog, device: str = "cpu") -> Generator:
     """The generator ``spec`` names (see the module docstring); :class:`GeneratorError` saying why not otherwise."""
     spec = spec.strip()
-    if spec in catalog.named:
-        return load_folder(catalog.named[spec], catalog, device)
-    if spec.startswith("demo:"):
+    if spec.startswith("demo:") and spec not in catalog.named:
         from . import demo
 
         return demo.DemoGenerator(spec.partition(":")[2] or demo.DEFAULT_FAMILY)
-    folder = Path(spec).expanduser()
-    if (folder / GENERATOR_FILE).is_file():
-        return load_folder(folder, catalog, device)
-    job_folder = catalog.job_folder(spec)
-    if job_folder is not None:
-        if not (job_folder / GENERATOR_FILE).is_file():
+    folder = catalog.folder_of(spec)
+    if folder is not None:
+        if spec not in catalog.named and not (folder / GENERATOR_FILE).is_file():
             raise GeneratorError(f"job {spec} has no generator (only jobs of a generator-distilling method such as CAD have one)")
-        return load_folder(job_folder, catalog, device)
+        return load_folder(folder, catalog, device)
     names = ", ".join(map(repr, sorted(catalog.named)))
     raise GeneratorError(f"generator {spec!r} is not {names + ', ' if names else ''}'demo:<family>', a folder with {GENERATOR_FILE}, "
                          "or the id of a job on this backend")  # fmt: skip

@@ -39,14 +39,20 @@ from protocol.messages import (
     JobInfo,
     JobList,
     JobStatus,
+    CancelPull,
     ListJobs,
+    ListModels,
     Message,
     MethodInfo,
+    ModelInfo,
+    ModelList,
     Ping,
     Pong,
     Preview,
     PruneJobs,
     Pruned,
+    PullModels,
+    PullStatus,
     ReleaseGpu,
     ResultChunk,
     ServerStats,
@@ -59,9 +65,12 @@ from protocol.schema import SchemaError, to_plain
 from protocol.transport import AUTH_FAILURE_NOTICE
 
 from .. import methods
-from ..methods.configs import describe
+from ..methods.configs import describe, required_models
+from ..teachers import registry
+from ..methods.footprints import shipped
 from .disk import reported_as_disk_full
 from .images import DEFAULT_MAX_PIXELS
+from .model_pulls import ModelPulls
 from .outbox import Outbox
 from .rate import RateLimiter
 from .replay_log import ReplayLog
@@ -73,7 +82,7 @@ from .subscriptions import Subscriptions
 log = logging.getLogger(__name__)
 
 EVENT_BATCH = 256
-STATE_CHANGING = (Submit, Cancel, PruneJobs)
+STATE_CHANGING = (Submit, Cancel, PruneJobs, PullModels, CancelPull)
 """Requests whose replay after a restart would change something: recorded in the replay log before they are handled."""
 
 
@@ -90,6 +99,7 @@ def rss_bytes() -> int:
 
 
 def method_infos() -> tuple[MethodInfo, ...]:
+    footprints = shipped()
     return tuple(
         MethodInfo(
             name=e.name,
@@ -100,9 +110,23 @@ def method_infos() -> tuple[MethodInfo, ...]:
             needs_image=e.needs_image,
             needs_prompt=e.needs_prompt,
             role=e.role,
+            footprints=footprints.of(e.name),
+            models={preset: roles for preset in sorted(e.presets) if (roles := required_models(e, preset))},
         )
         for e in methods.entries()
     )
+
+
+def model_infos() -> tuple[ModelInfo, ...]:
+    """Every registry role as it resolves on this machine now; ValueError for a broken models config file."""
+    infos = []
+    for role in registry.ROLES.values():
+        found = registry.resolve(role.role)
+        infos.append(ModelInfo(role=role.role, state=found.state, reference=found.reference, licence=role.licence.name,
+                               licence_url=role.licence.url, description=role.description, gated=role.gated,
+                               download_bytes=role.download_size, bytes_on_disk=found.bytes_on_disk(),
+                               how_to_obtain="" if found.present else found.how_to_obtain()))  # fmt: skip
+    return tuple(infos)
 
 
 class Broker:
@@ -118,11 +142,13 @@ class Broker:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_queued_jobs: int = 1000,
         replay_log: ReplayLog | None = None,
+        pulls: ModelPulls | None = None,
     ) -> None:
         self.framer = framer
         self.replay_log = replay_log
         self.store = store
         self.scheduler = scheduler
+        self.pulls = pulls or ModelPulls(store.root / "logs" / "pull.log")
         self.max_pixels = max_pixels
         self.max_queued_jobs = max_queued_jobs
         self.outbox = Outbox(sock)
@@ -145,6 +171,9 @@ class Broker:
             FetchResult: self._fetch_result,
             ReleaseGpu: self._release_gpu,
             PruneJobs: self._prune_jobs,
+            ListModels: self._list_models,
+            PullModels: self._pull_models,
+            CancelPull: self._cancel_pull,
         }
 
     # ------------------------------------------------------------- incoming
@@ -318,6 +347,19 @@ class Broker:
     def prune(self, max_bytes: int | None, keep_days: float | None) -> Pruned:
         """:meth:`.store.JobStore.prune`, sparing the jobs clients follow."""
         return self.store.prune(max_bytes, keep_days, protected=self.subscriptions.followed_jobs)
+
+    def _list_models(self, peer: bytes, message: ListModels) -> ModelList:
+        try:
+            models = model_infos()
+        except ValueError as exc:  # the backend's models config file is broken
+            raise ProtocolError(ErrorCode.MISSING_MODEL, f"cannot list the models: {exc}") from None
+        return ModelList(models=models, pull=self.pulls.current())
+
+    def _pull_models(self, peer: bytes, message: PullModels) -> PullStatus:
+        return PullStatus(pull=self.pulls.start(message.roles, message.token))
+
+    def _cancel_pull(self, peer: bytes, message: CancelPull) -> PullStatus:
+        return PullStatus(pull=self.pulls.cancel())
 
     def _release_gpu(self, peer: bytes, message: ReleaseGpu) -> Ack:
         asked = self.scheduler.release_gpu()

@@ -374,6 +374,7 @@ class Server:
         self._closed = True
         log.info("stopping workers")
         self.scheduler.shutdown()
+        self.broker.pulls.close()
         self._close_transport()
         self._lock.release()
         log.info("server stopped")

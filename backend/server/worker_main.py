@@ -22,21 +22,23 @@ import time
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from protocol.codec import pack, unpack
 from protocol.atomic import write_text
 from protocol.errors import ErrorCode, ProtocolError, clip
-from protocol.messages import Camera, JobState
+from protocol.messages import Camera, Footprint, JobState
 from protocol.schema import from_plain, to_plain
 
 from .. import methods
 from ..methods.base import JobContext, JobInputs, MethodError
-from ..methods.configs import config_from_json
+from ..methods.configs import config_from_json, describe
+from ..methods.footprints import shipped
 from ..methods.progress import JobCancelled, ProgressReporter
 from .disk import disk_full_error, is_disk_full
 from .images import load_rgba
 from .logs import rotating_log_handler
+from .memory import is_out_of_memory, out_of_memory_error, preflight_error
 from .results import write_result
 from ..job_layout import GENERATOR_DIR, WORK_DIR
 
@@ -67,6 +69,19 @@ def resolve_device(preference: str, index: int, threads: int = 1) -> tuple[str, 
     return "cpu", cpu
 
 
+def cuda_free_memory(device: str) -> tuple[int, int]:
+    """``(free, total)`` bytes of the CUDA device ``device`` (``cuda:N``), as the driver counts them."""
+    import torch
+
+    free, total = torch.cuda.mem_get_info(torch.device(device))
+    return int(free), int(total)
+
+
+def shipped_footprints(method: str) -> tuple[Footprint, ...]:
+    """The footprints recorded for ``method`` in the package's data file (:mod:`backend.methods.footprints`)."""
+    return shipped().of(method)
+
+
 def limit_threads(threads: int) -> None:
     """torch's intra-op threads: through the environment, which torch reads when it is imported, and directly when it
     already is."""
@@ -79,10 +94,22 @@ def limit_threads(threads: int) -> None:
 class JobWorker:
     """Runs the jobs the broker sends this worker process, one at a time, and reports their events and ends."""
 
-    def __init__(self, device: str, events: Connection, cancel: Any) -> None:
+    def __init__(
+        self,
+        device: str,
+        events: Connection,
+        cancel: Any,
+        *,
+        free_memory: Callable[[str], tuple[int, int]] = cuda_free_memory,
+        footprints: Callable[[str], tuple[Footprint, ...]] = shipped_footprints,
+    ) -> None:
         self.device = device
         self.events = events
         self.cancel = cancel
+        self.free_memory = free_memory
+        """``(free, total)`` GPU bytes of a device: the probe of the preflight check (tests inject numbers)."""
+        self.footprints = footprints
+        """A method's recorded footprints: what the preflight check and the ``out_of_memory`` advice read."""
         self.methods: dict[str, Any] = {}
         self._sending = threading.Lock()
 
@@ -142,6 +169,7 @@ class JobWorker:
         import numpy as np
 
         entry = methods.get(stored["method"])
+        preset = str(stored.get("preset", ""))
         config = config_from_json(entry.config_class, stored["config"])
         image_file = spec.get("image_file")
         inputs = JobInputs(
@@ -161,13 +189,49 @@ class JobWorker:
             job_id=job_id, device=self.device, work_dir=job_dir / WORK_DIR, reporter=reporter, generator_dir=job_dir / GENERATOR_DIR,
             generators=methods.generator_catalog(job_dir.parent),
         )  # fmt: skip
+        if self.device.startswith("cuda"):
+            self.preflight(entry.name, preset, entry.config_class)
         method = self.methods.get(entry.name)
         if method is None:
             method = self.methods[entry.name] = methods.create(entry.name)
         reporter.check_cancelled()
-        result = method.run(inputs, config, context)
+        ran_out = ""
+        try:
+            result = method.run(inputs, config, context)
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            ran_out = f"{type(exc).__name__}: {exc}"  # only text: the traceback's frames hold the job's tensors
+        if ran_out:
+            method = None  # this frame's reference would keep the method's models alive through the release
+            raise self._recovered_from_out_of_memory(entry.name, preset, entry.config_class, ran_out)
         reporter.check_cancelled()
         return write_result(job_dir / "result", result)
+
+    def preflight(self, method: str, preset: str, config_class: type) -> None:
+        """Refuse (``out_of_memory``) a job whose recorded CUDA peak exceeds the GPU memory that is free. When it does
+        not fit beside the models this worker keeps from earlier jobs, they are released and it is checked again; a
+        method/preset without a recorded CUDA footprint is never refused."""
+        footprints = self.footprints(method)
+        if not any(f.device == "cuda" and f.preset == preset for f in footprints):
+            return
+        params = describe(config_class)
+        error = preflight_error(method, preset, footprints, params, *self.free_memory(self.device))
+        if error is not None and self.methods:
+            log.info("%s preset %s does not fit beside the cached models; releasing them", method, preset)
+            self.release()
+            error = preflight_error(method, preset, footprints, params, *self.free_memory(self.device))
+        if error is not None:
+            log.warning("refused a job before it ran: %s", error)
+            raise error
+
+    def _recovered_from_out_of_memory(self, method: str, preset: str, config_class: type, what: str) -> MethodError:
+        """Release every cached model after a job ran out of memory (so the next job starts clean) and return the job's
+        ``out_of_memory`` error, with the memory free afterwards on CUDA and the advice."""
+        log.warning("job ran out of memory (%s); releasing cached models", what)
+        self.release()
+        free = self.free_memory(self.device)[0] if self.device.startswith("cuda") else None
+        return out_of_memory_error(method, preset, self.device, self.footprints(method), describe(config_class), free, what)
 
     def release(self) -> None:
         """Forget cached method instances (and their models) and return GPU memory."""

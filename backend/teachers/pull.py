@@ -24,8 +24,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
+from typing import Any, Protocol
 
 from protocol import __version__
+from protocol.sizes import human_size
 
 from . import registry, weight_files
 
@@ -96,12 +98,33 @@ class Plan:
         return sum(f.size for f in self.missing)
 
 
-def human_size(n: int) -> str:
-    """``n`` bytes for people (decimal units, as the hub shows sizes)."""
-    power = 0
-    while n >= 1000 ** (power + 1) and power < 3:
-        power += 1
-    return f"{n} B" if power == 0 else f"{n / 1000**power:.1f} {('kB', 'MB', 'GB')[power - 1]}"
+class Watcher(Protocol):
+    """Follows a pull as it goes (``distill3d models pull --progress-json`` prints what it is told; the backend reads that)."""
+
+    def planned(self, plans: list[Plan]) -> None:
+        """Every role is listed and sized, the disk space checked; fetching starts."""
+
+    def fetching(self, plan: Plan, file: RemoteFile) -> None:
+        """A missing file of ``plan`` starts downloading."""
+
+    def received(self, nbytes: int) -> None:
+        """``nbytes`` of the file being fetched arrived since the last call (negative when a retry starts the file over)."""
+
+
+def _counting_bars(watcher: Watcher) -> type:
+    """A tqdm class for huggingface_hub's downloads that tells ``watcher`` every update and draws nothing."""
+    from tqdm.auto import tqdm
+
+    class CountingBar(tqdm):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+        def update(self, n: float | None = 1) -> bool | None:
+            watcher.received(int(n or 0))
+            return super().update(n)
+
+    return CountingBar
 
 
 def _cache_dir() -> Path:
@@ -209,21 +232,26 @@ def check_space(plans: list[Plan]) -> None:
                             "folders) to a larger disk")  # fmt: skip
 
 
-def fetch(p: Plan, hub: Hub, say: Callable[[str], None] = print) -> None:
-    """Download every file of ``p`` (those on disk only refresh the cache's ``main`` ref); :class:`PullError` on failure."""
+def fetch(p: Plan, hub: Hub, say: Callable[[str], None] = print, watcher: Watcher | None = None) -> None:
+    """Download every file of ``p`` (those on disk only refresh the cache's ``main`` ref); :class:`PullError` on failure.
+    With a ``watcher``, it is told of each missing file and its bytes, and huggingface_hub draws no progress bars."""
     from huggingface_hub import hf_hub_download
 
     missing = {f.path for f in p.missing}
+    bars = None if watcher is None else _counting_bars(watcher)
     with _hub_errors(p.role.role, p.repo_id, p.licence, hub, p.destination):
         for index, f in enumerate(p.files, 1):
             if f.path in missing:
                 say(f"  [{index}/{len(p.files)}] {f.path} ({human_size(f.size)})")
+                if watcher is not None:
+                    watcher.fetching(p, f)
             hf_hub_download(p.repo_id, f.path, revision=REVISION, cache_dir=p.cache_dir, local_dir=p.local_dir, endpoint=hub.endpoint,
-                            token=hub.token, library_name="distill3d", library_version=__version__)  # fmt: skip
+                            token=hub.token, library_name="distill3d", library_version=__version__, tqdm_class=bars)  # fmt: skip
 
 
-def pull(role_names: list[str] | tuple[str, ...], hub: Hub, say: Callable[[str], None] = print) -> list[registry.Resolution]:
-    """Plan every role, show the licences, check the space, fetch; where each role resolves afterwards.
+def pull(role_names: list[str] | tuple[str, ...], hub: Hub, say: Callable[[str], None] = print,
+         watcher: Watcher | None = None) -> list[registry.Resolution]:  # fmt: skip
+    """Plan every role, show the licences, check the space, fetch (telling ``watcher``); where each role resolves afterwards.
 
     :class:`PullError` (nothing fetched) when a role's files cannot be listed or do not fit on disk; :class:`PullError`
     during fetching keeps what was complete (the next pull fetches only the rest). ValueError for an unknown role.
@@ -240,9 +268,11 @@ def pull(role_names: list[str] | tuple[str, ...], hub: Hub, say: Callable[[str],
             say(f"  gated: {hub.page(p.repo_id)} serves it only to users who accepted the licence there (a token is needed)")
         say(f"  {len(p.files)} files, {human_size(sum(f.size for f in p.files))}; to fetch: {len(p.missing)} files, {human_size(p.missing_bytes)}")
     check_space(plans)
+    if watcher is not None:
+        watcher.planned(plans)
     results = []
     for p in plans:
-        fetch(p, hub, say)
+        fetch(p, hub, say, watcher)
         resolution = registry.resolve(p.role.role)
         say(f"{p.role.role}: present at {resolution.path}" if resolution.present else f"{p.role.role}: {resolution.state}: {resolution.how_to_obtain()}")
         results.append(resolution)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.sizes import human_size
 
 from . import weight_files
 
@@ -308,12 +309,20 @@ class MissingModelError(ProtocolError):
 
     def __init__(self, missing: list[Resolution]) -> None:
         self.missing = missing
-        lines = [f"model {r.role!r} ({r.reference}) is {'incomplete' if r.problem else 'not on disk'}: {r.how_to_obtain()}" for r in missing]
+        lines = [f"model {r.role!r} ({r.reference}; {_terms(ROLES[r.role])}) is {'incomplete' if r.problem else 'not on disk'}: "
+                 f"{r.how_to_obtain()}" for r in missing]  # fmt: skip
         super().__init__(
             ErrorCode.MISSING_MODEL,
             "; ".join(lines) + ". Run `distill3d models` to see every model and where it resolves.",
             models=[r.role for r in missing],
+            missing=[{"role": r.role, "state": r.state, "download_bytes": ROLES[r.role].download_size, "licence": ROLES[r.role].licence.name,
+                      "licence_url": ROLES[r.role].licence.url, "gated": ROLES[r.role].gated} for r in missing],  # fmt: skip
         )
+
+
+def _terms(role: ModelRole) -> str:
+    """``about 2.6 GB to download, licence openrail++`` (gated: how to get access is in ``distill3d models pull``'s answer)."""
+    return f"about {human_size(role.download_size)} to download, licence {role.licence.name}" + (", gated: the hub needs a token" if role.gated else "")
 
 
 class BrokenModelError(ProtocolError):

@@ -41,6 +41,15 @@ def test_a_submitted_job_streams_progress_previews_and_its_result(session):
     assert "mesh.glb" not in result.files and not session.busy(), "no GLB download when the arrays are there"
 
 
+def test_the_backends_models_are_listed_once_connected_and_matched_to_a_methods_presets(session):
+    _drain(session, lambda seen: any(o.kind == "models" for o in seen))
+    assert session.models["stable_diffusion"].licence == "openrail++" and session.pull is None and not session.pulling()
+    preset, needed = session.models_for("prd")
+    assert preset == "paper" and [m.role for m in needed] == ["stable_diffusion", "prd_student"], "the default preset"
+    assert session.models_for("prd", "demo") == ("demo", ()), "the demo student ships with the backend"
+    assert session.models_for("no-such-method") == ("", ())
+
+
 def test_replies_and_events_this_session_did_not_ask_for_are_dropped(session, shared_server):
     other = connect(shared_server)
     try:
@@ -50,7 +59,7 @@ def test_replies_and_events_this_session_did_not_ask_for_are_dropped(session, sh
     session.client.send(Ping())  # a reply nobody in the session waits for
     session.client.send(Attach(job_id=foreign, follow=True))  # the client follows it, the session does not
     time.sleep(1.0)
-    assert [o for o in session.poll() if o.kind != "status"] == []
+    assert [o for o in session.poll() if o.kind not in ("status", "models")] == []
 
 
 def test_a_fast_scrub_sends_few_jobs_and_ends_on_the_last_t(session):
@@ -72,7 +81,8 @@ def test_a_fast_scrub_sends_few_jobs_and_ends_on_the_last_t(session):
 def test_an_unknown_job_to_attach_fails_readably(session):
     session.attach("no-such-job", "generate")
     seen = _drain(session, lambda seen: any(o.kind == "failed" for o in seen))
-    assert "no-such-job" in seen[-1].message or "unknown" in seen[-1].message.lower()
+    failed = next(o for o in seen if o.kind == "failed")
+    assert "no-such-job" in failed.message or "unknown" in failed.message.lower()
 
 
 def test_a_result_without_mesh_arrays_still_brings_its_glb():

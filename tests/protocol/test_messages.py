@@ -8,15 +8,22 @@ from protocol.messages import (
     MAX_PROMPT_CHARS,
     Attach,
     Camera,
+    CancelPull,
     Error,
     Event,
     Events,
     JobInfo,
     JobSpec,
     JobState,
+    ListModels,
     Message,
+    ModelInfo,
+    ModelList,
     Preview,
     PreviewInfo,
+    PullInfo,
+    PullModels,
+    PullStatus,
     Request,
     ResultItem,
     ResultManifest,
@@ -107,3 +114,19 @@ def test_manifest_item_lookup():
     with pytest.raises(KeyError):
         manifest.item("b")
     assert dataclasses.is_dataclass(manifest)
+
+
+def test_model_messages_survive_the_wire_and_a_pull_names_real_roles():
+    pull = PullInfo(pull_id="p1", roles=("zero123", "clip"), state="running", started_at=1.0, files_total=3, bytes_total=10, bytes_done=4,
+                    current="zero123: unet/config.json")  # fmt: skip
+    model = ModelInfo(role="zero123", state="missing", reference="bennyguo/zero123-xl-diffusers", licence="mit",
+                      licence_url="https://opensource.org/license/mit", download_bytes=2_500_000_000)  # fmt: skip
+    sender, receiver = Framer(b"k" * 16), Framer(b"k" * 16)
+    for message in (ModelList(models=(model,), pull=pull), PullStatus(pull=pull), PullModels(roles=("zero123",), token="hf_x"), CancelPull(), ListModels()):
+        _, frames = sender.encode(message)
+        assert receiver.decode(frames).message == message
+    for roles in ((), ("../etc",), ("Zero123",)):
+        with pytest.raises(SchemaError, match="roles"):
+            PullModels(roles=roles)
+    with pytest.raises(SchemaError, match="state"):
+        dataclasses.replace(pull, state="paused")

@@ -5,7 +5,8 @@
 huggingface_hub reads (``X-Repo-Commit``, ``ETag``, ``Content-Length``) and honour ``Range: bytes=N-`` with 206.
 Errors carry the hub's ``X-Error-Code`` (``RepoNotFound``, ``RevisionNotFound``, ``EntryNotFound``, ``GatedRepo``:
 401 without a token, 403 with one that has no access). Every request is logged; a test can cut the first download of
-a file after some bytes (:attr:`HubServer.drop_after`) or fail every download of one (:attr:`HubServer.fail`).
+a file after some bytes (:attr:`HubServer.drop_after`), fail every download of one (:attr:`HubServer.fail`) or slow
+them all down (:attr:`HubServer.bytes_per_s`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -61,6 +63,8 @@ class HubServer:
     """Repo path → bytes: the next GET of that file sends its headers and only that many bytes, then closes."""
     fail: set[str] = field(default_factory=set)
     """Repo paths whose GET answers 500."""
+    bytes_per_s: float | None = None
+    """When set, file bodies are sent at about this rate (in 64 kB pieces), so a test can act mid-download."""
 
     def add(self, repo_id: str, folder: Path, *, gated: bool = False, licence: str | None = None) -> HubRepo:
         digest = hashlib.sha1(repo_id.encode()).hexdigest()
@@ -168,8 +172,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         if body:
-            self.wfile.write(data if cut is None else data[:cut])
-            self.wfile.flush()
+            payload = data if cut is None else data[:cut]
+            rate = self.server_hub.bytes_per_s if status in (200, 206) else None
+            piece = len(payload) if rate is None else 65536
+            for start in range(0, len(payload), max(piece, 1)):
+                chunk = payload[start : start + piece]
+                self.wfile.write(chunk)
+                self.wfile.flush()
+                if rate is not None:
+                    time.sleep(len(chunk) / rate)
         if cut is not None:
             self.close_connection = True
 
@@ -193,3 +204,22 @@ def use(hub: HubServer, monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf-home" / "token"))
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)  # no look-up of AI-agent names at the real hub
+
+
+PRD_STUDENT_BYTES = 24 * 1024 * 1024
+"""The stand-in PRD student file: over two of huggingface_hub's 10 MiB chunks, the steps its download progress is counted in."""
+
+
+def serve_prd_paper_models(hub: HubServer, folder: Path) -> None:
+    """Have ``hub`` serve what a ``prd`` job with preset ``paper`` needs: tiny Stable Diffusion 2.1 (the real layout) and a
+    stand-in for PRD's published student (random bytes, :data:`PRD_STUDENT_BYTES`; the registry checks its name only)."""
+    import os
+
+    from backend.teachers import registry
+    from tests.backend.teachers import tiny_models
+
+    hub.add(registry.ROLES["stable_diffusion"].default, tiny_models.stable_diffusion(folder / "sd-repo"), licence="openrail++")
+    turbo = folder / "turbo-repo"
+    turbo.mkdir(parents=True)
+    (turbo / "triplane_turbo_sd_v1.pth").write_bytes(os.urandom(PRD_STUDENT_BYTES))
+    hub.add(registry.ROLES["prd_student"].default, turbo)

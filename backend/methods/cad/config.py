@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from protocol.schema import Record, SchemaError, param
 
+from ..gpu_memory import GpuMemoryConfig
+
 PRIORS = ("zero123", "synthetic")
 REFINERS = ("deepfloyd_if", "controlnet_depth", "none")
 """Distribution refinement of the Zero123 prior."""
@@ -184,6 +186,7 @@ class CADConfig(Record):
     generator: GeneratorConfig = param(factory=GeneratorConfig, doc="The 3D generator.")
     discriminator: DiscriminatorConfig = param(factory=DiscriminatorConfig, doc="The pose-conditioned discriminator.")
     train: TrainConfig = param(factory=TrainConfig, doc="Adversarial distillation.")
+    memory: GpuMemoryConfig = param(factory=GpuMemoryConfig, doc="GPU memory of the Zero123 prior's diffusion models (offload, attention slicing).")
     truncation: float = param(0.7, doc="ψ of the sample the job returns (EG3D's 0.7).", ge=0.0, le=1.0)
     export_resolution: int = param(128, doc="Marching-cubes resolution of full-quality meshes.", ge=16, le=512)
     preview_resolution: int = param(48, doc="Marching-cubes resolution of preview meshes (scrubbing).", ge=8, le=256)

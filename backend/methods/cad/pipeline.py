@@ -176,13 +176,13 @@ def diffusion_sampler(config: CADConfig, inputs: JobInputs, device: str, work: P
         raise MethodError(f"cannot use the input image: {exc}", ErrorCode.INVALID_PARAMS) from None
     elevation = given_elevation(config, inputs)
     reporter.log("loading Zero-1-to-3, CLIP" + {"deepfloyd_if": " and DeepFloyd IF", "controlnet_depth": ", ControlNet-depth and the depth model"}.get(config.refiner, ""))
-    refiner = None
+    refiner, memory = None, config.memory.loader_options()
     if config.refiner == "deepfloyd_if":
-        refiner = deepfloyd_if.load(device=device)
+        refiner = deepfloyd_if.load(device=device, **memory)
     elif config.refiner == "controlnet_depth":
-        refiner = ControlNetRefiner(controlnet_depth.load(device=device), depth.load(device=device), config.controlnet_strength)
+        refiner = ControlNetRefiner(controlnet_depth.load(device=device, **memory), depth.load(device=device), config.controlnet_strength)
     sampler = DiffusionSampler(
-        zero123.load(device=device), refiner, reference, elevation["degrees"], inputs.prompt, inputs.negative_prompt, g.image_resolution,
+        zero123.load(device=device, **memory), refiner, reference, elevation["degrees"], inputs.prompt, inputs.negative_prompt, g.image_resolution,
         g.radius, config.prior_steps, config.zero123_guidance,
     )  # fmt: skip
     if estimates_elevation(config, inputs):

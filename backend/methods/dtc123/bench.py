@@ -100,7 +100,7 @@ def _time_preset(preset: str, iterations: int, device: str, teachers: str, folde
     if teachers == "random":
         from ...teachers.random_weights import full_size_teacher
 
-        method = DTC123Method(load_teacher=lambda role, where: full_size_teacher(role, where, torch.bfloat16 if where.startswith("cuda") else None))
+        method = DTC123Method(load_teacher=lambda role, where, memory: full_size_teacher(role, where, torch.bfloat16 if where.startswith("cuda") else None))
     else:
         method = DTC123Method()
     method.run(JobInputs("a mushroom", "", 0, Camera(elevation_deg=15.0), image if teachers == "random" else None), config, context)

@@ -19,6 +19,7 @@ from pathlib import Path
 from protocol.schema import Record, SchemaError, param
 
 from ...core.glb_check import check_glb
+from ..gpu_memory import GpuMemoryConfig
 
 TEACHERS = ("zero123", "synthetic")
 
@@ -156,6 +157,7 @@ class DTC123Config(Record):
     field: FieldConfig = param(factory=FieldConfig, doc="The stage-1 hash-grid NeRF.")
     coarse: CoarseConfig = param(factory=CoarseConfig, doc="Stage 1 (NeRF, Zero-1-to-3).")
     fine: FineConfig = param(factory=FineConfig, doc="Stage 2 (DMTet, Zero-1-to-3 for geometry + Stable Diffusion for texture).")
+    memory: GpuMemoryConfig = param(factory=GpuMemoryConfig, doc="GPU memory of Zero-1-to-3 and Stable Diffusion (offload, attention slicing).")
     export_resolution: int = param(192, doc="Marching-cubes resolution of the stage-1 surface (what stage 2 starts from, or the export without it).", ge=16, le=1024)
     export_faces: int = param(20_000, doc="The exported mesh is decimated to this many faces when above it.", ge=100, le=2_000_000)
     iso_density: float = param(10.0, doc="The stage-1 surface's density level with surface_level 'fixed' (stable-dreamfusion's and "

@@ -21,6 +21,7 @@ from ...core.turntable import turntable_png
 from ...core.uv import UnwrapOptions
 from ...teachers.base import Condition, Teacher
 from ..base import JobContext, JobInputs, JobResult, MethodError, ResultFile
+from ..gpu_memory import GpuMemoryConfig
 from .coarse import Reference, train_coarse
 from .config import DTC123Config
 from .field import CoarseField
@@ -86,11 +87,11 @@ def load_image_reference(inputs: JobInputs, config: DTC123Config, elevation: flo
     return Reference(rgb=planes[:3], mask=planes[3], elevation=elevation), view.rgb[None]
 
 
-def load_registry_teacher(role: str, device: str) -> Teacher:
-    """A teacher from the model registry's folder for ``role`` ('zero123' or 'stable_diffusion')."""
+def load_registry_teacher(role: str, device: str, memory: GpuMemoryConfig) -> Teacher:
+    """A teacher from the model registry's folder for ``role`` ('zero123' or 'stable_diffusion'), with ``memory``'s options."""
     from ...teachers import stable_diffusion, zero123
 
-    return {"zero123": zero123.load, "stable_diffusion": stable_diffusion.load}[role](device=device)
+    return {"zero123": zero123.load, "stable_diffusion": stable_diffusion.load}[role](device=device, **memory.loader_options())
 
 
 def with_estimated_depth(reference: Reference, config: DTC123Config, device: str, log: Callable[[str], None]) -> Reference:
@@ -135,8 +136,8 @@ def llm_view_prompts(prompt: str, config: DTC123Config, device: str, log: Callab
     return prompts
 
 
-TeacherLoader = Callable[[str, str], Teacher]
-"""(role, device) → teacher; the registry's by default, full-size random-weight ones in ``bench dtc123``."""
+TeacherLoader = Callable[[str, str, GpuMemoryConfig], Teacher]
+"""(role, device, memory options) → teacher; the registry's by default, full-size random-weight ones in ``bench dtc123``."""
 
 
 def on_device(function, device: torch.device):
@@ -199,7 +200,7 @@ class DTC123Method:
         else:
             reference, condition_image = load_image_reference(inputs, config, elevation)
             reference = with_estimated_depth(reference, config, context.device, reporter.log)
-            teacher = self.load_teacher("zero123", context.device)
+            teacher = self.load_teacher("zero123", context.device, config.memory)
         device = torch.device(context.device)
         reference = Reference(reference.rgb.to(device), reference.mask.to(device), reference.elevation, None if reference.depth is None else reference.depth.to(device))
         torch.manual_seed(inputs.seed)
@@ -216,7 +217,7 @@ class DTC123Method:
         facts["surface_level"] = level
         vertices, faces = stage1_surface(field, config, level, decimate=not fine_iterations)
         if fine_iterations:
-            texture_teacher = teacher if config.teacher == "synthetic" else self.load_teacher("stable_diffusion", context.device)
+            texture_teacher = teacher if config.teacher == "synthetic" else self.load_teacher("stable_diffusion", context.device, config.memory)
             teachers = Teachers(geometry=shading_teacher or teacher, texture=texture_teacher)
             geometry, fine_facts = train_fine(field, (vertices, faces), level, teachers, condition, reference, config, reporter, context.work_dir, inputs.seed)
             facts.update(fine_facts)

@@ -97,16 +97,14 @@ def load_for_evaluation(spec: str, data_dir: str | None, device: str) -> tuple[P
     from .. import generator_catalog
 
     catalog = generator_catalog(jobs_folder(data_dir))
-    folder = catalog.named.get(spec) or Path(spec).expanduser()
-    if not (Path(folder) / GENERATOR_FILE).is_file():
-        folder = catalog.job_folder(spec) or folder
     try:
         generator = load(spec, catalog, device)
     except GeneratorError as exc:
         raise CommandError(str(exc)) from None
-    if not isinstance(generator, PRDGenerator):
+    folder = catalog.folder_of(spec)
+    if not isinstance(generator, PRDGenerator) or folder is None:
         raise CommandError(f"generator {spec!r} is not a PRD generator (it is {type(generator).__name__})")
-    return generator, Path(folder)
+    return generator, folder
 
 
 def run_evaluation(args: argparse.Namespace) -> int:

@@ -65,6 +65,9 @@ def test_load_resolves_names_demo_folders_and_job_ids(tmp_path):
     assert load("job-1", catalog).family.name == "snowman"
     with pytest.raises(GeneratorError, match="is not 'shipped', 'demo:<family>', a folder"):
         load("job-2", catalog)
+    folders = {spec: catalog.folder_of(spec) for spec in ("shipped", " shipped ", str(folder), "job-1", "demo:table", "job-2")}
+    assert folders == {"shipped": folder, " shipped ": folder, str(folder): folder, "job-1": job / GENERATOR_DIR, "demo:table": None,
+                       "job-2": None}, "the folder each spec names: the one load reads"  # fmt: skip
 
 
 def test_a_kind_the_catalog_lists_is_loaded_by_its_loader(tmp_path):

@@ -15,8 +15,12 @@ POSES = torch.tensor([[30.0, 90.0, 2.5], [0.0, 180.0, 2.0]])
 
 
 @pytest.fixture(scope="module")
-def teacher(tmp_path_factory):
-    folder = tiny_models.zero123(tmp_path_factory.mktemp("zero123"))
+def folder(tmp_path_factory):
+    return tiny_models.zero123(tmp_path_factory.mktemp("zero123"))
+
+
+@pytest.fixture(scope="module")
+def teacher(folder):
     return tiny_models.load_through_registry(zero123.load, {"zero123": folder})
 
 
@@ -142,3 +146,12 @@ def test_real_weights_sds_step():
     condition = Condition(image=torch.rand(1, 3, 256, 256), poses=torch.tensor([[15.0, 60.0, 2.0]]))
     result = teacher.sds(latents, condition, torch.tensor([500]))
     assert result.gradient.shape == (1, 4, 32, 32) and torch.isfinite(result.gradient).all()
+
+
+def test_attention_slicing_and_offload_leave_the_prediction_unchanged(teacher, folder, reference_image, x_t):
+    """What ``--set memory.offload=true memory.attention_slicing=true`` gives DTC123 and CAD (on a CPU the code path, not
+    the memory, is what is checked)."""
+    frugal = tiny_models.load_through_registry(zero123.load, {"zero123": folder}, offload=True, attention_slicing=True)
+    assert frugal.runtime.offload and frugal.runtime.attention_slicing
+    condition, t = Condition(image=reference_image, poses=POSES), torch.tensor([700, 200])
+    assert torch.allclose(frugal.predict(x_t, t, condition).eps, teacher.predict(x_t, t, condition).eps, atol=1e-4)

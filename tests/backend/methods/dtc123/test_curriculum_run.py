@@ -54,7 +54,7 @@ def test_the_unets_receive_time_steps_of_one_curriculum_across_both_stages(tmp_p
     work = tmp_path / "work"
     work.mkdir()
     context = JobContext(job_id="job", device="cpu", work_dir=work, reporter=ProgressReporter(lambda *_: None, min_interval_s=0.0), generator_dir=tmp_path / "g")
-    DTC123Method(load_teacher=lambda role, device: teachers[role]).run(JobInputs("a red ball", "", 3, Camera(elevation_deg=10.0), _image()), config, context)
+    DTC123Method(load_teacher=lambda role, device, memory: teachers[role]).run(JobInputs("a red ball", "", 3, Camera(elevation_deg=10.0), _image()), config, context)
 
     steps = teachers["zero123"].schedule.steps
     assert {stage for stage, *_ in received} == {1, 2} and any(role == "stable_diffusion" for _, _, role, _ in received)

@@ -213,3 +213,18 @@ def test_an_image_without_a_prompt_is_captioned_when_a_captioner_is_there(tmp_pa
     assert prompt_or_caption(JobInputs("a cup", "", 0, None, image), config, "cpu", logs.append) == "a cup", "the artist's prompt wins"
     _, on = resolve(get("dtc123"), "tiny", {"caption": "on"})
     assert "captioner" in on.required_models()
+
+
+def test_the_memory_options_reach_the_registry_teachers(monkeypatch):
+    """``--set memory.offload=true`` (the ``out_of_memory`` advice's option) is what Zero-1-to-3 and Stable Diffusion load with."""
+    from backend.methods.dtc123.pipeline import load_registry_teacher
+    from backend.methods.gpu_memory import GpuMemoryConfig
+    from backend.teachers import stable_diffusion, zero123
+
+    calls = []
+    for module in (zero123, stable_diffusion):
+        monkeypatch.setattr(module, "load", lambda module=module, **kwargs: calls.append((module.__name__.rsplit(".")[-1], kwargs)))
+    load_registry_teacher("zero123", "cpu", GpuMemoryConfig(offload=True))
+    load_registry_teacher("stable_diffusion", "cpu", GpuMemoryConfig(attention_slicing=True))
+    assert calls == [("zero123", {"device": "cpu", "offload": True, "attention_slicing": False}),
+                     ("stable_diffusion", {"device": "cpu", "offload": False, "attention_slicing": True})]  # fmt: skip
