@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 from .common import EXIT_JOB_FAILED, EXIT_OK, EXIT_USAGE, UsageError
@@ -86,6 +87,7 @@ def run_pull(args: argparse.Namespace) -> int:
             return EXIT_OK
         raise UsageError("name the models to pull (ROLE..., see `distill3d models`) or a method (--method M [--preset P])")
     watcher = JsonLinesWatcher(sys.stdout) if args.progress_json else None
+    signal.signal(signal.SIGTERM, _interrupt)  # a terminated pull unwinds like Ctrl-C: huggingface_hub deletes its partial file
     try:
         resolutions = pull.pull(roles, pull.Hub.create(args.endpoint, args.token), watcher.say if watcher else print, watcher)
     except ValueError as exc:
@@ -98,3 +100,7 @@ def run_pull(args: argparse.Namespace) -> int:
     if watcher is not None:
         watcher.finished([r.role for r in resolutions if r.present], [r.role for r in resolutions if not r.present])
     return EXIT_OK if all(r.present for r in resolutions) else EXIT_JOB_FAILED
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -2,7 +2,7 @@
 
 The child does what the command does for a person at a terminal (lists and sizes the files, checks the disk, fetches
 into where the registry looks, keeps the files fetched whole when stopped); a reader thread turns its JSON lines
-(:mod:`backend.teachers.pull_progress`) into :class:`PullInfo` for ``list_models``. Cancelling terminates the child.
+(:mod:`backend.teachers.pull_progress`) into :class:`PullInfo` for ``list_models``. Cancelling interrupts the child.
 A child process rather than a thread: a transfer can be stopped at any byte, and nothing it does can take the broker
 down. Its stderr goes to ``logs/pull.log``.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import threading
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 PULL_COMMAND = (sys.executable, "-m", "backend.cli", "models", "pull", "--progress-json")
 """The child's command line, before the roles."""
 TERMINATE_GRACE_S = 5.0
-"""Seconds a cancelled child has to exit after SIGTERM before it is killed."""
+"""Seconds a cancelled child has to exit after SIGINT before it is killed."""
 STDERR_TAIL = 20
 """Lines of the child's stderr kept to explain a failure it did not describe itself."""
 
@@ -175,7 +176,12 @@ class ModelPulls:
 
 
 def _stop(process: subprocess.Popen[str]) -> None:
-    process.terminate()
+    """Interrupt the child as Ctrl-C would, so huggingface_hub deletes the partial file it was writing (killed, it would
+    leave it in the cache: its partial files have per-process names and are never reused); killed after the grace."""
+    if os.name == "posix":
+        process.send_signal(signal.SIGINT)
+    else:
+        process.terminate()
     try:
         process.wait(TERMINATE_GRACE_S)
     except subprocess.TimeoutExpired:
