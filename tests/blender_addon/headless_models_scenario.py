@@ -7,13 +7,13 @@ problem.
 
 import importlib
 import sys
-import time
 
 sys.modules["torch"] = None  # the add-on must never import torch
 
 import bpy  # noqa: E402  (first: it puts Blender's own modules, e.g. addon_utils, on the path)
 import addon_utils  # noqa: E402
 from panel_drawing import draw_all  # noqa: E402
+from scenario_steps import step, wait_until  # noqa: E402
 
 MODULE = "blender_addon"
 bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -26,17 +26,7 @@ settings = bpy.context.scene.distill3d
 
 
 def wait_for(condition, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        blender_addon.pump(0.05)
-        value = condition()
-        if value:
-            return value
-    raise AssertionError(f"timed out waiting for {what}; pull {runtime.session().pull}, message {settings.message!r}")
-
-
-def step(name: str) -> None:
-    print("step", name, flush=True)
+    return wait_until(blender_addon.pump, condition, what, lambda: f"pull {runtime.session().pull}, message {settings.message!r}", timeout)
 
 
 def models():

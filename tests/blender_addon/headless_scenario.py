@@ -11,7 +11,6 @@ import os
 import re
 import socket
 import sys
-import time
 from pathlib import Path
 
 sys.modules["torch"] = None  # the add-on must never import torch
@@ -20,6 +19,7 @@ import bpy  # noqa: E402  (first: it puts Blender's own modules, e.g. addon_util
 import addon_utils  # noqa: E402
 import numpy as np  # noqa: E402
 from panel_drawing import draw_all  # noqa: E402
+from scenario_steps import step, wait_until  # noqa: E402
 
 connection_file, out_dir = Path(sys.argv[1]), Path(sys.argv[2])
 extension_zip = Path(sys.argv[3]) if len(sys.argv) > 3 else None
@@ -27,17 +27,7 @@ out_dir.mkdir(parents=True, exist_ok=True)
 
 
 def wait_for(condition, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        blender_addon.pump(0.05)
-        value = condition()
-        if value:
-            return value
-    raise AssertionError(f"timed out waiting for {what}; state {runtime.connection_state()}, message {bpy.context.scene.distill3d.message!r}")
-
-
-def step(name: str) -> None:
-    print("step", name, flush=True)
+    return wait_until(blender_addon.pump, condition, what, lambda: f"state {runtime.connection_state()}, message {bpy.context.scene.distill3d.message!r}", timeout)
 
 
 def entry(job_id: str):
