@@ -163,7 +163,7 @@ class DISTILL3D_OT_pull_models(bpy.types.Operator):
 
 
 class DISTILL3D_OT_cancel_pull(bpy.types.Operator):
-    """Stop the backend's model download (files downloaded whole are kept; downloading again fetches the rest)"""
+    """Stop the backend's model download (what was downloaded is kept: downloading again continues from there)"""
 
     bl_idname = "distill3d.cancel_pull"
     bl_label = "Stop Download"

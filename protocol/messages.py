@@ -500,7 +500,8 @@ class ListModels(Request, type="list_models"):
 @dataclass(frozen=True)
 class PullModels(Request, type="pull_models"):
     """Fetch models onto the backend's disk from the Hugging Face hub (its endpoint is the backend's ``HF_ENDPOINT``).
-    One pull runs at a time: follow it with ListModels, stop it with CancelPull; files fetched whole are kept."""
+    One pull runs at a time: follow it with ListModels, stop it with CancelPull; what was fetched
+    is kept, and the next pull continues the file it stopped in."""
 
     Reply: ClassVar[type[Message]] = PullStatus
     roles: tuple[str, ...] = param(doc="Registry roles (ModelInfo.role).", max_len=64)
@@ -519,7 +520,7 @@ class PullModels(Request, type="pull_models"):
 
 @dataclass(frozen=True)
 class CancelPull(Request, type="cancel_pull"):
-    """Stop the running model pull (the files fetched whole stay)."""
+    """Stop the running model pull (what was fetched stays; the next pull continues from there)."""
 
     Reply: ClassVar[type[Message]] = PullStatus
 

@@ -22,7 +22,7 @@ def add(sub: argparse._SubParsersAction) -> None:
         description="Fetch what each model's loader reads (fp16 weights where the repo has them) from the Hugging Face hub: "
         "into the hub cache for a role that resolves to a hub id, into the role's folder for one pointed at a folder. "
         "The licences are shown and the free disk space checked before anything is fetched; an interrupted pull keeps "
-        "the files it completed.",
+        "what it fetched, mid-file too: the next pull continues from there.",
     )  # fmt: skip
     pull.add_argument("roles", nargs="*", metavar="ROLE", help="model roles (see `distill3d models`)")
     pull.add_argument("--method", help="pull the models a job of this method needs")

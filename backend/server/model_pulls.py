@@ -1,7 +1,7 @@
 """Model pulls a client asks the backend for: ``distill3d models pull --progress-json`` in a child process, one at a time.
 
 The child does what the command does for a person at a terminal (lists and sizes the files, checks the disk, fetches
-into where the registry looks, keeps the files fetched whole when stopped); a reader thread turns its JSON lines
+into where the registry looks, keeps what it fetched when stopped, mid-file too); a reader thread turns its JSON lines
 (:mod:`backend.teachers.pull_progress`) into :class:`PullInfo` for ``list_models``. Cancelling interrupts the child.
 A child process rather than a thread: a transfer can be stopped at any byte, and nothing it does can take the broker
 down. Its stderr goes to ``logs/pull.log``.

@@ -6,18 +6,20 @@ models config) gets its default hub repo's files in that folder. Only :attr:`~.r
 one weight set per folder (:func:`.weight_files.choose`: fp16 where the repo has it).
 
 Before anything is fetched, every role's files are listed and sized through the hub API, each licence is shown, and
-the free space at each destination is checked against the bytes still missing. huggingface_hub does the transfer
-(progress bars on a terminal). A connection dropped mid-file is resumed with a Range request from the last whole chunk
-received (it streams in 10 MiB chunks); files that were complete when a pull was interrupted are kept, so the next pull
-fetches only the rest — but the file being fetched when the process stops (Ctrl-C, a crash) starts again from zero:
-huggingface_hub (2.x) deletes its partial download. The endpoint is ``--endpoint``, else ``$HF_ENDPOINT``, else
-huggingface.co; the token ``--token``, else huggingface_hub's (``$HF_TOKEN``, ``hf auth login``).
+the free space at each destination is checked against the bytes still missing. Each missing file is streamed by
+huggingface_hub's ``http_get`` (10 MiB chunks; progress bars on a terminal) into a ``.distill3d-partial`` file beside its
+final place (:func:`fetch_resumable`): a connection dropped mid-file is resumed within the pull with a Range request, and
+a pull stopped mid-file (Ctrl-C, a cancel, a crash, a kill) leaves the partial file, which the next pull continues from
+its last whole chunk. Files complete when a pull stopped are kept. ``hf_hub_download`` then links each file into the
+cache as its own download would have. The endpoint is ``--endpoint``, else ``$HF_ENDPOINT``, else huggingface.co; the
+token ``--token``, else huggingface_hub's (``$HF_TOKEN``, ``hf auth login``).
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -155,7 +157,7 @@ def _hub_errors(role_name: str, repo_id: str, licence: registry.Licence, hub: Hu
         raise PullError("HF_HUB_OFFLINE is set, so huggingface_hub does not go online: unset it to pull") from None
     except (LocalEntryNotFoundError, httpx2.TransportError) as exc:
         raise PullError(f"cannot reach the hub at {hub.endpoint} ({exc}); check the network, or set --endpoint / HF_ENDPOINT "
-                        "to a reachable mirror; files already fetched are kept") from None  # fmt: skip
+                        "to a reachable mirror; what was fetched is kept and the next pull continues") from None  # fmt: skip
     except EntryNotFoundError as exc:
         raise PullError(f"{repo_id} lacks a file its listing named ({exc}); pull again, the repo may have changed meanwhile") from None
     except HfHubHTTPError as exc:
@@ -163,7 +165,7 @@ def _hub_errors(role_name: str, repo_id: str, licence: registry.Licence, hub: Hu
     except OSError as exc:
         if exc.errno != errno.ENOSPC:
             raise
-        raise PullError(f"the disk under {destination} is full: free space and pull again (files already fetched are kept)") from None
+        raise PullError(f"the disk under {destination} is full: free space and pull again (what was fetched is kept and the next pull continues)") from None
 
 
 def gated_explanation(repo_id: str, licence: registry.Licence, hub: Hub, status: int | None = None) -> str:
@@ -234,7 +236,8 @@ def check_space(plans: list[Plan]) -> None:
 
 def fetch(p: Plan, hub: Hub, say: Callable[[str], None] = print, watcher: Watcher | None = None) -> None:
     """Download every file of ``p`` (those on disk only refresh the cache's ``main`` ref); :class:`PullError` on failure.
-    With a ``watcher``, it is told of each missing file and its bytes, and huggingface_hub draws no progress bars."""
+    Each missing file goes through :func:`fetch_resumable` first. With a ``watcher``, it is told of each missing file and
+    its bytes, and huggingface_hub draws no progress bars."""
     from huggingface_hub import hf_hub_download
 
     missing = {f.path for f in p.missing}
@@ -242,11 +245,59 @@ def fetch(p: Plan, hub: Hub, say: Callable[[str], None] = print, watcher: Watche
     with _hub_errors(p.role.role, p.repo_id, p.licence, hub, p.destination):
         for index, f in enumerate(p.files, 1):
             if f.path in missing:
-                say(f"  [{index}/{len(p.files)}] {f.path} ({human_size(f.size)})")
                 if watcher is not None:
                     watcher.fetching(p, f)
+                kept = fetch_resumable(p, f.path, hub, bars, watcher)
+                say(f"  [{index}/{len(p.files)}] {f.path} ({human_size(f.size)})" + (f", resumed after {human_size(kept)}" if kept else ""))
             hf_hub_download(p.repo_id, f.path, revision=REVISION, cache_dir=p.cache_dir, local_dir=p.local_dir, endpoint=hub.endpoint,
                             token=hub.token, library_name="distill3d", library_version=__version__, tqdm_class=bars)  # fmt: skip
+
+
+PARTIAL_SUFFIX = ".distill3d-partial"
+"""The suffix of a file being fetched (kept when a pull stops, and continued by the next one)."""
+
+
+def fetch_resumable(p: Plan, path: str, hub: Hub, bars: type | None, watcher: Watcher | None) -> int:
+    """Fetch ``path`` of ``p``'s repo into a partial file beside its final place, continuing from what an earlier pull
+    left there (an HTTP Range request), then move it where ``hf_hub_download`` finds it whole: the hub cache's blob (named
+    by the file's ETag; huggingface_hub then only links it) or, for a role's own folder, the file itself (huggingface_hub
+    accepts it when its SHA-256 is the ETag, as for every large file). huggingface_hub's own downloads cannot do this: they
+    write to a file named per process and delete it when interrupted. Returns the bytes an earlier pull had left (0: none).
+    Files whose ETag is no SHA-256 (small text files) in a role's folder are left to ``hf_hub_download``."""
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.file_download import http_get, repo_folder_name
+    from huggingface_hub.utils import build_hf_headers
+
+    url = hf_hub_url(p.repo_id, path, revision=REVISION, endpoint=hub.endpoint)
+    meta = get_hf_file_metadata(url, token=hub.token, library_name="distill3d", library_version=__version__, endpoint=hub.endpoint)
+    etag = meta.etag or ""
+    if p.local_dir is None:
+        final = p.cache_dir / repo_folder_name(repo_id=p.repo_id, repo_type=constants.REPO_TYPE_MODEL) / "blobs" / etag
+        partial = final.with_name(etag + PARTIAL_SUFFIX)
+    elif re.fullmatch(r"[0-9a-f]{64}", etag):
+        final = p.local_dir / path
+        partial = final.with_name(f"{final.name}.{etag[:16]}{PARTIAL_SUFFIX}")
+    else:
+        return 0
+    if not etag or final.is_file():
+        return 0
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    kept = partial.stat().st_size if partial.is_file() else 0
+    if meta.size is not None and kept > meta.size:  # not this file's beginning: start again
+        partial.unlink()
+        kept = 0
+    if watcher is not None and kept:
+        watcher.received(kept)
+    headers = build_hf_headers(token=hub.token, library_name="distill3d", library_version=__version__)
+    with open(partial, "ab") as out:
+        http_get(meta.location or url, out, resume_size=kept, headers=headers, expected_size=meta.size, displayed_filename=path,
+                 tqdm_class=bars)  # fmt: skip
+    if meta.size is not None and partial.stat().st_size != meta.size:
+        size = partial.stat().st_size
+        partial.unlink()
+        raise PullError(f"{p.repo_id}/{path} arrived with {size} bytes, not the {meta.size} the hub announced; pull again")
+    os.replace(partial, final)
+    return kept
 
 
 def pull(role_names: list[str] | tuple[str, ...], hub: Hub, say: Callable[[str], None] = print,

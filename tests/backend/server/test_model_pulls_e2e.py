@@ -76,7 +76,7 @@ def test_a_job_refused_for_missing_models_is_accepted_after_the_backend_pulls_th
     wait_state(backend, job.job_id, "cancelled", "failed", timeout=60)
 
 
-def test_a_slow_pull_reports_its_bytes_and_stops_when_cancelled_then_a_new_pull_finishes_it(hub, backend, tmp_path):
+def test_a_slow_pull_reports_its_bytes_and_stops_when_cancelled_then_a_new_pull_continues_it(hub, backend, tmp_path):
     hub.bytes_per_s = 4 * 1024 * 1024  # the student takes ~6 s, its first chunk is counted after ~2.5 s
     backend.request(PullModels(roles=("prd_student",)))
     mid = pull_until(backend, lambda p: p.bytes_done > 0)
@@ -86,11 +86,15 @@ def test_a_slow_pull_reports_its_bytes_and_stops_when_cancelled_then_a_new_pull_
     assert busy.value.code is ErrorCode.BUSY
     cancelled = backend.request(CancelPull()).pull
     assert cancelled.state == "cancelled" and cancelled.bytes_done < TURBO_BYTES
-    assert list((tmp_path / "hub-cache").rglob("*.incomplete")) == [], "interrupted, not killed: the partial file is deleted"
+    [partial] = (tmp_path / "hub-cache").rglob("*.distill3d-partial")
+    kept = partial.stat().st_size
+    assert kept > 0 and not list((tmp_path / "hub-cache").rglob("*.incomplete")), "our partial file is kept, none of huggingface_hub's"
     assert models_of(backend)["prd_student"].state == "missing"
-    hub.bytes_per_s = None
+    hub.bytes_per_s, hub.requests[:] = None, []
     backend.request(PullModels(roles=("prd_student",)))
-    assert pull_until(backend, lambda p: p.state != "running").state == "succeeded"
+    done = pull_until(backend, lambda p: p.state != "running")
+    assert done.state == "succeeded" and done.bytes_done == TURBO_BYTES and done.message.startswith("prd_student: present")
+    assert [r.range for r in hub.downloads("triplane_turbo_sd_v1.pth")] == [f"bytes={kept}-"], "the new pull continues the file"
     assert models_of(backend)["prd_student"].state == "present"
 
 

@@ -2,6 +2,9 @@
 
 import hashlib
 import os
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -9,7 +12,9 @@ from safetensors.torch import load_file
 
 from backend.teachers import pull, registry, stable_diffusion
 from tests.backend.teachers import tiny_models
+from protocol.sizes import human_size
 from tests.support.hub import GRANTED_TOKEN, HubServer, use
+from tests.support.servers import REPO
 
 SD_REPO = registry.ROLES["stable_diffusion"].default
 SD_READ = {"model_index.json", "scheduler/scheduler_config.json", "tokenizer/tokenizer.json", "tokenizer/tokenizer_config.json",
@@ -132,3 +137,47 @@ def test_an_unknown_repo_and_an_unreachable_hub_are_named(hub, monkeypatch):
     closed = "http://127.0.0.1:9"  # discard port: nothing listens
     with pytest.raises(pull.PullError, match=f"cannot reach the hub at {closed}"):
         pull.pull(["stable_diffusion"], pull.Hub.create(closed), quiet)
+
+
+def test_a_pull_killed_mid_file_is_continued_from_its_last_whole_chunk_by_the_next(hub, tmp_path):
+    """``distill3d models pull`` killed (SIGKILL: nothing of it runs after) while a 24 MiB file arrives slowly; the next
+    pull asks only for the rest, and the file is whole."""
+    repo = tmp_path / "turbo"
+    repo.mkdir()
+    (repo / "triplane_turbo_sd_v1.pth").write_bytes(data := os.urandom(24 * MIB))
+    hub.add(registry.ROLES["prd_student"].default, repo)
+    hub.bytes_per_s = 4 * MIB
+    command = [sys.executable, "-m", "backend.cli", "models", "pull", "prd_student"]
+    child = subprocess.Popen(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not (partial := [p for p in (tmp_path / "hub-cache").rglob(f"*{pull.PARTIAL_SUFFIX}") if p.stat().st_size >= 10 * MIB]):
+            assert child.poll() is None and time.monotonic() < deadline, child.stderr.read().decode() if child.poll() is not None else "slow"
+            time.sleep(0.05)
+    finally:
+        child.kill()
+        child.wait()
+    kept = partial[0].stat().st_size
+    assert kept % (10 * MIB) == 0 and registry.resolve("prd_student").state == "missing"
+    hub.bytes_per_s, hub.requests[:] = None, []
+    lines = []
+    [resolution] = pull.pull(["prd_student"], pull.Hub.create(), lines.append)
+    assert resolution.present and [r.range for r in hub.downloads("triplane_turbo_sd_v1.pth")] == [f"bytes={kept}-"]
+    assert any(f"resumed after {human_size(kept)}" in line for line in lines), lines
+    assert hashlib.sha256((resolution.path / "triplane_turbo_sd_v1.pth").read_bytes()).digest() == hashlib.sha256(data).digest()
+    assert not list((tmp_path / "hub-cache").rglob(f"*{pull.PARTIAL_SUFFIX}")) and not list((tmp_path / "hub-cache").rglob("*.incomplete"))
+
+
+def test_a_partial_file_in_a_roles_folder_is_continued_and_the_folder_left_clean(hub, tmp_path, monkeypatch):
+    monkeypatch.setenv(registry.ROLE_ENV_PREFIX + "PRD_STUDENT", str(tmp_path / "models" / "turbo"))
+    repo = tmp_path / "turbo"
+    repo.mkdir()
+    (repo / "triplane_turbo_sd_v1.pth").write_bytes(data := os.urandom(3 * MIB))
+    hub.add(registry.ROLES["prd_student"].default, repo)
+    etag = hashlib.sha256(data).hexdigest()
+    left = tmp_path / "models" / "turbo" / f"triplane_turbo_sd_v1.pth.{etag[:16]}{pull.PARTIAL_SUFFIX}"
+    left.parent.mkdir(parents=True)
+    left.write_bytes(data[: MIB + 5])  # what a stopped pull left
+    [resolution] = pull.pull(["prd_student"], pull.Hub.create(), quiet)
+    assert [r.range for r in hub.downloads("triplane_turbo_sd_v1.pth")] == [f"bytes={MIB + 5}-"]
+    assert (resolution.path / "triplane_turbo_sd_v1.pth").read_bytes() == data and not left.exists()
