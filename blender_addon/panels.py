@@ -137,6 +137,8 @@ class DISTILL3D_PT_models(_Tab, bpy.types.Panel):
         self._draw_footprints(layout, info, preset)
         if not info.models.get(preset):
             layout.label(text=f"{info.name} {preset}: needs no downloaded model", icon="CHECKMARK")
+        elif not needed and session.models_error:
+            _wrapped(layout, f"The backend cannot list its models: {session.models_error}", icon="ERROR")
         elif not needed:
             layout.label(text="Listing the backend's models…", icon="SORTTIME")
         for model in needed:
@@ -185,7 +187,10 @@ class DISTILL3D_PT_models(_Tab, bpy.types.Panel):
         layout.progress(factor=fraction, text=f"Downloading {done} of {total}" if pull.bytes_total else "Listing the files…")
         if pull.current:
             layout.label(text=pull.current)
-        layout.operator("distill3d.cancel_pull", text="Stop Download", icon="X")
+        if pull.cancel_requested:
+            layout.label(text="Stopping the download…", icon="SORTTIME")
+        else:
+            layout.operator("distill3d.cancel_pull", text="Stop Download", icon="X")
 
 
 class DISTILL3D_PT_variants(_Tab, bpy.types.Panel):

@@ -119,6 +119,8 @@ class Session:
         """The backend's pretrained models (``ModelInfo``) by role, as last listed (empty before the first answer)."""
         self.pull: Any = None
         """The backend's running (or last) model pull (``PullInfo``), None before any."""
+        self.models_error = ""
+        """Why the backend could not list its models (an older backend, a broken models config); empty when it did."""
         self._models_asked_at: float | None = None
         """When models were last asked for (None: never, since connecting)."""
         self._closed = False
@@ -274,11 +276,13 @@ class Session:
                 self._finish(job, "failed", message.message)
             else:
                 self._emit("error", job, message=f"{kind}: {message.message}")
+            if kind == "models":
+                self.models_error = message.message
             if message.code is errors.ErrorCode.MISSING_MODEL and kind in PURPOSES:
                 self.list_models()  # the panel shows what is missing, with its size and licence, and offers to pull it
             return
         if isinstance(message, messages.ModelList):
-            self.models, self.pull = {m.role: m for m in message.models}, message.pull
+            self.models, self.pull, self.models_error = {m.role: m for m in message.models}, message.pull, ""
             self._emit("models")
             return
         if isinstance(message, messages.PullStatus):

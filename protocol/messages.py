@@ -252,6 +252,8 @@ class Footprint(Record):
     measured_on: str = param("", doc="When: ISO date (UTC).", max_len=64)
     torch_version: str = param("", doc="torch's version in the measuring process.", max_len=64)
     note: str = param("", doc="What else a reader must know (inputs, departures).", max_len=2000)
+    params: dict[str, Plain] = param(factory=dict, doc="The config overrides (--set) it was measured with, beside its preset: "
+                                     "it is the footprint of a job configured so.", max_len=256)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -313,7 +315,8 @@ class PullInfo(Record):
     bytes_done: int = param(0, doc="Bytes fetched so far (counted in the hub client's 10 MiB chunks).", ge=0)
     current: str = param("", doc="'role: path' of the file being fetched.", max_len=1000)
     message: str = param("", doc="The pull's last line (the licence, the file).", max_len=2000)
-    error: ErrorInfo | None = param(None, doc="Why it failed (or was cancelled).")
+    error: ErrorInfo | None = param(None, doc="Why it failed.")
+    cancel_requested: bool = param(False, doc="A client asked it to stop; it is 'cancelled' once its process has exited.")
 
 
 # --------------------------------------------------------------------- replies

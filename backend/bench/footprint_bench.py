@@ -39,7 +39,8 @@ def run_footprint_job(method: str, preset: str, params: dict[str, Any], device: 
     return result
 
 
-def footprint_from(result: dict[str, Any], preset: str, device: str, command: str, date: str, note: str = "") -> Footprint:
+def footprint_from(result: dict[str, Any], preset: str, device: str, command: str, date: str, note: str = "",
+                   params: dict[str, Any] | None = None) -> Footprint:  # fmt: skip
     """The :class:`Footprint` a :func:`run_footprint_job` result records: on a stopped job (fraction < 1) the seconds are
     projected to the whole plan, and the note says so; the note also names the threads, and on CUDA the allocated peak."""
     fraction = float(result["fraction"])
@@ -58,6 +59,7 @@ def footprint_from(result: dict[str, Any], preset: str, device: str, command: st
         preset=preset, device=device, device_name=str(result["device_name"]), peak_bytes=int(result["peak_bytes"]),
         baseline_bytes=int(result["baseline_bytes"]), seconds=round(float(result["seconds"]) / fraction, 2), projected=projected,
         measured_with=command, measured_on=date, torch_version=str(result["torch_version"]), note="; ".join([*filter(None, [note]), *facts]),
+        params=dict(params or {}),
     )  # fmt: skip
 
 
@@ -75,7 +77,7 @@ def run_footprint_bench(
     """Measure one job (see :mod:`.footprint_job`), print its row and, with ``record_to``, record it there."""
     result = run_footprint_job(method, preset, params, device, max_steps)
     date = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
-    footprint = footprint_from(result, preset, device, command, date, note)
+    footprint = footprint_from(result, preset, device, command, date, note, params)
     row = (method, preset, f"{device} ({footprint.device_name})", human_size(footprint.peak_bytes),
            human_size(footprint.baseline_bytes) if device == "cpu" else "—",
            f"{footprint.seconds:.1f}{' (projected)' if footprint.projected else ''}", f"{result['steps']}/{result['total_steps']}")  # fmt: skip

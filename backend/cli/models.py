@@ -87,7 +87,7 @@ def run_pull(args: argparse.Namespace) -> int:
             return EXIT_OK
         raise UsageError("name the models to pull (ROLE..., see `distill3d models`) or a method (--method M [--preset P])")
     watcher = JsonLinesWatcher(sys.stdout) if args.progress_json else None
-    signal.signal(signal.SIGTERM, _interrupt)  # a terminated pull unwinds like Ctrl-C: huggingface_hub deletes its partial file
+    signal.signal(signal.SIGTERM, _interrupt)  # a terminated pull unwinds like Ctrl-C: the partial file is closed whole
     try:
         resolutions = pull.pull(roles, pull.Hub.create(args.endpoint, args.token), watcher.say if watcher else print, watcher)
     except ValueError as exc:

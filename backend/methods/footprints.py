@@ -17,10 +17,15 @@ import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Mapping
 
 from protocol.atomic import write_text
+from protocol.errors import ProtocolError
 from protocol.messages import Footprint
 from protocol.schema import SchemaError, from_plain, to_plain
+
+from .configs import config_to_json, resolve
+from .spec import MethodSpec
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +86,16 @@ def shipped() -> FootprintTable:
     for problem in table.problems:
         log.warning("footprints: %s", problem)
     return table
+
+
+def measured_as(entry: MethodSpec, footprint: Footprint, config: Mapping[str, Any]) -> bool:
+    """Whether a job whose resolved config is ``config`` (plain data, as stored with the job) is configured as the job
+    ``footprint`` measured (its preset with its params): only then does its peak say what the job needs."""
+    try:
+        _, measured = resolve(entry, footprint.preset, dict(footprint.params))
+    except ProtocolError:  # a row naming a parameter the method no longer has
+        return False
+    return config_to_json(measured) == dict(config)
 
 
 def record(path: Path, method: str, footprint: Footprint) -> None:

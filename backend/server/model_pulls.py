@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 PULL_COMMAND = (sys.executable, "-m", "backend.cli", "models", "pull", "--progress-json")
 """The child's command line, before the roles."""
 TERMINATE_GRACE_S = 5.0
-"""Seconds a cancelled child has to exit after SIGINT before it is killed."""
+"""Seconds a cancelled child has to exit after SIGINT before it is killed (what it fetched is kept either way)."""
 STDERR_TAIL = 20
 """Lines of the child's stderr kept to explain a failure it did not describe itself."""
 
@@ -55,7 +55,7 @@ class _Run:
         p = self.progress
         if self.returncode is None:
             state, error = "running", None
-        elif self.cancelled:
+        elif self.cancelled and self.returncode != 0:
             state, error = "cancelled", None
         elif self.returncode == 0:
             state, error = "succeeded", None
@@ -64,7 +64,7 @@ class _Run:
         return PullInfo(pull_id=self.pull_id, roles=self.roles, state=state, started_at=self.started_at, finished_at=self.finished_at,
                         files_total=p.files_total, files_started=p.files_started, bytes_total=p.bytes_total,
                         bytes_done=min(p.bytes_done, p.bytes_total) if p.bytes_total else p.bytes_done, current=p.current,
-                        message=p.message, error=error)  # fmt: skip
+                        message=p.message, error=error, cancel_requested=self.cancelled)  # fmt: skip
 
     def _why(self) -> str:
         if self.progress.failure:
@@ -112,8 +112,9 @@ class ModelPulls:
         env = dict(os.environ)
         if token:
             env["HF_TOKEN"] = token  # in the environment, not on the command line other users can read
-        root = str(Path(__file__).resolve().parents[2])  # where `backend` is importable from, checkout or site-packages
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH", "")]))
+        root = Path(__file__).resolve().parents[2]
+        if (root / "pyproject.toml").is_file():  # a checkout: make `backend` importable (an install already is)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH", "")]))
         env["PYTHONUNBUFFERED"] = "1"
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -142,48 +143,61 @@ class ModelPulls:
         log.info("pull %s of %s %s%s", run.pull_id, ", ".join(run.roles), outcome.state, f": {outcome.error.message}" if outcome.error else "")
 
     def _read_stderr(self, run: _Run) -> None:
+        """Keep the child's stderr in the log (while the disk takes it) and its last lines; the pipe is always drained, so
+        the child never blocks on it."""
         assert run.process.stderr is not None
-        with open(self.log_file, "a", encoding="utf-8") as out:
+        try:
+            out = open(self.log_file, "a", encoding="utf-8")
             out.write(f"--- pull {run.pull_id} of {', '.join(run.roles)}\n")
-            for line in run.process.stderr:
-                out.write(line)
-                out.flush()
-                text = line.strip()
-                if text:
-                    with self._lock:
-                        run.stderr_tail = [*run.stderr_tail[-(STDERR_TAIL - 1):], text]
+        except OSError:
+            out = None
+        for line in run.process.stderr:
+            if out is not None:
+                try:
+                    out.write(line)
+                    out.flush()
+                except OSError:  # a full disk: the tail below still explains a failure
+                    out.close()
+                    out = None
+            if text := line.strip():
+                with self._lock:
+                    run.stderr_tail = [*run.stderr_tail[-(STDERR_TAIL - 1):], text]
+        if out is not None:
+            out.close()
 
     def cancel(self) -> PullInfo:
-        """Stop the running pull (``unknown_job`` when none runs); its state turns ``cancelled`` once the child has exited."""
+        """Ask the running pull to stop (``unknown_job`` when none runs) and answer at once, without waiting for it (the
+        broker answers everybody from one thread): ``cancel_requested`` now, ``cancelled`` once the child has exited (it is
+        killed when it has not after :data:`TERMINATE_GRACE_S`). A pull that succeeded meanwhile stays ``succeeded``."""
         with self._lock:
             run = self._run
-            if run is None or run.returncode is not None:
+            if run is None or run.returncode is not None or run.process.poll() is not None:
                 raise ProtocolError(ErrorCode.UNKNOWN_JOB, "no model pull is running")
             run.cancelled = True
-        _stop(run.process)
+        _interrupt(run.process)
+        timer = threading.Timer(TERMINATE_GRACE_S, lambda: run.process.poll() is None and run.process.kill())
+        timer.daemon = True
+        timer.start()
         with self._lock:
-            if run.returncode is None:  # the reader thread may not have seen the exit yet
-                run.returncode, run.finished_at = run.process.returncode, self.clock()
             return run.info()
 
     def close(self) -> None:
-        """Stop a running pull (the server is stopping)."""
+        """Stop a running pull and wait for it (the server is stopping)."""
         with self._lock:
             run = self._run
-        if run is not None and run.returncode is None:
+        if run is not None and run.process.poll() is None:
             run.cancelled = True
-            _stop(run.process)
+            _interrupt(run.process)
+            try:
+                run.process.wait(TERMINATE_GRACE_S)
+            except subprocess.TimeoutExpired:
+                run.process.kill()
+                run.process.wait()
 
 
-def _stop(process: subprocess.Popen[str]) -> None:
-    """Interrupt the child as Ctrl-C would, so huggingface_hub deletes the partial file it was writing (killed, it would
-    leave it in the cache: its partial files have per-process names and are never reused); killed after the grace."""
+def _interrupt(process: subprocess.Popen[str]) -> None:
+    """Interrupt the child as Ctrl-C would: it closes its partial file after its last whole chunk, for the next pull."""
     if os.name == "posix":
         process.send_signal(signal.SIGINT)
     else:
         process.terminate()
-    try:
-        process.wait(TERMINATE_GRACE_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()

@@ -33,7 +33,7 @@ from protocol.schema import from_plain, to_plain
 from .. import methods
 from ..methods.base import JobContext, JobInputs, MethodError
 from ..methods.configs import config_from_json, describe
-from ..methods.footprints import shipped
+from ..methods.footprints import measured_as, shipped
 from ..methods.progress import JobCancelled, ProgressReporter
 from .disk import disk_full_error, is_disk_full
 from .images import load_rgba
@@ -145,6 +145,10 @@ class JobWorker:
             state, error = JobState.FAILED, {"code": exc.code.value, "message": exc.message}
         except Exception as exc:  # a full disk, or a bug in a method: keep the worker, keep the traceback
             state, error = JobState.FAILED, self._failure(job_id, job_dir, exc)
+        if self.device.startswith("cuda"):  # what the job's tensors held goes back to the driver: a worker beside this one
+            import torch  # on the same GPU sees it free in its preflight check
+
+            torch.cuda.empty_cache()
         self.send({"t": "finished", "job_id": job_id, "state": state.value, "error": error, "manifest": manifest})
 
     @staticmethod
@@ -190,7 +194,8 @@ class JobWorker:
             generators=methods.generator_catalog(job_dir.parent),
         )  # fmt: skip
         if self.device.startswith("cuda"):
-            self.preflight(entry.name, preset, entry.config_class)
+            measured = tuple(f for f in self.footprints(entry.name) if measured_as(entry, f, stored["config"]))
+            self.preflight(entry.name, preset, entry.config_class, measured)
         method = self.methods.get(entry.name)
         if method is None:
             method = self.methods[entry.name] = methods.create(entry.name)
@@ -208,11 +213,11 @@ class JobWorker:
         reporter.check_cancelled()
         return write_result(job_dir / "result", result)
 
-    def preflight(self, method: str, preset: str, config_class: type) -> None:
-        """Refuse (``out_of_memory``) a job whose recorded CUDA peak exceeds the GPU memory that is free. When it does
-        not fit beside the models this worker keeps from earlier jobs, they are released and it is checked again; a
-        method/preset without a recorded CUDA footprint is never refused."""
-        footprints = self.footprints(method)
+    def preflight(self, method: str, preset: str, config_class: type, footprints: tuple[Footprint, ...]) -> None:
+        """Refuse (``out_of_memory``) a job whose recorded CUDA peak (among ``footprints``: those measured with the job's
+        configuration, :func:`~backend.methods.footprints.measured_as`) exceeds the GPU memory that is free. When it does
+        not fit beside the models this worker keeps from earlier jobs, they are released and it is checked again; a job
+        without a recorded CUDA footprint is never refused."""
         if not any(f.device == "cuda" and f.preset == preset for f in footprints):
             return
         params = describe(config_class)

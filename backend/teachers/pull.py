@@ -18,6 +18,7 @@ token ``--token``, else huggingface_hub's (``$HF_TOKEN``, ``hf auth login``).
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import re
 import shutil
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from protocol import __version__
 from protocol.sizes import human_size
@@ -253,7 +255,7 @@ def fetch(p: Plan, hub: Hub, say: Callable[[str], None] = print, watcher: Watche
                             token=hub.token, library_name="distill3d", library_version=__version__, tqdm_class=bars)  # fmt: skip
 
 
-PARTIAL_SUFFIX = ".distill3d-partial"
+PARTIAL_SUFFIX = weight_files.DOWNLOADING_SUFFIXES[0]
 """The suffix of a file being fetched (kept when a pull stops, and continued by the next one)."""
 
 
@@ -263,41 +265,68 @@ def fetch_resumable(p: Plan, path: str, hub: Hub, bars: type | None, watcher: Wa
     by the file's ETag; huggingface_hub then only links it) or, for a role's own folder, the file itself (huggingface_hub
     accepts it when its SHA-256 is the ETag, as for every large file). huggingface_hub's own downloads cannot do this: they
     write to a file named per process and delete it when interrupted. Returns the bytes an earlier pull had left (0: none).
-    Files whose ETag is no SHA-256 (small text files) in a role's folder are left to ``hf_hub_download``."""
+    Files whose ETag is no SHA-256 (small text files) in a role's folder are left to ``hf_hub_download``.
+
+    One process at a time fetches a file (a lock file beside huggingface_hub's); a resumed file whose ETag is a SHA-256 (every large
+    file's) is hashed before it is moved into place, and a mismatch is discarded with a :class:`PullError`."""
+    from filelock import FileLock
     from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
     from huggingface_hub.file_download import http_get, repo_folder_name
     from huggingface_hub.utils import build_hf_headers
 
     url = hf_hub_url(p.repo_id, path, revision=REVISION, endpoint=hub.endpoint)
-    meta = get_hf_file_metadata(url, token=hub.token, library_name="distill3d", library_version=__version__, endpoint=hub.endpoint)
+    meta = get_hf_file_metadata(url, token=hub.token, library_name="distill3d", library_version=__version__, endpoint=hub.endpoint,
+                                retry_on_errors=True)  # fmt: skip
     etag = meta.etag or ""
-    if p.local_dir is None:
-        final = p.cache_dir / repo_folder_name(repo_id=p.repo_id, repo_type=constants.REPO_TYPE_MODEL) / "blobs" / etag
+    sha256 = re.fullmatch(r"[0-9a-f]{64}", etag) is not None
+    repo_folder = repo_folder_name(repo_id=p.repo_id, repo_type=constants.REPO_TYPE_MODEL)
+    if p.local_dir is None and etag:
+        final = p.cache_dir / repo_folder / "blobs" / etag
         partial = final.with_name(etag + PARTIAL_SUFFIX)
-    elif re.fullmatch(r"[0-9a-f]{64}", etag):
+        lock = p.cache_dir / ".locks" / repo_folder / f"{etag}.distill3d.lock"  # beside huggingface_hub's own locks
+    elif p.local_dir is not None and sha256:
         final = p.local_dir / path
         partial = final.with_name(f"{final.name}.{etag[:16]}{PARTIAL_SUFFIX}")
+        lock = p.local_dir / ".cache" / "huggingface" / "download" / f"{path}.distill3d.lock"  # huggingface_hub's metadata folder
     else:
         return 0
-    if not etag or final.is_file():
+    if final.is_file() and (meta.size is None or final.stat().st_size == meta.size):
         return 0
     partial.parent.mkdir(parents=True, exist_ok=True)
-    kept = partial.stat().st_size if partial.is_file() else 0
-    if meta.size is not None and kept > meta.size:  # not this file's beginning: start again
-        partial.unlink()
-        kept = 0
-    if watcher is not None and kept:
-        watcher.received(kept)
-    headers = build_hf_headers(token=hub.token, library_name="distill3d", library_version=__version__)
-    with open(partial, "ab") as out:
-        http_get(meta.location or url, out, resume_size=kept, headers=headers, expected_size=meta.size, displayed_filename=path,
-                 tqdm_class=bars)  # fmt: skip
-    if meta.size is not None and partial.stat().st_size != meta.size:
-        size = partial.stat().st_size
-        partial.unlink()
-        raise PullError(f"{p.repo_id}/{path} arrived with {size} bytes, not the {meta.size} the hub announced; pull again")
-    os.replace(partial, final)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock)):
+        kept = partial.stat().st_size if partial.is_file() else 0
+        if meta.size is not None and kept > meta.size:  # not this file's beginning: start again
+            partial.unlink()
+            kept = 0
+        if watcher is not None and kept:
+            watcher.received(kept)
+        headers = build_hf_headers(token=hub.token, library_name="distill3d", library_version=__version__)
+        location = meta.location or url
+        if urlsplit(location).netloc != urlsplit(hub.endpoint).netloc:
+            headers.pop("authorization", None)  # a redirect to a CDN's signed URL: the token stays with the hub
+        try:
+            with open(partial, "ab") as out:
+                http_get(location, out, resume_size=kept, headers=headers, expected_size=meta.size, displayed_filename=path,
+                         tqdm_class=bars)  # fmt: skip
+        except OSError as exc:
+            if type(exc) is not OSError or exc.errno is not None:
+                raise  # the hub's answers and the disk: told by _hub_errors
+            raise PullError(f"{p.repo_id}/{path}: {exc}; pull again (what arrived whole is kept)") from None  # a size mismatch
+        if kept and sha256 and _sha256(partial) != etag:
+            partial.unlink()
+            raise PullError(f"{p.repo_id}/{path} does not match its SHA-256 after resuming (the kept part was damaged); it was "
+                            "discarded: pull again")  # fmt: skip
+        os.replace(partial, final)
     return kept
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 24):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def pull(role_names: list[str] | tuple[str, ...], hub: Hub, say: Callable[[str], None] = print,

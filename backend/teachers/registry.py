@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,8 +188,13 @@ class Resolution:
         return "present" if self.present else "partial" if self.problem else "missing"
 
     def bytes_on_disk(self) -> int:
-        """What the files of the folder found take on disk (0: none found); the hub cache's links count as their files."""
-        return sum(f.stat().st_size for f in self.found.rglob("*") if f.is_file()) if self.found else 0
+        """What the files of the folder found take on disk (0: none found); the hub cache's links count as their files.
+        A file a running pull renames or deletes meanwhile is left out."""
+        total = 0
+        for f in self.found.rglob("*") if self.found else ():
+            with suppress(OSError):
+                total += f.stat().st_size if f.is_file() else 0
+        return total
 
     def how_to_obtain(self) -> str:
         """One actionable sentence for a missing model."""

@@ -23,6 +23,8 @@ _FORMATS = {"safetensors": "safetensors", "bin": "pickle", "pth": "pickle"}
 _PLAIN_PARTS = {"safetensors", "bin", "pth", "index", "json"}
 """File-name parts that are no variant name."""
 _SHARD = re.compile(r"-\d+-of-\d+$")
+DOWNLOADING_SUFFIXES = (".distill3d-partial", ".incomplete")
+"""Files still being fetched (``distill3d models pull``'s, huggingface_hub's): never weights, whatever else they are named."""
 
 Kind = tuple[str | None, str]
 """(variant or None for the plain weights, format) of a weight file."""
@@ -32,7 +34,9 @@ PREFERENCE: tuple[Kind, ...] = ((FP16, "safetensors"), (None, "safetensors"), (F
 
 
 def kind(name: str) -> Kind | None:
-    """The :data:`Kind` of the file called ``name``; None when it holds no weights."""
+    """The :data:`Kind` of the file called ``name``; None when it holds no weights (or is still being fetched)."""
+    if name.endswith(DOWNLOADING_SUFFIXES):
+        return None
     parts = name.split(".")[1:]
     formats = [_FORMATS[part] for part in parts if part in _FORMATS]
     if not formats:

@@ -65,6 +65,10 @@ class HubServer:
     """Repo paths whose GET answers 500."""
     bytes_per_s: float | None = None
     """When set, file bodies are sent at about this rate (in 64 kB pieces), so a test can act mid-download."""
+    cdn_host: str | None = None
+    """When set (e.g. ``localhost``: another host than the endpoint's 127.0.0.1), files are answered with a 302 to
+    ``http://<cdn_host>:<port>/cdn/<repo>/<path>``, with the hub's X-Linked-Etag / X-Linked-Size, as the real hub sends
+    large files to its CDN; the CDN route serves them to anybody (its requests are logged like the others)."""
 
     def add(self, repo_id: str, folder: Path, *, gated: bool = False, licence: str | None = None) -> HubRepo:
         digest = hashlib.sha1(repo_id.encode()).hexdigest()
@@ -115,6 +119,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._model_info("/".join(parts[2:4]), parts[5])
         elif len(parts) >= 5 and parts[2] == "resolve":
             self._file("/".join(parts[:2]), parts[3], "/".join(parts[4:]), body)
+        elif len(parts) >= 4 and parts[0] == "cdn" and (repo := hub.repos.get("/".join(parts[1:3]))) is not None:
+            self._serve(repo, "/".join(parts[3:]), body)
         else:
             self._error(404, "NotFound", f"no route {path}")
 
@@ -146,6 +152,19 @@ class _Handler(BaseHTTPRequestHandler):
             status = 403 if token else 401
             self._error(status, "GatedRepo", f"Access to model {repo_id} is restricted" + (" and you are not in the authorized list" if token else ""))
             return
+        file = repo.files().get(name)
+        if file is None:
+            self._error(404, "EntryNotFound", f"{name} does not exist on main", {"X-Repo-Commit": repo.sha})
+            return
+        if self.server_hub.cdn_host is not None:
+            data = file.read_bytes()
+            location = f"http://{self.server_hub.cdn_host}:{self.server.server_address[1]}/cdn/{repo_id}/{name}"
+            self._send(302, b"", {"Location": location, "X-Repo-Commit": repo.sha, "X-Linked-Etag": f'"{hashlib.sha256(data).hexdigest()}"',
+                                  "X-Linked-Size": str(len(data))}, body)  # fmt: skip
+            return
+        self._serve(repo, name, body)
+
+    def _serve(self, repo: HubRepo, name: str, body: bool) -> None:
         file = repo.files().get(name)
         if file is None:
             self._error(404, "EntryNotFound", f"{name} does not exist on main", {"X-Repo-Commit": repo.sha})

@@ -63,3 +63,20 @@ def test_the_shipped_file_reads_without_problems_and_names_real_methods_and_pres
         for row in rows:
             assert row.preset in known[method] and row.device in ("cpu", "cuda") and row.measured_with.startswith("distill3d bench footprint")
             assert row.measured_on and row.torch_version and row.device_name
+
+
+def test_a_recorded_peak_applies_only_to_jobs_configured_as_the_measured_one():
+    from backend import methods
+    from backend.methods.configs import config_to_json, resolve
+    from backend.methods.footprints import measured_as
+
+    entry = methods.get("dtc123")
+    row = Footprint(preset="tiny", device="cuda", peak_bytes=1, seconds=1.0, params={"teacher": "synthetic"})
+
+    def job(**params):
+        return config_to_json(resolve(entry, "tiny", params)[1])
+
+    assert measured_as(entry, row, job(teacher="synthetic"))
+    assert not measured_as(entry, row, job()), "the zero123 teacher is another job"
+    assert not measured_as(entry, row, job(teacher="synthetic", **{"memory.offload": True})), "offloading changes the peak"
+    assert not measured_as(entry, Footprint(preset="tiny", device="cuda", peak_bytes=1, seconds=1.0, params={"gone": 1}), job())

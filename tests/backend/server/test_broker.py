@@ -190,3 +190,16 @@ def test_a_full_disk_under_a_handler_is_a_disk_full_error(harness, monkeypatch):
     monkeypatch.setattr(harness.store, "create", full)
     reply = harness.request(Submit(job=JobSpec(method="testbed")))
     assert isinstance(reply, Error) and reply.code is ErrorCode.DISK_FULL and str(harness.store.root) in reply.message
+
+
+def test_models_are_listed_and_a_broken_models_config_is_an_error_not_a_crash(harness, tmp_path, monkeypatch):
+    from backend.teachers import registry
+    from protocol.messages import ListModels, ModelList
+
+    monkeypatch.setenv(registry.CONFIG_ENV, str(tmp_path / "models.toml"))
+    listed = harness.request(ListModels())
+    assert isinstance(listed, ModelList) and {m.role for m in listed.models} == set(registry.ROLES) and listed.pull is None
+    (tmp_path / "models.toml").write_text("[models\n")
+    broken = harness.request(ListModels())
+    assert isinstance(broken, Error) and broken.code is ErrorCode.MISSING_MODEL and "cannot list the models" in broken.message
+    assert isinstance(harness.request(Ping()), Pong)

@@ -70,8 +70,10 @@ def test_one_pull_at_a_time_the_same_roles_again_answer_the_running_one_and_canc
         p.start(["clip"])
     assert busy.value.code is ErrorCode.BUSY and "already pulling zero123" in busy.value.message
     started = time.monotonic()
-    cancelled = p.cancel()
-    assert cancelled.state == "cancelled" and time.monotonic() - started < 5 and cancelled.bytes_done == 150
+    asked = p.cancel()
+    assert asked.cancel_requested and time.monotonic() - started < 0.5, "the broker's thread is not held up"
+    cancelled = settled(p)
+    assert cancelled.state == "cancelled" and cancelled.error is None and cancelled.bytes_done == 150
     with pytest.raises(ProtocolError) as none:
         p.cancel()
     assert none.value.code is ErrorCode.UNKNOWN_JOB
@@ -100,3 +102,28 @@ def test_a_command_that_cannot_start_is_an_error_not_a_crash(tmp_path):
     with pytest.raises(ProtocolError) as info:
         p.start(["zero123"])
     assert info.value.code is ErrorCode.INTERNAL and "cannot start the pull" in info.value.message and p.current() is None
+
+
+def test_a_child_that_ignores_the_interrupt_is_killed_after_the_grace(tmp_path, monkeypatch):
+    from backend.server import model_pulls
+
+    monkeypatch.setattr(model_pulls, "TERMINATE_GRACE_S", 0.5)
+    deaf = ("import json, signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+            "print(json.dumps({'event': 'planned', 'files': 1, 'bytes': 9}), flush=True); time.sleep(60)")
+    p = ModelPulls(tmp_path / "pull.log", command=(sys.executable, "-c", deaf))
+    p.start(["zero123"])
+    deadline = time.monotonic() + 20
+    while p.current().bytes_total != 9:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    p.cancel()
+    assert settled(p, timeout=10).state == "cancelled"
+
+
+def test_a_pull_that_ends_before_its_cancel_arrives_keeps_its_outcome(tmp_path):
+    p = pulls(tmp_path, "ok")
+    p.start(["zero123"])
+    assert settled(p).state == "succeeded"
+    with pytest.raises(ProtocolError) as late:
+        p.cancel()
+    assert late.value.code is ErrorCode.UNKNOWN_JOB and p.current().state == "succeeded"

@@ -84,7 +84,8 @@ def test_a_slow_pull_reports_its_bytes_and_stops_when_cancelled_then_a_new_pull_
     with pytest.raises(RemoteError) as busy:
         backend.request(PullModels(roles=("clip",)))
     assert busy.value.code is ErrorCode.BUSY
-    cancelled = backend.request(CancelPull()).pull
+    assert backend.request(CancelPull()).pull.cancel_requested
+    cancelled = pull_until(backend, lambda p: p.state != "running")
     assert cancelled.state == "cancelled" and cancelled.bytes_done < TURBO_BYTES
     [partial] = (tmp_path / "hub-cache").rglob("*.distill3d-partial")
     kept = partial.stat().st_size

@@ -40,14 +40,14 @@ def worker(free: int, freed: int = 0, cached: bool = False) -> tuple[JobWorker, 
 
 def test_a_job_that_fits_runs():
     made, probe = worker(free=12 * GIB)
-    made.preflight("m", "paper", EchoConfig)
+    made.preflight("m", "paper", EchoConfig, ROWS)
     assert probe.calls == 1
 
 
 def test_a_job_that_cannot_fit_is_refused_with_out_of_memory_and_advice():
     made, _ = worker(free=4 * GIB)
     with pytest.raises(MethodError) as refused:
-        made.preflight("m", "paper", EchoConfig)
+        made.preflight("m", "paper", EchoConfig, ROWS)
     assert refused.value.code is ErrorCode.OUT_OF_MEMORY
     assert "needs 10.00 GiB" in str(refused.value) and "4.00 GiB of 80.00 GiB is free" in str(refused.value)
     assert "'tiny' (1.00 GiB)" in str(refused.value)
@@ -55,11 +55,11 @@ def test_a_job_that_cannot_fit_is_refused_with_out_of_memory_and_advice():
 
 def test_cached_models_are_released_before_a_job_is_refused():
     made, probe = worker(free=4 * GIB, freed=8 * GIB, cached=True)
-    made.preflight("m", "paper", EchoConfig)
+    made.preflight("m", "paper", EchoConfig, ROWS)
     assert made.methods == {} and probe.calls == 2
 
 
 def test_a_preset_without_a_recorded_cuda_footprint_is_never_probed_nor_refused():
     made, probe = worker(free=0, cached=True)
-    made.preflight("m", "fast", EchoConfig)
+    made.preflight("m", "fast", EchoConfig, ROWS)
     assert probe.calls == 0 and made.methods

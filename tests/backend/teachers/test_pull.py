@@ -181,3 +181,16 @@ def test_a_partial_file_in_a_roles_folder_is_continued_and_the_folder_left_clean
     [resolution] = pull.pull(["prd_student"], pull.Hub.create(), quiet)
     assert [r.range for r in hub.downloads("triplane_turbo_sd_v1.pth")] == [f"bytes={MIB + 5}-"]
     assert (resolution.path / "triplane_turbo_sd_v1.pth").read_bytes() == data and not left.exists()
+
+
+def test_files_the_hub_sends_to_another_host_are_fetched_there_without_the_token(hub, tmp_path):
+    """The real hub answers large files with a redirect to its CDN's signed URL: the token must stay with the hub."""
+    role = registry.ROLES["deepfloyd_if_stage2"]
+    hub.add(role.default, tiny_models.if_stage2(tmp_path / "if2"), gated=True)
+    hub.cdn_host = "localhost"  # the endpoint is 127.0.0.1: another host for the client
+    [resolution] = pull.pull([role.role], pull.Hub.create(token=GRANTED_TOKEN), quiet)
+    assert resolution.present
+    cdn = [r for r in hub.requests if r.path.startswith("/cdn/") and r.method == "GET"]
+    asked = [r for r in hub.requests if "/resolve/" in r.path]
+    assert cdn and all(r.authorization is None for r in cdn), "no token to the CDN"
+    assert asked and all(r.authorization == f"Bearer {GRANTED_TOKEN}" for r in asked), "the hub gets it"

@@ -49,3 +49,21 @@ def test_a_folder_is_read_in_the_variant_it_was_fetched_in(tmp_path):
     save_file({"w": torch.ones(2, dtype=torch.float16)}, str(tmp_path / "diffusion_pytorch_model.fp16.safetensors"))
     assert weight_files.variant(tmp_path) == "fp16" and weight_files.with_variant("model.safetensors.index.json", "fp16") == "model.safetensors.index.fp16.json"
     assert read_weights(tmp_path, ("diffusion_pytorch_model.safetensors",))["w"].dtype == torch.float16
+
+
+def test_files_still_being_fetched_are_no_weights():
+    for name in ("diffusion_pytorch_model.fp16.safetensors.0123456789abcdef.distill3d-partial", "model.safetensors.incomplete",
+                 "9612f7da93828f61cc922595f34bc65ddc8a9b1c7bcd9b59025d13be8cb45d39.0e15e1c8.incomplete"):  # fmt: skip
+        assert weight_files.kind(name) is None, name
+    assert weight_files.kind("diffusion_pytorch_model.fp16.safetensors") == ("fp16", "safetensors")
+
+
+def test_a_folder_holding_only_a_partial_download_is_not_a_present_model(tmp_path, monkeypatch):
+    from backend.teachers import registry
+
+    folder = tmp_path / "controlnet"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "diffusion_pytorch_model.safetensors.0123456789abcdef.distill3d-partial").write_bytes(bytes(100))
+    monkeypatch.setenv(registry.ROLE_ENV_PREFIX + "CONTROLNET_DEPTH", str(folder))
+    assert registry.resolve("controlnet_depth").state == "partial"
