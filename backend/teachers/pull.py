@@ -318,6 +318,8 @@ def fetch_resumable(p: Plan, path: str, hub: Hub, bars: type | None, watcher: Wa
             raise PullError(f"{p.repo_id}/{path} does not match its SHA-256 after resuming (the kept part was damaged); it was "
                             "discarded: pull again")  # fmt: skip
         os.replace(partial, final)
+        if p.local_dir is not None:  # a stale record of an older download would make hf_hub_download fetch it again
+            (p.local_dir / ".cache" / "huggingface" / "download" / f"{path}.metadata").unlink(missing_ok=True)
     return kept
 
 

@@ -194,3 +194,17 @@ def test_files_the_hub_sends_to_another_host_are_fetched_there_without_the_token
     asked = [r for r in hub.requests if "/resolve/" in r.path]
     assert cdn and all(r.authorization is None for r in cdn), "no token to the CDN"
     assert asked and all(r.authorization == f"Bearer {GRANTED_TOKEN}" for r in asked), "the hub gets it"
+
+
+def test_a_file_the_repo_changed_is_fetched_once_into_a_roles_folder(hub, tmp_path, monkeypatch):
+    monkeypatch.setenv(registry.ROLE_ENV_PREFIX + "PRD_STUDENT", str(tmp_path / "models" / "turbo"))
+    repo = tmp_path / "turbo"
+    repo.mkdir()
+    (repo / "triplane_turbo_sd_v1.pth").write_bytes(os.urandom(2 * MIB))
+    hub.add(registry.ROLES["prd_student"].default, repo)
+    pull.pull(["prd_student"], pull.Hub.create(), quiet)
+    (repo / "triplane_turbo_sd_v1.pth").write_bytes(data := os.urandom(3 * MIB))  # a new upload: huggingface_hub's record is stale
+    hub.requests.clear()
+    [resolution] = pull.pull(["prd_student"], pull.Hub.create(), quiet)
+    target = tmp_path / "models" / "turbo" / "triplane_turbo_sd_v1.pth"
+    assert resolution.present and target.read_bytes() == data and len(hub.downloads("triplane_turbo_sd_v1.pth")) == 1
