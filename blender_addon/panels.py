@@ -177,7 +177,8 @@ class DISTILL3D_PT_models(_Tab, bpy.types.Panel):
         row = layout.row(align=True)
         icon = {"present": "CHECKMARK", "partial": "ERROR"}.get(model.state, "IMPORT")
         size = sizes.human_size(model.bytes_on_disk if model.state == "present" else model.download_bytes)
-        row.label(text=f"{model.role}: {model.state}, {size}", icon=icon)
+        kept = f" ({sizes.human_size(model.kept_bytes)} fetched)" if model.kept_bytes and model.state != "present" else ""
+        row.label(text=f"{model.role}: {model.state}, {size}{kept}", icon=icon)
         row.operator("wm.url_open", text=model.licence, icon="URL").url = model.licence_url
 
     @staticmethod

@@ -297,6 +297,7 @@ class ModelInfo(Record):
     gated: bool = param(False, doc="The hub serves it only to a user who accepted the licence (a token is needed).")
     download_bytes: int = param(0, doc="About how much a pull fetches.", ge=0)
     bytes_on_disk: int = param(0, doc="What its files take on the backend's disk now.", ge=0)
+    kept_bytes: int = param(0, doc="What a stopped pull fetched of it and left for the next pull to continue.", ge=0)
     how_to_obtain: str = param("", doc="For a model not present: what to do, in a sentence.", max_len=2000)
 
 

@@ -52,7 +52,8 @@ def run_list(args: argparse.Namespace) -> int:
             rows.append({"role": r.role, "reference": r.reference, "source": r.source, "state": r.state, "present": r.present,
                          "path": None if r.path is None else str(r.path), "bytes_on_disk": r.bytes_on_disk(), "used_by": role.used_by,
                          "licence": {"name": role.licence.name, "url": role.licence.url}, "gated": role.gated,
-                         "download_size": role.download_size, "how_to_obtain": None if r.present else r.how_to_obtain()})  # fmt: skip
+                         "download_size": role.download_size, "kept_bytes": r.kept_bytes(),
+                         "how_to_obtain": None if r.present else r.how_to_obtain()})  # fmt: skip
         print(json.dumps(rows, indent=2))
         return EXIT_OK
     print(f"models config: {registry.config_path()}{'' if registry.config_path().is_file() else ' (not present)'}")
@@ -66,6 +67,8 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"  licence: {role.licence.name} ({role.licence.url}); download about {human_size(role.download_size)}{gated}")
         if not r.present:
             print(f"  to get it: {r.how_to_obtain()}")
+        if kept := r.kept_bytes():
+            print(f"  a stopped pull left {human_size(kept)} of it: `distill3d models pull {r.role}` continues from there")
     missing = sum(not r.present for r in resolutions)
     print(f"{len(resolutions) - missing} of {len(resolutions)} models present"
           + ("; a job whose method needs a missing one is refused when it is submitted" if missing else ""))  # fmt: skip

@@ -124,7 +124,7 @@ def model_infos() -> tuple[ModelInfo, ...]:
         found = registry.resolve(role.role)
         infos.append(ModelInfo(role=role.role, state=found.state, reference=found.reference, licence=role.licence.name,
                                licence_url=role.licence.url, description=role.description, gated=role.gated,
-                               download_bytes=role.download_size, bytes_on_disk=found.bytes_on_disk(),
+                               download_bytes=role.download_size, bytes_on_disk=found.bytes_on_disk(), kept_bytes=found.kept_bytes(),
                                how_to_obtain="" if found.present else found.how_to_obtain()))  # fmt: skip
     return tuple(infos)
 

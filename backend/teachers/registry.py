@@ -196,6 +196,16 @@ class Resolution:
                 total += f.stat().st_size if f.is_file() else 0
         return total
 
+    def kept_bytes(self) -> int:
+        """Bytes a stopped ``distill3d models pull`` left in partial files for this role, which the next pull continues
+        (in the role's folder, or in its repo's folder of the hub cache)."""
+        where = Path(self.reference).expanduser() if looks_local(self.reference) else _hub_repo_folder(self.reference)
+        total = 0
+        for f in where.rglob("*" + weight_files.DOWNLOADING_SUFFIXES[0]) if where.is_dir() else ():
+            with suppress(OSError):  # finished (renamed) meanwhile
+                total += f.stat().st_size
+        return total
+
     def how_to_obtain(self) -> str:
         """One actionable sentence for a missing model."""
         role = ROLES[self.role]
@@ -238,6 +248,13 @@ def _config_table() -> dict[str, str]:
 def looks_local(reference: str) -> bool:
     """A folder path rather than a hub id (``org/name``)."""
     return reference.startswith(("/", ".", "~")) or reference.count("/") != 1 or Path(reference).expanduser().exists()
+
+
+def _hub_repo_folder(repo_id: str) -> Path:
+    """Where the hub cache keeps ``repo_id`` (huggingface_hub's layout: ``models--<org>--<name>``)."""
+    from huggingface_hub import constants
+
+    return Path(os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE).expanduser() / ("models--" + repo_id.replace("/", "--"))
 
 
 def _cached_hub_folder(repo_id: str, marker: str) -> Path | None:

@@ -6,6 +6,7 @@ problem.
 """
 
 import importlib
+import re
 import sys
 
 sys.modules["torch"] = None  # the add-on must never import torch
@@ -57,14 +58,16 @@ step("the refused job names its models with size and licence")
 
 assert "FINISHED" in bpy.ops.distill3d.pull_models()
 under_way = wait_for(lambda: (p := runtime.session().pull) is not None and p.state == "running" and p.current.startswith("prd_student")
-                     and p, "the student's download")  # fmt: skip
+                     and p.bytes_done >= 10 * 2**20 and p, "the student's first 10 MiB chunk")  # fmt: skip
 shown = draw_all(panels)
 assert "Downloading " in shown and "Stop Download" in shown and "prd_student: triplane_turbo_sd_v1.pth" in shown, shown
 assert under_way.roles == ("stable_diffusion", "prd_student") and 0 < under_way.bytes_done < under_way.bytes_total, under_way
 assert "FINISHED" in bpy.ops.distill3d.cancel_pull()
 wait_for(lambda: runtime.session().pull.state == "cancelled", "the cancel")
 wait_for(lambda: not runtime.session().pulling() and models()["prd_student"].state == "missing", "the listing after the cancel")
-assert "Download 1 model (about 91.0 MB)" in draw_all(panels), "what was fetched whole is kept; only the student is missing"
+shown = draw_all(panels)
+assert "Download 1 model (about 91.0 MB)" in shown, "the files fetched whole are kept; only the student is missing"
+assert re.search(r"prd_student: missing, 91.0 MB \(\d+\.\d MB fetched\)", shown), shown
 step("the download shows its progress and stops when cancelled")
 
 assert "FINISHED" in bpy.ops.distill3d.pull_models()

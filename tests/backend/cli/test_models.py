@@ -85,3 +85,13 @@ def test_models_pull_says_what_is_wrong_with_its_arguments(hub, argv, code, word
     assert main(argv) == code
     captured = capsys.readouterr()
     assert words in captured.out + captured.err and hub.requests == []
+
+
+def test_models_shows_what_a_stopped_pull_left_for_the_next(hub, tmp_path, capsys):
+    blobs = tmp_path / "hub-cache" / "models--ZhiyuanthePony--TriplaneTurbo" / "blobs"
+    blobs.mkdir(parents=True)
+    (blobs / ("ab" * 32 + ".distill3d-partial")).write_bytes(bytes(20_000_000))
+    assert main(["models"]) == EXIT_OK
+    assert "a stopped pull left 20.0 MB of it: `distill3d models pull prd_student` continues from there" in capsys.readouterr().out
+    assert main(["models", "--json"]) == EXIT_OK
+    assert {row["role"]: row["kept_bytes"] for row in json.loads(capsys.readouterr().out)}["prd_student"] == 20_000_000

@@ -90,7 +90,7 @@ def test_a_slow_pull_reports_its_bytes_and_stops_when_cancelled_then_a_new_pull_
     [partial] = (tmp_path / "hub-cache").rglob("*.distill3d-partial")
     kept = partial.stat().st_size
     assert kept > 0 and not list((tmp_path / "hub-cache").rglob("*.incomplete")), "our partial file is kept, none of huggingface_hub's"
-    assert models_of(backend)["prd_student"].state == "missing"
+    assert models_of(backend)["prd_student"].state == "missing" and models_of(backend)["prd_student"].kept_bytes == kept
     hub.bytes_per_s, hub.requests[:] = None, []
     backend.request(PullModels(roles=("prd_student",)))
     done = pull_until(backend, lambda p: p.state != "running")

@@ -159,6 +159,7 @@ def test_a_pull_killed_mid_file_is_continued_from_its_last_whole_chunk_by_the_ne
         child.wait()
     kept = partial[0].stat().st_size
     assert kept % (10 * MIB) == 0 and registry.resolve("prd_student").state == "missing"
+    assert registry.resolve("prd_student").kept_bytes() == kept, "`distill3d models` and the add-on show what is kept"
     hub.bytes_per_s, hub.requests[:] = None, []
     lines = []
     [resolution] = pull.pull(["prd_student"], pull.Hub.create(), lines.append)
@@ -166,6 +167,7 @@ def test_a_pull_killed_mid_file_is_continued_from_its_last_whole_chunk_by_the_ne
     assert any(f"resumed after {human_size(kept)}" in line for line in lines), lines
     assert hashlib.sha256((resolution.path / "triplane_turbo_sd_v1.pth").read_bytes()).digest() == hashlib.sha256(data).digest()
     assert not list((tmp_path / "hub-cache").rglob(f"*{pull.PARTIAL_SUFFIX}")) and not list((tmp_path / "hub-cache").rglob("*.incomplete"))
+    assert registry.resolve("prd_student").kept_bytes() == 0
 
 
 def test_a_partial_file_in_a_roles_folder_is_continued_and_the_folder_left_clean(hub, tmp_path, monkeypatch):
