@@ -134,7 +134,7 @@ class DISTILL3D_PT_models(_Tab, bpy.types.Panel):
             layout.label(text="Choose a method to see what it needs")
             return
         preset, needed = session.models_for(info.name, settings.preset)
-        self._draw_footprints(layout, info, preset)
+        self._draw_footprints(layout, info, preset, sum(m.download_bytes for m in needed))
         if not info.models.get(preset):
             layout.label(text=f"{info.name} {preset}: needs no downloaded model", icon="CHECKMARK")
         elif not needed and session.models_error:
@@ -159,10 +159,13 @@ class DISTILL3D_PT_models(_Tab, bpy.types.Panel):
             _wrapped(layout.box(), f"Download failed: {pull.error.message}", icon="ERROR")
 
     @staticmethod
-    def _draw_footprints(layout: bpy.types.UILayout, info: Any, preset: str) -> None:
+    def _draw_footprints(layout: bpy.types.UILayout, info: Any, preset: str, weights: int) -> None:
+        """The recorded memory and time of ``preset``; without a GPU row, the floor its models' ``weights`` (bytes) set."""
         recorded = [f for f in info.footprints if f.preset == preset]
         if not recorded:
             layout.label(text=f"Memory and time of {preset}: not measured yet", icon="INFO")
+        if weights and not any(f.device == "cuda" for f in recorded):
+            layout.label(text=f"GPU memory: at least its models' weights, about {sizes.human_size(weights)}", icon="MEMORY")
         for footprint in recorded:
             where = f"{footprint.device} ({footprint.device_name})" if footprint.device_name else footprint.device
             kind = "GPU memory" if footprint.device == "cuda" else "memory"

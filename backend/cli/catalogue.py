@@ -22,8 +22,8 @@ def run_methods(args: argparse.Namespace) -> int:
     from protocol.schema import to_plain
 
     from .. import methods
-    from ..methods.configs import describe
-    from ..methods.footprints import shipped
+    from ..methods.configs import describe, resolve
+    from ..methods.footprints import shipped, weights_bytes
 
     found = methods.entries()
     footprints = shipped()
@@ -46,7 +46,9 @@ def run_methods(args: argparse.Namespace) -> int:
         print("  peak memory and time of one job (`distill3d bench footprint`):")
         for preset in sorted(entry.presets):
             rows = [f for f in footprints.of(entry.name) if f.preset == preset]
-            print(f"    {preset}: {'; '.join(footprint_text(f) for f in rows) if rows else 'not measured'}")
+            weights = weights_bytes(resolve(entry, preset, {})[1])
+            floor = f"; on a GPU at least its models' weights, about {human_size(weights)}" if weights and not any(f.device == "cuda" for f in rows) else ""
+            print(f"    {preset}: {'; '.join(footprint_text(f) for f in rows) if rows else 'not measured'}{floor}")
         for option in entry.cli_options:
             print(f"  {option.flag} {option.metavar}  (= --set {option.param}=…) {option.help}")
         for info in describe(entry.config_class):

@@ -22,8 +22,9 @@ from typing import Any, Mapping
 from protocol.atomic import write_text
 from protocol.errors import ProtocolError
 from protocol.messages import Footprint
-from protocol.schema import SchemaError, from_plain, to_plain
+from protocol.schema import Record, SchemaError, from_plain, to_plain
 
+from ..teachers import registry
 from .configs import config_to_json, resolve
 from .spec import MethodSpec
 
@@ -86,6 +87,18 @@ def shipped() -> FootprintTable:
     for problem in table.problems:
         log.warning("footprints: %s", problem)
     return table
+
+
+def weights_bytes(config: Record) -> int:
+    """About the GPU memory the weights of the models a job of ``config`` loads take — the sum of their download sizes
+    (:attr:`~backend.teachers.registry.ModelRole.download_size`: fp16 files where the repo has them, as the teachers run
+    on CUDA) — a floor under its peak, not a measurement; 0 when the job loads no model, or offloads (``memory.offload``:
+    its encoders stay on the CPU)."""
+    memory = getattr(config, "memory", None)
+    required = getattr(config, "required_models", None)
+    if required is None or getattr(memory, "offload", False):
+        return 0
+    return sum(registry.ROLES[role].download_size for role in dict.fromkeys(required()))
 
 
 def measured_as(entry: MethodSpec, footprint: Footprint, config: Mapping[str, Any]) -> bool:

@@ -83,6 +83,26 @@ def preflight_error(
     )
 
 
+WEIGHTS_TOLERANCE = 0.9
+"""A job without a recorded peak is refused only when the free memory is under this share of its models' weights (their
+sizes are approximate: a job that could just fit is never refused on them)."""
+
+
+def weights_error(
+    method: str, preset: str, weights: int, footprints: Sequence[Footprint], params: Sequence[ParamInfo], free_bytes: int, total_bytes: int
+) -> MethodError | None:
+    """``out_of_memory`` when the free GPU memory is under :data:`WEIGHTS_TOLERANCE` of ``weights``, the bytes the weights
+    of the job's models take (:func:`backend.methods.footprints.weights_bytes`): the job cannot fit, whatever its peak."""
+    if weights <= 0 or free_bytes >= WEIGHTS_TOLERANCE * weights:
+        return None
+    return MethodError(
+        f"{method} preset '{preset}' loads models whose weights alone take about {gib(weights)} of GPU memory (a floor: its peak "
+        f"is not measured, and it needs more), but {gib(free_bytes)} of {gib(total_bytes)} is free: "
+        f"{advice(method, preset, 'cuda', footprints, params, free_bytes)}",
+        ErrorCode.OUT_OF_MEMORY,
+    )
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """``exc`` is torch's out-of-memory error (``torch.OutOfMemoryError``, alias ``torch.cuda.OutOfMemoryError``) or
     Python's ``MemoryError``. Imports no torch: a process that never imported it raised none of its errors."""

@@ -33,12 +33,12 @@ from protocol.schema import from_plain, to_plain
 from .. import methods
 from ..methods.base import JobContext, JobInputs, MethodError
 from ..methods.configs import config_from_json, describe
-from ..methods.footprints import measured_as, shipped
+from ..methods.footprints import measured_as, shipped, weights_bytes
 from ..methods.progress import JobCancelled, ProgressReporter
 from .disk import disk_full_error, is_disk_full
 from .images import load_rgba
 from .logs import rotating_log_handler
-from .memory import is_out_of_memory, out_of_memory_error, preflight_error
+from .memory import is_out_of_memory, out_of_memory_error, preflight_error, weights_error
 from .results import write_result
 from ..job_layout import GENERATOR_DIR, WORK_DIR
 
@@ -195,7 +195,7 @@ class JobWorker:
         )  # fmt: skip
         if self.device.startswith("cuda"):
             measured = tuple(f for f in self.footprints(entry.name) if measured_as(entry, f, stored["config"]))
-            self.preflight(entry.name, preset, entry.config_class, measured)
+            self.preflight(entry.name, preset, entry.config_class, measured, weights_bytes(config))
         method = self.methods.get(entry.name)
         if method is None:
             method = self.methods[entry.name] = methods.create(entry.name)
@@ -213,19 +213,28 @@ class JobWorker:
         reporter.check_cancelled()
         return write_result(job_dir / "result", result)
 
-    def preflight(self, method: str, preset: str, config_class: type, footprints: tuple[Footprint, ...]) -> None:
-        """Refuse (``out_of_memory``) a job whose recorded CUDA peak (among ``footprints``: those measured with the job's
-        configuration, :func:`~backend.methods.footprints.measured_as`) exceeds the GPU memory that is free. When it does
-        not fit beside the models this worker keeps from earlier jobs, they are released and it is checked again; a job
-        without a recorded CUDA footprint is never refused."""
-        if not any(f.device == "cuda" and f.preset == preset for f in footprints):
+    def preflight(self, method: str, preset: str, config_class: type, footprints: tuple[Footprint, ...], weights: int = 0) -> None:
+        """Refuse (``out_of_memory``) a job that cannot fit in the GPU memory that is free: by its recorded CUDA peak (among
+        ``footprints``: those measured with the job's configuration, :func:`~backend.methods.footprints.measured_as`), else
+        by ``weights``, what its models' weights alone take (:func:`~.memory.weights_error`). When it does not fit beside
+        the models this worker keeps from earlier jobs, they are released and it is checked again. A job with neither a
+        recorded peak nor models is never refused."""
+        recorded = any(f.device == "cuda" and f.preset == preset for f in footprints)
+        if not recorded and weights <= 0:
             return
         params = describe(config_class)
-        error = preflight_error(method, preset, footprints, params, *self.free_memory(self.device))
+
+        def check() -> MethodError | None:
+            free = self.free_memory(self.device)
+            if recorded:
+                return preflight_error(method, preset, footprints, params, *free)
+            return weights_error(method, preset, weights, footprints, params, *free)
+
+        error = check()
         if error is not None and self.methods:
             log.info("%s preset %s does not fit beside the cached models; releasing them", method, preset)
             self.release()
-            error = preflight_error(method, preset, footprints, params, *self.free_memory(self.device))
+            error = check()
         if error is not None:
             log.warning("refused a job before it ran: %s", error)
             raise error

@@ -48,7 +48,7 @@ step("a preset without models says so, with its recorded memory and time")
 bpy.ops.distill3d.set_preset(name="paper")
 shown = draw_all(panels)
 for words in ("stable_diffusion: missing, 2.6 GB", "prd_student: missing, 91.0 MB", "openrail++", "Download 2 models (about 2.7 GB)",
-              "Memory and time of paper: not measured yet"):  # fmt: skip
+              "Memory and time of paper: not measured yet", "GPU memory: at least its models' weights, about 2.7 GB"):  # fmt: skip
     assert words in shown, (words, shown)
 settings.prompt = "a red cube"
 assert "FINISHED" in bpy.ops.distill3d.generate()

@@ -19,7 +19,7 @@ def test_methods_lists_recorded_footprints_and_unmeasured_presets(monkeypatch, c
     text = capsys.readouterr().out
     dtc123 = text[text.index("dtc123:"):]
     assert "    tiny: cpu: 327.2 MB (+ 555.7 MB process), 53.2 s on 2 CPU cores, 2026-12-06 (teacher 'synthetic')" in dtc123
-    assert "    paper: not measured" in dtc123
+    assert "    paper: not measured; on a GPU at least its models' weights, about 5.1 GB" in dtc123, "Zero123-XL's and SD 2.1's downloads"
 
 
 def test_methods_json_carries_the_footprints(monkeypatch, capsys):

@@ -80,3 +80,17 @@ def test_a_recorded_peak_applies_only_to_jobs_configured_as_the_measured_one():
     assert not measured_as(entry, row, job()), "the zero123 teacher is another job"
     assert not measured_as(entry, row, job(teacher="synthetic", **{"memory.offload": True})), "offloading changes the peak"
     assert not measured_as(entry, Footprint(preset="tiny", device="cuda", peak_bytes=1, seconds=1.0, params={"gone": 1}), job())
+
+
+def test_the_weights_floor_is_the_download_size_of_the_models_a_job_loads_unless_it_offloads():
+    from backend import methods
+    from backend.methods.configs import resolve
+    from backend.methods.footprints import weights_bytes
+    from backend.teachers.registry import ROLES
+
+    entry = methods.get("dtc123")
+    paper = resolve(entry, "paper", {})[1]
+    assert weights_bytes(paper) == ROLES["zero123"].download_size + ROLES["stable_diffusion"].download_size
+    assert weights_bytes(resolve(entry, "paper", {"memory.offload": True})[1]) == 0
+    assert weights_bytes(resolve(entry, "tiny", {"teacher": "synthetic"})[1]) == 0
+    assert weights_bytes(resolve(methods.get("prd"), "demo", {})[1]) == 0

@@ -63,3 +63,19 @@ def test_a_preset_without_a_recorded_cuda_footprint_is_never_probed_nor_refused(
     made, probe = worker(free=0, cached=True)
     made.preflight("m", "fast", EchoConfig, ROWS)
     assert probe.calls == 0 and made.methods
+
+
+def test_without_a_recorded_peak_a_job_is_refused_only_when_its_models_weights_cannot_fit():
+    made, probe = worker(free=8 * GIB)
+    made.preflight("m", "unmeasured", EchoConfig, ROWS, weights=int(8.8 * GIB))  # 8 ≥ 0.9 × 8.8: the sizes are approximate
+    with pytest.raises(MethodError) as refused:
+        made.preflight("m", "unmeasured", EchoConfig, ROWS, weights=10 * GIB)
+    message = str(refused.value)
+    assert refused.value.code is ErrorCode.OUT_OF_MEMORY and "weights alone take about 10.00 GiB" in message and "a floor" in message
+    assert "8.00 GiB of 80.00 GiB is free" in message and probe.calls == 2
+
+
+def test_cached_models_are_released_before_the_weights_refuse_a_job():
+    made, probe = worker(free=4 * GIB, freed=8 * GIB, cached=True)
+    made.preflight("m", "unmeasured", EchoConfig, ROWS, weights=10 * GIB)
+    assert made.methods == {} and probe.calls == 2
