@@ -47,10 +47,6 @@ class FootprintTable:
         """``method``'s rows, sorted by device kind then preset; () when none is recorded."""
         return self.rows.get(method, ())
 
-    def find(self, method: str, preset: str, device: str) -> Footprint | None:
-        """The row of ``method``'s ``preset`` on device kind ``device`` ('cpu', 'cuda'), or None."""
-        return next((f for f in self.of(method) if f.preset == preset and f.device == device), None)
-
 
 def read_footprints(path: Path = FOOTPRINTS_FILE) -> FootprintTable:
     """The footprints in ``path``: empty without problems when the file does not exist; what could not be read is

@@ -38,7 +38,7 @@ from ..methods.progress import JobCancelled, ProgressReporter
 from .disk import disk_full_error, is_disk_full
 from .images import load_rgba
 from .logs import rotating_log_handler
-from .memory import is_out_of_memory, out_of_memory_error, preflight_error, weights_error
+from .memory import is_out_of_memory, needed_bytes, out_of_memory_error, preflight_error, weights_error
 from .results import write_result
 from ..job_layout import GENERATOR_DIR, WORK_DIR
 
@@ -219,7 +219,7 @@ class JobWorker:
         by ``weights``, what its models' weights alone take (:func:`~.memory.weights_error`). When it does not fit beside
         the models this worker keeps from earlier jobs, they are released and it is checked again. A job with neither a
         recorded peak nor models is never refused."""
-        recorded = any(f.device == "cuda" and f.preset == preset for f in footprints)
+        recorded = needed_bytes(footprints, preset, "cuda") is not None
         if not recorded and weights <= 0:
             return
         params = describe(config_class)

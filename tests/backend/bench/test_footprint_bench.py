@@ -35,7 +35,7 @@ def test_the_peak_of_a_job_holding_64_mib_is_measured_and_recorded(tmp_path):
                                     "distill3d bench footprint --method probe", record_to=file, out=out)  # fmt: skip
     assert 64 * MIB <= footprint.peak_bytes < 512 * MIB and footprint.baseline_bytes > 50 * MIB  # the interpreter and torch
     assert not footprint.projected and footprint.device == "cpu" and footprint.torch_version
-    assert read_footprints(file).find("probe", "default", "cpu") == footprint
+    assert read_footprints(file).of("probe") == (footprint,)
     assert "probe  default" in out.getvalue() and f"recorded in {file}" in out.getvalue()
 
 

@@ -16,7 +16,7 @@ ROW = Footprint(preset="tiny", device="cpu", peak_bytes=123, seconds=4.5, baseli
 
 def test_a_missing_file_means_nothing_is_measured_and_no_problem(tmp_path):
     table = read_footprints(tmp_path / "absent.json")
-    assert table.rows == {} and table.problems == () and table.find("dtc123", "tiny", "cpu") is None
+    assert table.rows == {} and table.problems == () and table.of("dtc123") == ()
 
 
 @pytest.mark.parametrize("text, words", [("{not json", "cannot be read"), ("[1, 2]", "no 'footprints' map"),
@@ -33,7 +33,7 @@ def test_bad_rows_are_left_out_and_named_and_good_rows_kept(tmp_path):
     path.write_text(json.dumps({"footprints": {"m": [to_plain(ROW), {"preset": "paper", "device": "cuda", "peak_bytes": -1, "seconds": 1.0}],
                                                "n": "nonsense"}}))  # fmt: skip
     table = read_footprints(path)
-    assert table.of("m") == (ROW,) and table.find("m", "tiny", "cpu") == ROW
+    assert table.of("m") == (ROW,)
     assert len(table.problems) == 2 and "m row 1" in table.problems[0] and "'n'" in table.problems[1]
 
 
